@@ -1,0 +1,50 @@
+"""Watch Elastic Volume Service jobs on Open Telekom Cloud and Huawei Cloud from asyncio."""
+
+from ._auth import AkSkAuth, TokenAuth
+from ._client import EvsJobClient
+from ._errors import (
+    AuthenticationError,
+    EvsApiError,
+    EvsJobWatchError,
+    JobFailedError,
+    JobNotFoundError,
+    MalformedResponseError,
+    ServerError,
+    ThrottledError,
+    WatcherClosedError,
+    WatchTimeoutError,
+)
+from ._events import JobEvent
+from ._handle import JobHandle
+from ._models import ApiError, Job, JobEntities, JobStatus, JobType
+from ._policy import PollPolicy
+from ._stream import EventStream
+from ._version import __version__
+from ._watcher import JobWatcher
+
+__all__ = [
+    "AkSkAuth",
+    "ApiError",
+    "AuthenticationError",
+    "EventStream",
+    "EvsApiError",
+    "EvsJobClient",
+    "EvsJobWatchError",
+    "Job",
+    "JobEntities",
+    "JobEvent",
+    "JobFailedError",
+    "JobHandle",
+    "JobNotFoundError",
+    "JobStatus",
+    "JobType",
+    "JobWatcher",
+    "MalformedResponseError",
+    "PollPolicy",
+    "ServerError",
+    "ThrottledError",
+    "TokenAuth",
+    "WatchTimeoutError",
+    "WatcherClosedError",
+    "__version__",
+]

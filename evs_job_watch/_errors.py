@@ -1,0 +1,148 @@
+"""The exceptions of evs_job_watch, all under one base class.
+
+```
+EvsJobWatchError
+├── EvsApiError             the API answered with an error: .status, .code, .message, .job_id
+│   ├── JobNotFoundError        400 Common.0011, 404 (after the not-found grace, in a watcher)
+│   ├── AuthenticationError     token, signature and project errors
+│   ├── ThrottledError          429: .retry_after (seconds or None)
+│   └── ServerError             5xx, connection failures and request timeouts (.status None)
+├── MalformedResponseError  a body that is not a job: .job_id, .excerpt
+├── JobFailedError          the job ended in FAIL: .job
+├── WatchTimeoutError       the watch timed out (also a TimeoutError)
+└── WatcherClosedError      the watcher was closed while the watch was live
+```
+
+Every error carries its context as attributes; none carries a credential.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._models import Job
+
+__all__ = [
+    "AuthenticationError",
+    "EvsApiError",
+    "EvsJobWatchError",
+    "JobFailedError",
+    "JobNotFoundError",
+    "MalformedResponseError",
+    "ServerError",
+    "ThrottledError",
+    "WatchTimeoutError",
+    "WatcherClosedError",
+]
+
+_EXCERPT_CHARS = 200
+
+
+class EvsJobWatchError(Exception):
+    """Base class of every error this library raises."""
+
+
+class EvsApiError(EvsJobWatchError):
+    """The API answered with an error.
+
+    Attributes:
+        status: the HTTP status, or None when no answer came (connection errors).
+        code: the API error code such as ``Common.0011``, if the body carried one.
+        message: the API's message, or a description of what went wrong.
+        job_id: the job the request was about, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        job_id: str | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.job_id = job_id
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        parts = [f"HTTP {self.status}" if self.status is not None else "no HTTP answer"]
+        if self.code:
+            parts.append(self.code)
+        if self.job_id:
+            parts.append(f"job {self.job_id}")
+        return f"{self.message} ({', '.join(parts)})"
+
+
+class JobNotFoundError(EvsApiError):
+    """The API does not know the job (400 ``Common.0011`` or 404)."""
+
+
+class AuthenticationError(EvsApiError):
+    """The credentials were refused: bad or expired token, bad signature, wrong project."""
+
+
+class ThrottledError(EvsApiError):
+    """The API answered 429; ``retry_after`` is its ``Retry-After`` in seconds, if sent."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = 429,
+        code: str | None = None,
+        job_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code, job_id=job_id)
+        self.retry_after = retry_after
+
+
+class ServerError(EvsApiError):
+    """A transient server-side failure: 5xx, a dropped connection or a request timeout."""
+
+
+class MalformedResponseError(EvsJobWatchError):
+    """A response body that is not the job it should be; ``excerpt`` shows its start."""
+
+    def __init__(self, reason: str, *, body: bytes = b"", job_id: str | None = None) -> None:
+        self.reason = reason
+        self.job_id = job_id
+        self.excerpt = body[:_EXCERPT_CHARS].decode("utf-8", "replace")
+        super().__init__(reason)
+
+    def __str__(self) -> str:
+        where = f" for job {self.job_id}" if self.job_id else ""
+        return f"malformed response{where}: {self.reason}; body starts {self.excerpt!r}"
+
+
+class JobFailedError(EvsJobWatchError):
+    """The job ended in FAIL; ``job`` is its final state."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        super().__init__(job)
+
+    def __str__(self) -> str:
+        reason = self.job.fail_reason or "no reason given"
+        code = f" [{self.job.error_code}]" if self.job.error_code else ""
+        return f"job {self.job.job_id} failed{code}: {reason}"
+
+
+class WatchTimeoutError(EvsJobWatchError, TimeoutError):
+    """The watch did not see the job end before its timeout."""
+
+    def __init__(self, job_id: str, timeout: float) -> None:
+        self.job_id = job_id
+        self.timeout = timeout
+        super().__init__(f"job {job_id} did not end within {timeout:g} s")
+
+
+class WatcherClosedError(EvsJobWatchError):
+    """The watcher was closed while this watch was live."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"the watcher was closed while watching job {job_id}")

@@ -1,0 +1,126 @@
+"""The job records the API returns, as frozen attrs classes."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+__all__ = ["ApiError", "Job", "JobEntities", "JobStatus", "JobType"]
+
+
+class _OpenEnum(str, enum.Enum):
+    """A string enum that also carries values it does not know, with their text kept."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if not isinstance(value, str):
+            return None
+        # A pseudo-member: an instance of the enum outside its member list, so an API that
+        # adds a value tomorrow does not break parsing today.
+        member = str.__new__(cls, value)
+        member._name_ = value
+        member._value_ = value
+        return member
+
+    @property
+    def is_known(self) -> bool:
+        """Whether this value is one of the enum's declared members."""
+        return self._name_ in type(self).__members__
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.value!r})"
+
+
+class JobStatus(_OpenEnum):
+    """A job's status; values the API adds later are kept and count as not terminal."""
+
+    INIT = "INIT"
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    FAIL = "FAIL"
+    WAITING_EXECUTE = "WAITING_EXECUTE"
+    LISTENING = "LISTENING"
+
+    @property
+    def is_terminal(self) -> bool:
+        """SUCCESS and FAIL end a job; every other status, unknown ones included, does not."""
+        return self is JobStatus.SUCCESS or self is JobStatus.FAIL
+
+
+class JobType(_OpenEnum):
+    """The operation a job performs; unknown types are kept as text."""
+
+    CREATE_VOLUME = "createVolume"
+    BATCH_CREATE_VOLUME = "batchCreateVolume"
+    DELETE_VOLUME = "deleteVolume"
+    EXTEND_VOLUME = "extendVolume"
+    BULK_DELETE_VOLUME = "bulkDeleteVolume"
+    DELETE_SINGLE_VOLUME = "deleteSingleVolume"
+    RETYPE_VOLUME = "retypeVolume"
+
+
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+
+
+def _read_only(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A read-only copy of ``value`` (a proxy is taken as it is: it is read-only already)."""
+    if isinstance(value, MappingProxyType):
+        return value
+    return MappingProxyType(dict(value)) if value else _NO_EXTRA
+
+
+@attrs.frozen
+class ApiError:
+    """An ``error`` object inside a job body."""
+
+    code: str | None = None
+    message: str | None = None
+
+
+@attrs.frozen
+class JobEntities:
+    """What a job is about; keys the library does not know are kept in ``extra``."""
+
+    volume_id: str | None = None
+    name: str | None = None
+    size: int | None = None
+    volume_type: str | None = None
+    sub_jobs: tuple[Job, ...] = ()
+    # Left out of the hash (a mapping cannot be hashed) but not out of equality.
+    extra: Mapping[str, Any] = attrs.field(default=_NO_EXTRA, converter=_read_only, hash=False)
+
+
+_NO_ENTITIES = JobEntities()
+
+
+@attrs.frozen
+class Job:
+    """One answer of ``GET /v1/{project_id}/jobs/{job_id}``; sub-jobs are ``Job``s too."""
+
+    job_id: str
+    status: JobStatus
+    job_type: JobType | None = None
+    begin_time: datetime | None = None
+    end_time: datetime | None = None
+    error_code: str | None = None
+    fail_reason: str | None = None
+    entities: JobEntities = _NO_ENTITIES
+    error: ApiError | None = None
+
+    @property
+    def sub_jobs(self) -> tuple[Job, ...]:
+        """The sub-jobs of a batch operation, in the API's order; empty for other jobs."""
+        return self.entities.sub_jobs
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the job has ended (SUCCESS or FAIL)."""
+        return self.status.is_terminal

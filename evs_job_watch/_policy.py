@@ -1,0 +1,85 @@
+"""PollPolicy: when to poll a job next, after an answer and after an error."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import timedelta
+
+import attrs
+import backoff
+
+__all__ = ["PollPolicy", "seconds"]
+
+
+def seconds(value: float | timedelta) -> float:
+    """A duration given as seconds or as a timedelta, in seconds."""
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected seconds or a timedelta, got {type(value).__name__}")
+    return float(value)
+
+
+def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{attribute.name} must be a positive number of seconds, got {value}")
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"{attribute.name} must be zero or more seconds, got {value}")
+
+
+@attrs.frozen
+class PollPolicy:
+    """How often a watcher polls each job, and how long it tolerates errors.
+
+    Args:
+        interval: the first delay between polls, and the delay after a status change.
+        max_interval: the longest delay between polls, and the cap of error backoff.
+        multiplier: how much the delay grows after each poll that saw no change.
+        jitter: a fraction; a delay ``d`` becomes one in ``d * (1 ± jitter)`` so that many
+            jobs do not poll in lockstep.
+        max_consecutive_errors: transient errors in a row after which a watch gives up.
+        not_found_grace: how long a job may stay unknown to the API (new job ids can be
+            invisible for a few seconds) before the watch ends with JobNotFoundError.
+    """
+
+    interval: float = attrs.field(default=2.0, converter=seconds, validator=_positive)
+    max_interval: float = attrs.field(default=15.0, converter=seconds, validator=_positive)
+    multiplier: float = attrs.field(default=1.5, converter=float)
+    jitter: float = attrs.field(default=0.1, converter=float)
+    max_consecutive_errors: int = attrs.field(default=10)
+    not_found_grace: float = attrs.field(default=30.0, converter=seconds, validator=_non_negative)
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_interval < self.interval:
+            raise ValueError("max_interval must not be smaller than interval")
+        if not 1.0 <= self.multiplier < float("inf"):
+            raise ValueError("multiplier must be 1 or more")
+        if not 0.0 <= self.jitter < 1.0:
+            raise ValueError("jitter must be a fraction in [0, 1)")
+        if isinstance(self.max_consecutive_errors, bool) or not (
+            isinstance(self.max_consecutive_errors, int) and self.max_consecutive_errors >= 1
+        ):
+            raise ValueError("max_consecutive_errors must be a positive integer")
+
+    def next_interval(self, previous: float | None) -> float:
+        """The delay after a poll: ``interval`` after a change (None), else grown, capped."""
+        if previous is None:
+            return self.interval
+        return min(previous * self.multiplier, self.max_interval)
+
+    def spread(self, delay: float, rng: random.Random) -> float:
+        """``delay`` with jitter applied."""
+        if not self.jitter:
+            return delay
+        return delay * (1.0 + self.jitter * (2.0 * rng.random() - 1.0))
+
+    def error_delays(self) -> Iterator[float]:
+        """Delays after consecutive transient errors: exponential from ``interval``, full jitter."""
+        delays = backoff.expo(base=2, factor=self.interval, max_value=self.max_interval)
+        next(delays)  # backoff's generators start with a priming yield
+        for delay in delays:
+            yield backoff.full_jitter(delay)
