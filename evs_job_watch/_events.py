@@ -9,7 +9,7 @@ import attrs
 
 from ._models import Job, JobStatus
 
-__all__ = ["ErrorCallback", "EventCallback", "JobEvent", "diff", "sub_statuses"]
+__all__ = ["ErrorCallback", "EventCallback", "JobEvent", "diff"]
 
 
 @attrs.frozen
@@ -49,11 +49,6 @@ class ErrorCallback(Protocol):
     """``on_error``: called with the job id and the error that ended its watch."""
 
     def __call__(self, job_id: str, error: BaseException, /) -> Awaitable[object] | object: ...
-
-
-def sub_statuses(job: Job) -> dict[str, JobStatus]:
-    """The status of each sub-job of ``job``, by sub-job id."""
-    return {sub.job_id: sub.status for sub in job.sub_jobs}
 
 
 def diff(

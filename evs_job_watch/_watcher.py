@@ -135,6 +135,7 @@ class JobWatcher:
         self._workers: set[asyncio.Task[None]] = set()
         self._starting = 0
         self._couriers: set[asyncio.Task[None]] = set()
+        self._unsettled: set[_Watch] = set()  # ended, waiters not told yet
         self._streams: set[EventStream] = set()
         self._paused_until = 0.0
         self._in_flight = 0
@@ -289,9 +290,17 @@ class JobWatcher:
         if self._closed:
             return
         self._closed = True
-        for watch in list(self._watches.values()):
-            watch.outbox = None  # queued callbacks of a closing watcher are dropped
-            self._end(watch, WatcherClosedError(watch.job_id), notify=False)
+        # Live watches, and ended ones whose waiters still wait for their callbacks.
+        closing = [*self._watches.values(), *self._unsettled]
+        self._watches.clear()
+        self._unsettled.clear()
+        for watch in closing:
+            watch.ended = True
+            watch.outbox = None  # callbacks not yet run are dropped with the watcher
+            if watch.timer is not None:
+                watch.timer.cancel()
+                watch.timer = None
+            self._settle(watch, WatcherClosedError(watch.job_id))
         for stream in list(self._streams):
             stream.close()
         current = asyncio.current_task()
@@ -425,7 +434,8 @@ class JobWatcher:
         calls: list[_Call] = []
         if notify and self._on_error is not None and not isinstance(outcome, Job):
             calls.append((self._on_error, (watch.job_id, outcome)))
-        calls.append((_settle, (watch, outcome)))
+        calls.append((self._settle, (watch, outcome)))
+        self._unsettled.add(watch)
         self._post(watch, calls)
 
     def _release(self, handle: JobHandle) -> None:
@@ -443,6 +453,13 @@ class JobWatcher:
             self._end(watch, error)  # the last holder timed out: the watch ends with it
         else:
             handle._settle(error)
+
+    def _settle(self, watch: _Watch, outcome: Outcome) -> None:
+        self._unsettled.discard(watch)
+        if isinstance(outcome, asyncio.CancelledError):
+            return  # released by its handles: none is left to tell
+        for handle in list(watch.handles):
+            handle._settle(outcome)
 
     # -- delivery -------------------------------------------------------------------------
 
@@ -483,24 +500,19 @@ class JobWatcher:
         watch.outbox = None
 
     async def _courier(self, watch: _Watch, pending: Awaitable[object]) -> None:
+        outbox = watch.outbox
         try:
             await _guarded(pending)
-            outbox = watch.outbox
-            while outbox:
+            # The outbox is dropped when the watcher closes (maybe by this very callback).
+            while outbox and watch.outbox is outbox:
                 function, args = outbox.popleft()
                 result = _call(function, args)
                 if result is not None:
                     await _guarded(result)
-            watch.outbox = None
+            if watch.outbox is outbox:
+                watch.outbox = None
         finally:
             watch.courier = None
-
-
-def _settle(watch: _Watch, outcome: Outcome) -> None:
-    if isinstance(outcome, asyncio.CancelledError):
-        return  # released by its handles: none is left to tell
-    for handle in list(watch.handles):
-        handle._settle(outcome)
 
 
 def _call(function: Callable[..., Any], args: tuple[Any, ...]) -> Awaitable[object] | None:

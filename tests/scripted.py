@@ -1,0 +1,81 @@
+"""A JobSource for watcher tests: answers come from per-job scripts on the loop's clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from evs_job_watch import Job, JobEntities, JobNotFoundError, JobStatus, JobType
+
+Step = Job | BaseException
+
+
+def make_job(
+    job_id: str, status: str, *, subs: Sequence[tuple[str, str]] = (), job_type: str | None = None
+) -> Job:
+    """A Job with the given status and (sub-job id, status) pairs."""
+    sub_jobs = tuple(
+        Job(job_id=sid, status=JobStatus(st), job_type=JobType.CREATE_VOLUME) for sid, st in subs
+    )
+    kind = job_type or ("batchCreateVolume" if subs else "createVolume")
+    failed = status == "FAIL"
+    return Job(
+        job_id=job_id,
+        status=JobStatus(status),
+        job_type=JobType(kind),
+        error_code="EVS.2024" if failed else None,
+        fail_reason="volume creation failed" if failed else None,
+        entities=JobEntities(sub_jobs=sub_jobs),
+    )
+
+
+class ScriptedClient:
+    """Each job answers from a script: one step per poll, or a timeline on the loop clock.
+
+    Attributes:
+        calls: (job_id, loop time) of every request, in order.
+        max_in_flight: the most requests that were in flight at once.
+    """
+
+    def __init__(self, *, latency: float = 0.0) -> None:
+        self.latency = latency
+        self.calls: list[tuple[str, float]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._steps: dict[str, list[Step]] = {}
+        self._timelines: dict[str, list[tuple[float, Step]]] = {}
+
+    def script(self, job_id: str, *steps: Step) -> None:
+        """Answer the polls of ``job_id`` with ``steps`` in turn; the last one repeats."""
+        self._steps[job_id] = list(steps)
+
+    def timeline(self, job_id: str, *points: tuple[float, Step]) -> None:
+        """Answer with the step whose loop time is the latest not after the poll."""
+        self._timelines[job_id] = sorted(points, key=lambda point: point[0])
+
+    def polls(self, job_id: str) -> list[float]:
+        return [at for jid, at in self.calls if jid == job_id]
+
+    async def get_job(self, job_id: str) -> Job:
+        loop = asyncio.get_running_loop()
+        self.calls.append((job_id, loop.time()))
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            step = self._step(job_id, loop.time())
+        finally:
+            self.in_flight -= 1
+        if isinstance(step, BaseException):
+            raise step
+        return step
+
+    def _step(self, job_id: str, now: float) -> Step:
+        if job_id in self._steps:
+            steps = self._steps[job_id]
+            return steps.pop(0) if len(steps) > 1 else steps[0]
+        points = self._timelines.get(job_id)
+        if not points or now < points[0][0]:
+            return JobNotFoundError("No jobs found.", status=400, code="Common.0011", job_id=job_id)
+        return [step for at, step in points if at <= now][-1]
