@@ -20,7 +20,7 @@ from ._models import ApiError, Job, JobEntities, JobStatus, JobType
 from ._policy import PollPolicy
 from ._stream import EventStream
 from ._version import __version__
-from ._watcher import JobWatcher
+from ._watcher import JobWatcher, WatcherStats
 
 __all__ = [
     "AkSkAuth",
@@ -46,5 +46,6 @@ __all__ = [
     "TokenAuth",
     "WatchTimeoutError",
     "WatcherClosedError",
+    "WatcherStats",
     "__version__",
 ]

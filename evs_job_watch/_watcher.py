@@ -21,6 +21,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, Protocol
 
+import attrs
 from aiolimiter import AsyncLimiter
 
 from ._client import check_id
@@ -39,7 +40,7 @@ from ._models import Job, JobStatus
 from ._policy import PollPolicy, seconds
 from ._stream import EventStream
 
-__all__ = ["JobSource", "JobWatcher"]
+__all__ = ["JobSource", "JobWatcher", "WatcherStats"]
 
 logger = logging.getLogger("evs_job_watch")
 
@@ -51,6 +52,17 @@ class JobSource(Protocol):
     """What the watcher polls: ``EvsJobClient`` or anything with the same ``get_job``."""
 
     async def get_job(self, job_id: str) -> Job: ...
+
+
+@attrs.frozen
+class WatcherStats:
+    """What a watcher has done: requests made, transient errors retried, 429s seen."""
+
+    polls: int
+    errors: int
+    throttled: int
+    watching: int
+    in_flight: int
 
 
 class _Watch:
@@ -139,6 +151,7 @@ class JobWatcher:
         self._streams: set[EventStream] = set()
         self._paused_until = 0.0
         self._in_flight = 0
+        self._polls = self._errors = self._throttled = 0
         self._closed = False
 
     def __repr__(self) -> str:
@@ -161,9 +174,15 @@ class JobWatcher:
         return self._policy
 
     @property
-    def in_flight(self) -> int:
-        """Requests in flight right now."""
-        return self._in_flight
+    def stats(self) -> WatcherStats:
+        """Counters of the watcher's work so far, and what it is doing now."""
+        return WatcherStats(
+            polls=self._polls,
+            errors=self._errors,
+            throttled=self._throttled,
+            watching=len(self._watches),
+            in_flight=self._in_flight,
+        )
 
     def watching(self) -> frozenset[str]:
         """The ids of the jobs being watched now."""
@@ -354,6 +373,7 @@ class JobWatcher:
             if watch.ended:
                 return
         self._in_flight += 1
+        self._polls += 1
         try:
             job = await self._client.get_job(watch.job_id)
         except EvsJobWatchError as exc:
@@ -405,6 +425,7 @@ class JobWatcher:
         if not isinstance(error, _TRANSIENT):
             self._end(watch, error)  # authentication and other API refusals are final
             return
+        self._errors += 1
         watch.errors += 1
         if watch.errors >= policy.max_consecutive_errors:
             self._end(watch, error)
@@ -416,6 +437,7 @@ class JobWatcher:
             if error.retry_after is not None:
                 delay = max(delay, error.retry_after)
             # A 429 is about the account, not the job: every job waits it out.
+            self._throttled += 1
             self._paused_until = max(self._paused_until, now + delay)
         self._schedule(watch, delay)
 

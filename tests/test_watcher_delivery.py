@@ -15,6 +15,7 @@ from evs_job_watch import (
     JobWatcher,
     PollPolicy,
     ServerError,
+    ThrottledError,
     WatcherClosedError,
     WatchTimeoutError,
 )
@@ -396,3 +397,20 @@ async def test_close_during_a_terminal_callback_still_tells_the_waiter() -> None
     with pytest.raises(WatcherClosedError):
         await handle
     assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+async def test_stats_count_polls_errors_and_throttles() -> None:
+    client = ScriptedClient()
+    client.script(
+        "j",
+        ServerError("down", status=503, job_id="j"),
+        ThrottledError("slow down", job_id="j", retry_after=1),
+        make_job("j", "SUCCESS"),
+    )
+    async with JobWatcher(client, policy=FAST) as watcher:
+        handle = watcher.watch("j")
+        assert watcher.stats.watching == 1
+        await handle
+        stats = watcher.stats
+    assert (stats.polls, stats.errors, stats.throttled, stats.watching) == (3, 2, 1, 0)
+    assert stats.in_flight == 0
