@@ -68,9 +68,11 @@ def _check_endpoint(endpoint: object, allow_insecure_http: bool) -> str:
         raise ValueError("endpoint must be a URL string without surrounding whitespace")
     try:
         url = URL(endpoint)
-        _ = url.port  # yarl checks the port only when asked for it
+        port = url.port  # yarl checks the port only when asked for it
     except ValueError as exc:
         raise ValueError(f"endpoint is not a valid URL: {exc}") from None
+    if port == 0:
+        raise ValueError("endpoint port must be from 1 to 65535")
     if url.scheme not in ("https", "http") or not url.raw_host:
         raise ValueError("endpoint must be an absolute https:// URL with a host")
     if url.raw_user is not None or url.raw_password is not None:
@@ -213,7 +215,11 @@ class EvsJobClient:
         url = URL(self._prefix + check_id(job_id), encoded=True)
         if self._auth is None:
             return await self._get(url, {}, job_id)
-        headers = await self._auth.headers("GET", url)
+        try:
+            headers = await self._auth.headers("GET", url)
+        except AuthenticationError as exc:
+            exc.job_id = job_id  # a token provider's failure, met on this job's request
+            raise
         try:
             return await self._get(url, headers, job_id)
         except AuthenticationError:

@@ -75,9 +75,7 @@ def format_time(moment: datetime | None) -> str:
 
 
 def _job(value: Any, _: object = None) -> Job:
-    if type(value) is not dict:
-        raise TypeError(f"a job must be an object, got {type(value).__name__}")
-    get = value.get
+    get = _object(value, "a job").get
     entities = get("entities")
     error = get("error")
     return Job(
@@ -89,14 +87,18 @@ def _job(value: Any, _: object = None) -> Job:
         error_code=_optional_str(get("error_code")),
         fail_reason=_optional_str(get("fail_reason")),
         entities=_NO_ENTITIES if entities is None else _entities(entities),
-        error=None if error is None else _structure_api_error(error, ApiError),
+        error=None if error is None else _structure_api_error(_object(error, "error"), ApiError),
     )
 
 
-def _entities(value: Any) -> JobEntities:
+def _object(value: Any, what: str) -> dict[str, Any]:
     if type(value) is not dict:
-        raise TypeError(f"entities must be an object, got {type(value).__name__}")
-    get = value.get
+        raise TypeError(f"{what} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _entities(value: Any) -> JobEntities:
+    get = _object(value, "entities").get
     sub_jobs = get("sub_jobs")
     if sub_jobs is None:
         sub_jobs = ()
@@ -134,7 +136,7 @@ def _make_converter() -> cattrs.Converter:
 _converter = _make_converter()
 _structure_job = _converter.get_structure_hook(Job)
 _structure_api_error = _converter.get_structure_hook(ApiError)
-_BROKEN = (KeyError, TypeError, ValueError, AttributeError, RecursionError)
+_BROKEN = (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError)
 
 
 def loads(body: bytes, job_id: str | None = None) -> Any:

@@ -30,7 +30,7 @@ class _OpenEnum(str, enum.Enum):
     @property
     def is_known(self) -> bool:
         """Whether this value is one of the enum's declared members."""
-        return self._name_ in type(self).__members__
+        return type(self).__members__.get(self._name_) is self
 
     def __str__(self) -> str:
         return str(self.value)
@@ -71,10 +71,10 @@ _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 
 
 def _read_only(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A read-only copy of ``value`` (a proxy is taken as it is: it is read-only already)."""
-    if isinstance(value, MappingProxyType):
-        return value
-    return MappingProxyType(dict(value)) if value else _NO_EXTRA
+    """A read-only copy of ``value``, so that the caller's later changes do not leak in."""
+    if value is _NO_EXTRA or not value:
+        return _NO_EXTRA
+    return MappingProxyType(dict(value))
 
 
 @attrs.frozen

@@ -1,0 +1,83 @@
+"""The public surface: ``__all__`` is exactly the public names, and holds the contract."""
+
+from __future__ import annotations
+
+import types
+
+import evs_job_watch
+
+# DESIGN.md section 3: the names users import.
+CONTRACT = {
+    "EvsJobClient",
+    "JobWatcher",
+    "JobHandle",
+    "PollPolicy",
+    "TokenAuth",
+    "AkSkAuth",
+    "Job",
+    "JobEntities",
+    "JobStatus",
+    "JobType",
+    "ApiError",
+    "JobEvent",
+    "EvsJobWatchError",
+    "EvsApiError",
+    "JobNotFoundError",
+    "AuthenticationError",
+    "ThrottledError",
+    "ServerError",
+    "MalformedResponseError",
+    "JobFailedError",
+    "WatchTimeoutError",
+    "WatcherClosedError",
+}
+PUBLIC_DUNDERS = {"__version__"}
+
+
+def test_all_is_sorted() -> None:
+    assert evs_job_watch.__all__ == sorted(evs_job_watch.__all__)
+    assert len(set(evs_job_watch.__all__)) == len(evs_job_watch.__all__)
+
+
+def test_all_is_exactly_the_public_names_of_the_package() -> None:
+    public = {
+        name
+        for name, value in vars(evs_job_watch).items()
+        # Submodules (``simulator``, ``cli``) become attributes once imported; they are
+        # reached by their dotted path, not re-exported.
+        if (not name.startswith("_") or name in PUBLIC_DUNDERS)
+        and not isinstance(value, types.ModuleType)
+    }
+    assert set(evs_job_watch.__all__) == public
+
+
+def test_every_exported_name_resolves() -> None:
+    for name in evs_job_watch.__all__:
+        assert getattr(evs_job_watch, name) is not None
+
+
+def test_all_holds_every_name_of_the_design_contract() -> None:
+    assert set(evs_job_watch.__all__) >= CONTRACT
+
+
+def test_version_is_a_string() -> None:
+    assert isinstance(evs_job_watch.__version__, str)
+    assert evs_job_watch.__version__
+
+
+def test_exceptions_form_the_documented_tree() -> None:
+    ew = evs_job_watch
+    api_errors = [ew.JobNotFoundError, ew.AuthenticationError, ew.ThrottledError, ew.ServerError]
+    for error in api_errors:
+        assert issubclass(error, ew.EvsApiError)
+    for error in [
+        ew.EvsApiError,
+        ew.MalformedResponseError,
+        ew.JobFailedError,
+        ew.WatchTimeoutError,
+        ew.WatcherClosedError,
+    ]:
+        assert issubclass(error, ew.EvsJobWatchError)
+        assert not issubclass(error, ew.EvsApiError) or error is ew.EvsApiError
+    assert issubclass(ew.WatchTimeoutError, TimeoutError)
+    assert issubclass(ew.EvsJobWatchError, Exception)
