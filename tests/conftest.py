@@ -7,6 +7,10 @@ import pytest
 
 from .clock import VirtualClockLoop
 
+# Loaded here rather than through its pytest11 entry point (disabled in pyproject.toml),
+# so that coverage is already measuring when the package is first imported.
+pytest_plugins = ["evs_job_watch.simulator.pytest_plugin"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(

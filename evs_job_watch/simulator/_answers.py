@@ -1,0 +1,66 @@
+"""Answers of the simulator's HTTP layer and the checks of create/action bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+__all__ = [
+    "JSON",
+    "Answer",
+    "BadRequest",
+    "bad_request",
+    "int_field",
+    "item_not_found",
+    "json_object",
+    "read_json",
+]
+
+JSON = "application/json"
+
+# (status, body, content type, extra headers)
+Answer = tuple[int, bytes, str, Mapping[str, str] | None]
+
+
+class BadRequest(Exception):
+    """A create or action body the API would reject with 400 badRequest."""
+
+
+def bad_request(message: str) -> Answer:
+    """400 with the OpenStack-style `badRequest` body."""
+    return 400, orjson.dumps({"badRequest": {"message": message, "code": 400}}), JSON, None
+
+
+def int_field(
+    obj: Mapping[str, Any], key: str, low: int, high: int, default: int | None = None
+) -> int:
+    """An int field within [low, high] (a bool is not an int here)."""
+    value = obj.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadRequest(f"Invalid input for field/attribute {key}: expected {low}..{high}.")
+    return value
+
+
+def json_object(payload: object, key: str) -> Mapping[str, Any]:
+    """The object under `key` of a decoded body."""
+    value = payload.get(key) if isinstance(payload, dict) else None
+    if not isinstance(value, dict):
+        raise BadRequest(f"Invalid input: '{key}' is a required object.")
+    return value
+
+
+async def read_json(request: web.Request) -> object:
+    """The decoded request body."""
+    try:
+        return orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise BadRequest("The request body is not valid JSON.") from None
+
+
+def item_not_found(volume_id: str) -> Answer:
+    """404 with the OpenStack-style `itemNotFound` body."""
+    body = {"itemNotFound": {"message": f"Volume {volume_id} could not be found.", "code": 404}}
+    return 404, orjson.dumps(body), JSON, None

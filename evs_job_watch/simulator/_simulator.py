@@ -1,0 +1,384 @@
+"""`EvsSimulator`: the EVS job API on loopback, over aiohttp.web.
+
+The job query is the hot path (benchmarks push it hard): one dict lookup for the
+job, a bisect for its state, a cached body; faults cost nothing unless enabled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import random
+import string
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+
+import attrs
+import orjson
+from aiohttp import web
+
+from ._answers import (
+    JSON,
+    Answer,
+    BadRequest,
+    bad_request,
+    int_field,
+    item_not_found,
+    json_object,
+    read_json,
+)
+from ._faults import Faults, Reply, canned_body, error_body, fault_reply, gateway_body, pick_fault
+from ._jobs import Duration
+from ._scenario import Scenario
+from ._signing import verify
+
+__all__ = ["EvsSimulator", "RequestRecord"]
+
+_NOT_FOUND = error_body("Common.0011", "query job fail.")
+_TOKEN_CHARS = string.ascii_letters + string.digits + "-_"
+_KEY_CHARS = string.ascii_uppercase + string.digits
+
+
+@attrs.frozen
+class RequestRecord:
+    """One request the simulator received (`status` 0: connection dropped)."""
+
+    method: str
+    path: str
+    job_id: str | None
+    status: int
+    fault: str | None
+    at: float
+
+
+class EvsSimulator(Scenario):
+    """An EVS look-alike on 127.0.0.1 for tests, demos and benchmarks.
+
+    Jobs follow timelines decided at creation on the event loop's clock; `speed` is
+    simulated seconds per loop second. `faults` applies to the job query only and
+    may be reassigned at any time. Every request lands in `requests`; see
+    `transitions`, `statuses`, `outcome`, `ended_at` for the ground truth.
+
+    Args:
+        host: a loopback address only.
+        port: 0 picks a free port (see `endpoint`).
+        project_id, token, access_key, secret_key: default to values drawn from `seed`.
+        failure_rate: probability that a random job or sub-job ends in FAIL.
+        invisible_for: simulated seconds a new job answers not-found.
+        durations: per job type, a `Duration` or fixed simulated seconds
+            (for batchCreateVolume: each sub-job's).
+        keep_requests: keep only the last N request records (None: all).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        project_id: str | None = None,
+        token: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        speed: float = 1.0,
+        seed: int = 0,
+        failure_rate: float = 0.0,
+        faults: Faults = Faults(),  # noqa: B008 - frozen value object
+        invisible_for: float = 0.0,
+        durations: Mapping[str, Duration | float] | None = None,
+        keep_requests: int | None = None,
+    ) -> None:
+        super().__init__(
+            seed=seed,
+            speed=speed,
+            failure_rate=failure_rate,
+            invisible_for=invisible_for,
+            durations=durations,
+        )
+        if not ipaddress.ip_address(host).is_loopback:
+            raise ValueError(f"the simulator only listens on loopback, not {host!r}")
+        self._host = host
+        self._port = port
+        self._identity = random.Random(f"evs-sim:{seed}:identity")
+        self.project_id = project_id or f"{self._identity.getrandbits(128):032x}"
+        self._token = token or self._new_token()
+        self.access_key = access_key or "".join(self._identity.choices(_KEY_CHARS, k=20))
+        self.secret_key = secret_key or "".join(
+            self._identity.choices(string.ascii_letters + string.digits, k=40)
+        )
+        self.faults = faults  # through the setter: caches whether any fault is on
+        self._fault_rng = random.Random(f"evs-sim:{seed}:faults")
+        self._injected: dict[str, deque[Reply]] = {}
+        self.requests: deque[RequestRecord] = deque(maxlen=keep_requests)
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def faults(self) -> Faults:
+        """The random faults of the job query; assign a new `Faults` at any time."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, value: Faults) -> None:
+        self._faults = value
+        self._faults_active = value.active
+
+    # -- identity ----------------------------------------------------------
+
+    @property
+    def token(self) -> str:
+        """The X-Auth-Token value currently accepted."""
+        return self._token
+
+    def rotate_token(self) -> str:
+        """Replace the accepted token (the old one stops working) and return the new one."""
+        self._token = self._new_token()
+        return self._token
+
+    def _new_token(self) -> str:
+        return "MIIT" + "".join(self._identity.choices(_TOKEN_CHARS, k=92))
+
+    @property
+    def endpoint(self) -> str:
+        """`http://127.0.0.1:<port>` once started."""
+        if self._runner is None:
+            raise RuntimeError("the simulator is not started")
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self._port}"
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the port and serve; the loop-to-wall time offset is fixed here."""
+        if self._runner is not None:
+            raise RuntimeError("the simulator is already started")
+        self._now()
+        app = web.Application()
+        router = app.router
+        router.add_get("/v1/{project_id}/jobs/{job_id}", self._get_job, allow_head=False)
+        router.add_post("/v2/{project_id}/cloudvolumes", self._create)
+        router.add_post("/v2/{project_id}/cloudvolumes/{volume_id}/action", self._action)
+        router.add_delete("/v2/{project_id}/cloudvolumes/{volume_id}", self._delete)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self._host, self._port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._port = runner.addresses[0][1]
+        self._runner = runner
+
+    async def stop(self) -> None:
+        """Close the server and its connections (idempotent)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def serve_forever(self) -> None:
+        """Serve until cancelled (starting if needed), then stop."""
+        if self._runner is None:
+            await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    async def __aenter__(self) -> EvsSimulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- scripted replies --------------------------------------------------
+
+    def inject(self, job_id: str, *replies: Reply | int) -> None:
+        """Queue exact answers for the next queries of `job_id` (an int is a bare status).
+
+        Queued replies skip the random faults; requests failing auth do not use them.
+        """
+        queue = self._injected.setdefault(job_id, deque())
+        queue.extend(Reply(status=r) if isinstance(r, int) else r for r in replies)
+
+    # -- handlers ----------------------------------------------------------
+
+    async def _get_job(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        if self.in_flight > self.max_in_flight:
+            self.max_in_flight = self.in_flight
+        try:
+            job_id = request.match_info["job_id"]
+            (status, body, ctype, headers), fault, at = await self._answer_job(request, job_id)
+            self.requests.append(RequestRecord("GET", request.path, job_id, status, fault, at))
+            response = web.Response(status=status or 500, body=body, content_type=ctype)
+            if status == 0:
+                # Close without answering: the client sees a server disconnect, and
+                # aiohttp drops the unsendable response quietly.
+                if request.transport is not None:
+                    request.transport.close()
+                return response
+            if headers:
+                response.headers.update(headers)
+            try:
+                await response.prepare(request)
+                await response.write_eof()
+            except ConnectionError:
+                pass
+            return response
+        finally:
+            self.in_flight -= 1
+
+    async def _answer_job(
+        self, request: web.Request, job_id: str
+    ) -> tuple[Answer, str | None, float]:
+        """The answer, the fault applied, and the loop time the answer was decided."""
+        denied = await self._check(request)
+        if denied is not None:
+            return denied, None, self._now()
+        queue = self._injected.get(job_id)
+        if queue:
+            reply = queue.popleft()
+            if not queue:
+                del self._injected[job_id]
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
+            now = self._now()
+            return self._scripted(reply, job_id, now), "injected", now
+        if not self._faults_active:
+            now = self._now()
+            return self._job_answer(job_id, now), None, now
+        faults = self._faults
+        rng = self._fault_rng
+        fault = pick_fault(faults, rng)
+        if faults.latency is not None:
+            await asyncio.sleep(rng.uniform(*faults.latency))
+        now = self._now()
+        if fault is None:
+            applied = None if faults.latency is None else "latency"
+            return self._job_answer(job_id, now), applied, now
+        if fault == "drop":
+            return (0, b"", JSON, None), fault, now
+        if fault == "truncated":
+            status, body, ctype, _ = self._job_answer(job_id, now)
+            return (status, body[: len(body) // 2], ctype, None), fault, now
+        return fault_reply(fault, faults, rng), fault, now
+
+    def _scripted(self, reply: Reply, job_id: str, now: float) -> Answer:
+        if reply.drop:
+            return 0, b"", JSON, None
+        if reply.status is None and reply.body is None:
+            status, body, ctype, _ = self._job_answer(job_id, now)
+        elif reply.body is None:
+            status = reply.status or 200
+            body, ctype = canned_body(status, self._fault_rng)
+        else:
+            status, body, ctype = reply.status or 200, reply.body, reply.content_type
+        return status, body, ctype, reply.headers
+
+    def _job_answer(self, job_id: str, now: float) -> Answer:
+        job = self._jobs.get(job_id)
+        if job is not None and now >= job.visible_at:
+            body = job.body_at(now)
+            if body is not None:
+                return 200, body, JSON, None
+        return 400, _NOT_FOUND, JSON, None
+
+    async def _check(self, request: web.Request) -> Answer | None:
+        """Gateway auth (token or AK/SK), then the project id of the path."""
+        headers = request.headers
+        token = headers.get("X-Auth-Token")
+        if token is not None:
+            if not hmac.compare_digest(token.encode(), self._token.encode()):
+                return self._gateway_error(401, "APIG.1002", "verify token fail")
+        elif "Authorization" in headers:
+            body = await request.read() if request.body_exists else b""
+            path, _, query = request.raw_path.partition("?")
+            problem = verify(
+                method=request.method,
+                path=path,
+                raw_query=query,
+                headers=headers,
+                body=body,
+                credentials={self.access_key: self.secret_key},
+                now=self.wall_time(),
+            )
+            if problem is not None:
+                return self._gateway_error(
+                    401, "APIG.0301", f"verify aksk signature fail: {problem}"
+                )
+        else:
+            return self._gateway_error(401, "APIG.1002", "x-auth-token not found")
+        if request.match_info["project_id"] != self.project_id:
+            message = "The project ID in the URL does not match the project of the token."
+            return 400, error_body("Common.0018", message), JSON, None
+        return None
+
+    def _gateway_error(self, status: int, code: str, detail: str) -> Answer:
+        message = f"Incorrect IAM authentication information: {detail}"
+        return status, gateway_body(code, message, self._fault_rng), JSON, None
+
+    async def _create(self, request: web.Request) -> web.Response:
+        async def act() -> Answer:
+            volume = json_object(await read_json(request), "volume")
+            size = int_field(volume, "size", 10, 32768)
+            volume_type = volume.get("volume_type")
+            name = volume.get("name", "")
+            if not isinstance(volume_type, str) or not volume_type or not isinstance(name, str):
+                raise BadRequest("Invalid input: volume_type and name must be strings.")
+            count = int_field(volume, "count", 1, 100, default=1)
+            name = name or f"volume-{self._rng.getrandbits(16):04x}"
+            job_id = self._spawn_create(size, volume_type, name, count, batch=count > 1)
+            return 202, orjson.dumps({"job_id": job_id}), JSON, None
+
+        return await self._volume_call(request, act)
+
+    async def _action(self, request: web.Request) -> web.Response:
+        async def act() -> Answer:
+            volume_id = request.match_info["volume_id"]
+            volume = self.volumes.get(volume_id)
+            if volume is None:
+                return item_not_found(volume_id)
+            extend = json_object(await read_json(request), "os-extend")
+            new_size = int_field(extend, "new_size", 10, 32768)
+            if new_size <= volume.size:
+                raise BadRequest("New size for extend must be greater than current size.")
+            volume.size = new_size
+            job_id = self._spawn("extendVolume", {"volume_id": volume_id, "size": new_size})
+            return 202, orjson.dumps({"job_id": job_id}), JSON, None
+
+        return await self._volume_call(request, act)
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        async def act() -> Answer:
+            volume_id = request.match_info["volume_id"]
+            if self.volumes.pop(volume_id, None) is None:
+                return item_not_found(volume_id)
+            job_id = self._spawn("deleteVolume", {"volume_id": volume_id})
+            return 200, orjson.dumps({"job_id": job_id}), JSON, None
+
+        return await self._volume_call(request, act)
+
+    async def _volume_call(
+        self, request: web.Request, act: Callable[[], Awaitable[Answer]]
+    ) -> web.Response:
+        answer = await self._check(request)
+        if answer is None:
+            try:
+                answer = await act()
+            except BadRequest as exc:
+                answer = bad_request(str(exc))
+        status, body, ctype, _ = answer
+        job_id = orjson.loads(body)["job_id"] if status in (200, 202) else None
+        self.requests.append(
+            RequestRecord(request.method, request.path, job_id, status, None, self._now())
+        )
+        return web.Response(status=status, body=body, content_type=ctype)
