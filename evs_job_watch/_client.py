@@ -254,6 +254,12 @@ class EvsJobClient:
                 "unexpected redirect (redirects are not followed)", status=status, job_id=job_id
             )
         data = _try_loads(body)
+        if status < 500 and status not in _STATUS_ERRORS and error_fields(data) is None:
+            # A refusal is only final when the API says what it refuses; a garbled or
+            # empty 4xx body is treated like any other malformed answer (retried).
+            raise MalformedResponseError(
+                f"HTTP {status} without an API error body", body=body or b"", job_id=job_id
+            )
         raise error_for(status, data, reply_headers, job_id)
 
 

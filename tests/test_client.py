@@ -236,7 +236,6 @@ ERROR_TABLE: list[tuple[int, Any, dict[str, str], type[EvsApiError], str | None,
         "EVS.9999",
         "bad field",
     ),
-    (409, "", {}, EvsApiError, None, None),
     (
         405,
         _api("EVS.0001", "method not allowed"),
@@ -740,3 +739,14 @@ async def test_client_repr_shows_endpoint_and_project_but_no_credentials() -> No
     assert PROJECT in repr(client)
     assert CANARY not in repr(client)
     await client.aclose()
+
+
+@pytest.mark.parametrize("body", [b"", b"<html>oops</html>", b'{"error": {"co'])
+async def test_a_4xx_without_an_api_error_body_is_malformed_not_final(
+    mocked: aioresponses, client: EvsJobClient, body: bytes
+) -> None:
+    mocked.get(JOB_URL, status=409, body=body)
+    with pytest.raises(MalformedResponseError) as caught:
+        await client.get_job(JOB)
+    assert caught.value.job_id == JOB
+    assert "HTTP 409" in str(caught.value)

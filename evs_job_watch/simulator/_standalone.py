@@ -102,9 +102,14 @@ async def _serve_until_signalled(simulator: EvsSimulator, out: TextIO | None) ->
         await task
 
 
-def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    out: TextIO | None = None,
+    prog: str = "python -m evs_job_watch.simulator",
+) -> int:
     """Parse `argv`, serve until SIGINT/SIGTERM; 0 on a clean stop, 2 on bad options."""
-    parser = build_parser()
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     try:
         simulator = simulator_from_args(args)

@@ -1,0 +1,250 @@
+"""The evs-job-watch command line: exit codes, JSON lines, plain output, usage errors."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import aiohttp
+import pytest
+
+from evs_job_watch.cli import main
+from evs_job_watch.simulator import EvsSimulator
+
+T = TypeVar("T")
+QUICK = ["--interval", "0.05", "--max-interval", "0.1"]
+DONE = [(0.0, "RUNNING"), (0.3, "SUCCESS")]
+
+
+class ThreadedSimulator:
+    """A simulator on its own loop in a thread, so the command line can run asyncio.run."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.sim = EvsSimulator(seed=3)
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        async def run() -> T:
+            return function(*args, **kwargs)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+
+    def __enter__(self) -> ThreadedSimulator:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def threaded(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedSimulator]:
+    with ThreadedSimulator() as threaded:
+        for name in list(os.environ):
+            if name.startswith(("OS_", "HUAWEICLOUD_SDK_", "CLOUD_SDK_")):
+                monkeypatch.delenv(name)
+        monkeypatch.setenv("OS_AUTH_TOKEN", threaded.sim.token)
+        monkeypatch.setenv("OS_PROJECT_ID", threaded.sim.project_id)
+        yield threaded
+
+
+def run_watch(threaded: ThreadedSimulator, *args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(["watch", "--endpoint", threaded.sim.endpoint, *QUICK, *args], out=out)
+    return code, out.getvalue()
+
+
+def test_all_succeeded_exits_0_with_one_json_object_per_event(threaded: ThreadedSimulator) -> None:
+    single = threaded.call(threaded.sim.add_job, timeline=DONE)
+    batch = threaded.call(threaded.sim.add_job, sub_jobs=[DONE, [(0.0, "INIT"), (0.2, "SUCCESS")]])
+    code, output = run_watch(threaded, "--json", single, batch)
+    records = [json.loads(line) for line in output.splitlines()]
+    assert code == 0
+    finals = {
+        (r["job_id"], r["parent_id"]): r["status"] for r in records if r["status"] == "SUCCESS"
+    }
+    subs = threaded.call(threaded.sim.sub_job_ids, batch)
+    assert set(finals) == {(single, None), (batch, None), *((sub, batch) for sub in subs)}
+    first = next(r for r in records if r["job_id"] == single)
+    assert (first["previous"], first["event"], first["job_type"]) == (
+        None,
+        "status",
+        "createVolume",
+    )
+
+
+def test_a_failed_job_exits_1(threaded: ThreadedSimulator) -> None:
+    ok = threaded.call(threaded.sim.add_job, timeline=DONE)
+    bad = threaded.call(
+        threaded.sim.add_job,
+        timeline=[(0.0, "RUNNING"), (0.2, "FAIL")],
+        fail=("EVS.2024", "no room"),
+    )
+    code, output = run_watch(threaded, "--json", ok, bad)
+    failed = [json.loads(line) for line in output.splitlines() if '"FAIL"' in line]
+    assert code == 1
+    assert [(r["job_id"], r["error_code"], r["fail_reason"]) for r in failed] == [
+        (bad, "EVS.2024", "no room")
+    ]
+
+
+def test_a_timeout_exits_3_and_says_so(threaded: ThreadedSimulator) -> None:
+    slow = threaded.call(threaded.sim.add_job, timeline=[(0.0, "RUNNING"), (3600.0, "SUCCESS")])
+    code, output = run_watch(threaded, "--json", "--timeout", "0.5", slow)
+    errors = [json.loads(line) for line in output.splitlines() if '"error"' in line]
+    assert code == 3
+    assert [(e["job_id"], e["error"]) for e in errors] == [(slow, "WatchTimeoutError")]
+
+
+def test_refused_credentials_exit_3(
+    threaded: ThreadedSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = threaded.call(threaded.sim.add_job, timeline=DONE)
+    monkeypatch.setenv("OS_AUTH_TOKEN", "not-the-token")
+    code, output = run_watch(threaded, "--json", job)
+    [error] = [json.loads(line) for line in output.splitlines()]
+    assert code == 3
+    assert error["error"] == "AuthenticationError"
+    assert "not-the-token" not in output
+
+
+def test_access_keys_from_the_environment_sign_requests(
+    threaded: ThreadedSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = threaded.call(threaded.sim.add_job, timeline=DONE)
+    monkeypatch.delenv("OS_AUTH_TOKEN")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", threaded.sim.access_key)
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", threaded.sim.secret_key)
+    code, _ = run_watch(threaded, job)
+    assert code == 0
+
+
+def test_plain_lines_when_stdout_is_not_a_terminal(threaded: ThreadedSimulator) -> None:
+    job = threaded.call(threaded.sim.add_job, timeline=DONE)
+    code, output = run_watch(threaded, job)
+    assert code == 0
+    assert f"{job} createVolume: - -> RUNNING" in output
+    assert f"{job} createVolume: RUNNING -> SUCCESS" in output
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--endpoint", "https://evs.example", "j1"], {"OS_PROJECT_ID": "p1"}, "no credentials"),
+        (["--endpoint", "https://evs.example", "j1"], {"OS_AUTH_TOKEN": "t"}, "--project-id"),
+        (["j1"], {"OS_AUTH_TOKEN": "t", "OS_PROJECT_ID": "p1"}, "--region"),
+        (["--region", "eu/de", "j1"], {"OS_AUTH_TOKEN": "t", "OS_PROJECT_ID": "p1"}, "region"),
+        (
+            ["--endpoint", "http://evs.example", "j1"],
+            {"OS_AUTH_TOKEN": "t", "OS_PROJECT_ID": "p"},
+            "https",
+        ),
+        (
+            ["--endpoint", "https://e.x", "../j"],
+            {"OS_AUTH_TOKEN": "t", "OS_PROJECT_ID": "p"},
+            "job id",
+        ),
+        (
+            ["--endpoint", "https://e.x", "--timeout", "0", "j"],
+            {"OS_AUTH_TOKEN": "t", "OS_PROJECT_ID": "p"},
+            "positive",
+        ),
+    ],
+)
+def test_configuration_errors_exit_2_with_a_message(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    env: dict[str, str],
+    message: str,
+) -> None:
+    for name in list(os.environ):
+        if name.startswith(("OS_", "HUAWEICLOUD_SDK_", "CLOUD_SDK_")):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["watch", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("evs-job-watch: error:")
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["watch"])
+    assert caught.value.code == 2
+    assert "JOB_ID" in capsys.readouterr().err
+    assert main(["demo", "--speed", "0"]) == 2
+
+
+def test_region_picks_the_cloud_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evs_job_watch import cli
+
+    parser = cli._parser()
+    otc = parser.parse_args(["watch", "--region", "eu-de", "j"])
+    huawei = parser.parse_args(["watch", "--cloud", "huawei", "--region", "ap-southeast-1", "j"])
+    assert cli._endpoint_from(otc, {}) == "https://evs.eu-de.otc.t-systems.com"
+    assert cli._endpoint_from(huawei, {}) == "https://evs.ap-southeast-1.myhuaweicloud.com"
+    assert cli._endpoint_from(parser.parse_args(["watch", "j"]), {"OS_REGION_NAME": "eu-nl"}) == (
+        "https://evs.eu-nl.otc.t-systems.com"
+    )
+
+
+def test_demo_runs_to_a_summary() -> None:
+    out = io.StringIO()
+    assert main(["demo", "--speed", "100", "--jobs", "4"], out=out) == 0
+    text = out.getvalue()
+    assert "succeeded / failed" in text
+    assert "watch errors" in text
+    assert "polls made" in text
+
+
+async def test_simulate_serves_the_api_until_terminated() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "evs_job_watch",
+        "simulate",
+        "--port",
+        "0",
+        "--speed",
+        "50",
+        stdout=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    info = json.loads(await asyncio.wait_for(process.stdout.readline(), 30))
+    url = f"{info['endpoint']}/v2/{info['project_id']}/cloudvolumes"
+    headers = {"X-Auth-Token": info["token"]}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.post(url, json={"volume": {"size": 10, "volume_type": "SSD"}}) as response:
+            job_id = (await response.json())["job_id"]
+        job_url = f"{info['endpoint']}/v1/{info['project_id']}/jobs/{job_id}"
+        async with http.get(job_url) as response:
+            assert response.status == 200
+            assert (await response.json())["job_id"] == job_id
+    process.terminate()
+    assert await asyncio.wait_for(process.wait(), 30) == 0
+
+
+def test_python_m_prints_the_version() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "evs_job_watch", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("evs-job-watch ")
