@@ -10,7 +10,7 @@ from ._errors import JobFailedError
 from ._models import Job, JobStatus
 
 if TYPE_CHECKING:
-    from ._watcher import _Watch
+    from ._watch import Watch
 
 __all__ = ["JobHandle", "Outcome"]
 
@@ -29,7 +29,7 @@ class JobHandle:
 
     __slots__ = ("_future", "_release", "_timer", "_watch")
 
-    def __init__(self, watch: _Watch, release: Callable[[JobHandle], None]) -> None:
+    def __init__(self, watch: Watch, release: Callable[[JobHandle], None]) -> None:
         self._watch = watch
         self._release = release
         self._timer: asyncio.TimerHandle | None = None

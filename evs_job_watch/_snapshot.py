@@ -1,0 +1,174 @@
+"""Snapshots of a watch set: plain, versioned JSON, checked on load, written atomically.
+
+A snapshot records, for every live watch, the statuses whose events were delivered
+(the job's and each sub-job's) and the time left before its deadline. Restored, a watch
+fires events only for what changed since, so nothing delivered is delivered again and a
+job that ended meanwhile fires its events on the first poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import orjson
+
+from ._client import check_id
+from ._models import JobStatus
+
+__all__ = ["FORMAT", "VERSION", "SavedWatch", "StateFile", "dump", "load", "parse", "write_atomic"]
+
+logger = logging.getLogger("evs_job_watch")
+
+FORMAT = "evs_job_watch.snapshot"
+VERSION = 1
+
+
+@attrs.frozen
+class SavedWatch:
+    """One watch as a snapshot keeps it."""
+
+    job_id: str
+    status: JobStatus | None
+    sub_jobs: Mapping[str, JobStatus]
+    timeout: float | None  # seconds left when the snapshot was taken; None for no deadline
+
+
+def dump(watches: list[SavedWatch]) -> dict[str, Any]:
+    """The JSON-ready form of a snapshot, taken now."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "taken_at": time.time(),
+        "watches": [
+            {
+                "job_id": saved.job_id,
+                "status": None if saved.status is None else saved.status.value,
+                "sub_jobs": {sub: status.value for sub, status in saved.sub_jobs.items()},
+                "timeout": saved.timeout,
+            }
+            for saved in watches
+        ],
+    }
+
+
+def parse(data: object) -> tuple[float, list[SavedWatch]]:
+    """(taken_at, watches) of a snapshot; ValueError saying what is wrong otherwise."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError("not an evs_job_watch snapshot")
+    version = data.get("version")
+    if version != VERSION:
+        raise ValueError(
+            f"snapshot version {version!r} is not supported (this library reads {VERSION})"
+        )
+    taken_at = data.get("taken_at")
+    watches = data.get("watches")
+    if not isinstance(taken_at, (int, float)) or isinstance(taken_at, bool):
+        raise ValueError("snapshot taken_at must be a number")
+    if not isinstance(watches, list):
+        raise ValueError("snapshot watches must be a list")
+    return float(taken_at), [_watch(item, n) for n, item in enumerate(watches)]
+
+
+def _watch(item: object, n: int) -> SavedWatch:
+    try:
+        if not isinstance(item, dict):
+            raise TypeError("not an object")
+        status, subs, timeout = item.get("status"), item.get("sub_jobs", {}), item.get("timeout")
+        if not isinstance(subs, dict):
+            raise TypeError("sub_jobs is not an object")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+        ):
+            raise TypeError("timeout is not a number")
+        return SavedWatch(
+            job_id=check_id(item.get("job_id")),
+            status=None if status is None else _status(status),
+            sub_jobs={check_id(sub, "sub-job id"): _status(value) for sub, value in subs.items()},
+            timeout=None if timeout is None else float(timeout),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"snapshot watch #{n} is invalid: {exc}") from None
+
+
+def _status(value: object) -> JobStatus:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"status {value!r} is not a string")
+    return JobStatus(value)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves the old file or the new one."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a power cut only once the folder is synced
+    finally:
+        os.close(directory)
+
+
+def load(path: Path) -> tuple[float, list[SavedWatch]] | None:
+    """The snapshot in a state file, None if there is none; ValueError if it is broken."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        return parse(orjson.loads(raw))
+    except ValueError as exc:  # orjson's JSONDecodeError is a ValueError too
+        raise ValueError(f"state file {str(path)!r} is unusable (truncated?): {exc}") from None
+
+
+class StateFile:
+    """Keeps a file up to date with ``take()``: one writer at a time, bursts coalesced.
+
+    Changes made while a write is under way are written right after it, so a burst of
+    deliveries costs one write, not one each. A failed write is logged and leaves the
+    old file whole; the next change tries again.
+    """
+
+    def __init__(self, path: Path, take: Callable[[], dict[str, Any]]) -> None:
+        self.path = path
+        self._take = take
+        self._dirty = False
+        self.writer: asyncio.Task[None] | None = None
+
+    def changed(self) -> None:
+        self._dirty = True
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.get_running_loop().create_task(self._write())
+
+    async def flush(self) -> None:
+        """Write the current state now (after the write under way, if any)."""
+        self._dirty = True
+        writer = self.writer
+        await (writer if writer is not None and not writer.done() else self._write())
+
+    async def _write(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._dirty:
+            self._dirty = False
+            data = orjson.dumps(self._take())
+            try:
+                await loop.run_in_executor(None, write_atomic, self.path, data)
+            except OSError as exc:
+                logger.error("could not write the state file %s: %s", self.path, exc)
+                return
