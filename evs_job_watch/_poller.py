@@ -24,6 +24,7 @@ from ._errors import (
     ServerError,
     ThrottledError,
 )
+from ._governor import Governor
 from ._models import Job
 from ._policy import PollPolicy
 from ._watch import Watch
@@ -73,6 +74,7 @@ class Poller:
         self._workers: set[asyncio.Task[None]] = set()
         self._starting = False
         self._paused_until = 0.0
+        self._governor = Governor()
         self.in_flight = 0
         self.polls = self.errors = self.throttled = 0
 
@@ -115,6 +117,11 @@ class Poller:
             # the whole fleet of jobs does not return in the same instant.
             self.schedule(watch, pause + pause * self._rng.random())
             return
+        wait = self._governor.delay(loop.time())
+        if wait > 0:  # paced after a 429
+            await asyncio.sleep(wait)
+            if watch.ended:
+                return
         if self._limiter is not None:
             await self._limiter.acquire()
             if watch.ended:
@@ -136,6 +143,7 @@ class Poller:
             self.in_flight -= 1
         if watch.ended:
             return
+        self._governor.answered()
         watch.errors = 0
         watch.delays = None
         watch.missing_since = None
@@ -170,7 +178,9 @@ class Poller:
         if isinstance(error, ThrottledError):
             if error.retry_after is not None:
                 delay = max(delay, error.retry_after)
-            # A 429 is about the account, not the job: every job waits it out.
+            # A 429 is about the account, not the job: every job waits it out, and the
+            # whole watcher then sends at a lower rate until answers are clean again.
             self.throttled += 1
             self._paused_until = max(self._paused_until, now + delay)
+            self._governor.throttled()
         self.schedule(watch, delay)
