@@ -74,7 +74,7 @@ async def run_demo(plan: DemoPlan, out: TextIO) -> int:
     faults = (
         simulator.Faults(
             server_error=0.05,
-            throttle=0.02,
+            throttle=0.01,
             retry_after=0.2,
             truncated=0.01,
             drop=0.01,

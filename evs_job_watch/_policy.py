@@ -44,6 +44,11 @@ class PollPolicy:
         max_consecutive_errors: transient errors in a row after which a watch gives up.
         not_found_grace: how long a job may stay unknown to the API (new job ids can be
             invisible for a few seconds) before the watch ends with JobNotFoundError.
+        hazard: once the watcher has seen enough jobs of a type end, it polls a job of
+            that type when, by their durations, the job has this chance of having ended
+            since the last poll (then delays stay within ``interval / 4`` and
+            ``max_interval``). Lower reports sooner and polls more; None turns learning
+            off, leaving the growing interval alone.
     """
 
     interval: float = attrs.field(default=2.0, converter=seconds, validator=_positive)
@@ -52,12 +57,17 @@ class PollPolicy:
     jitter: float = attrs.field(default=0.1, converter=float)
     max_consecutive_errors: int = attrs.field(default=10)
     not_found_grace: float = attrs.field(default=30.0, converter=seconds, validator=_non_negative)
+    hazard: float | None = attrs.field(default=0.5)
 
     def __attrs_post_init__(self) -> None:
         if self.max_interval < self.interval:
             raise ValueError("max_interval must not be smaller than interval")
         if not 1.0 <= self.multiplier < float("inf"):
             raise ValueError("multiplier must be 1 or more")
+        if self.hazard is not None and not (
+            isinstance(self.hazard, (int, float)) and 0.0 < self.hazard <= 1.0
+        ):
+            raise ValueError("hazard must be a fraction in (0, 1], or None")
         if not 0.0 <= self.jitter < 1.0:
             raise ValueError("jitter must be a fraction in [0, 1)")
         if isinstance(self.max_consecutive_errors, bool) or not (

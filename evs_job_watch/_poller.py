@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Protocol
@@ -25,6 +26,7 @@ from ._errors import (
     ThrottledError,
 )
 from ._governor import Governor
+from ._learn import DurationModel
 from ._models import Job
 from ._policy import PollPolicy
 from ._watch import Watch
@@ -74,7 +76,8 @@ class Poller:
         self._workers: set[asyncio.Task[None]] = set()
         self._starting = False
         self._paused_until = 0.0
-        self._governor = Governor()
+        self._governor = Governor(policy.interval)
+        self._durations = DurationModel()
         self.in_flight = 0
         self.polls = self.errors = self.throttled = 0
 
@@ -143,15 +146,27 @@ class Poller:
             self.in_flight -= 1
         if watch.ended:
             return
-        self._governor.answered()
+        self._governor.answered(loop.time())
         watch.errors = 0
         watch.delays = None
         watch.missing_since = None
         changed = self._on_answer(watch, job)
-        if not watch.ended:
-            # Any change, a sub-job's included, means the job is moving: look again soon.
-            watch.interval = self.policy.next_interval(None if changed else watch.interval)
-            self.schedule(watch, self.policy.spread(watch.interval, self._rng))
+        if job.status.is_terminal:
+            self._durations.observe(job)
+        elif not watch.ended:
+            self.schedule(watch, self._next_delay(watch, job, changed))
+
+    def _next_delay(self, watch: Watch, job: Job, changed: bool) -> float:
+        policy = self.policy
+        # Any change, a sub-job's included, means the job is moving: look again soon.
+        watch.interval = delay = policy.next_interval(None if changed else watch.interval)
+        if policy.hazard is not None and job.begin_time is not None:
+            # The job's age by the wall clock, as the API's begin_time is a wall time.
+            age = time.time() - job.begin_time.timestamp()
+            learned = self._durations.delay(job.job_type, age, policy.hazard)
+            if learned is not None:
+                delay = min(max(learned, policy.interval / 4), policy.max_interval)
+        return policy.spread(delay, self._rng)
 
     def _failed(self, watch: Watch, error: EvsJobWatchError, now: float) -> None:
         policy = self.policy
@@ -182,5 +197,5 @@ class Poller:
             # whole watcher then sends at a lower rate until answers are clean again.
             self.throttled += 1
             self._paused_until = max(self._paused_until, now + delay)
-            self._governor.throttled()
+            self._governor.throttled(now)
         self.schedule(watch, delay)

@@ -13,45 +13,49 @@ from evs_job_watch._governor import Governor
 from .scripted import make_job
 
 
+def steady(governor: Governor, per_second: int, seconds: int) -> float:
+    """Send at a steady rate through the governor; returns the clock at the end."""
+    for n in range(per_second * seconds):
+        governor.delay(n / per_second)
+    return float(seconds)
+
+
 def test_no_limit_before_any_429() -> None:
-    governor = Governor()
+    governor = Governor(1.0)
     assert [governor.delay(t / 100) for t in range(100)] == [0.0] * 100
     assert governor.rate is None
 
 
 def test_a_429_halves_the_rate_being_sent_and_spaces_requests() -> None:
-    governor = Governor()
-    for n in range(500):  # a steady 100 requests per second
-        governor.delay(n / 100)
-    governor.throttled()
-    assert governor.rate == pytest.approx(50, rel=0.05)
-    now = 5.0
+    governor = Governor(1.0)
+    now = steady(governor, 100, 5)
+    governor.throttled(now)
+    assert governor.rate == pytest.approx(50)
     slots = [now + governor.delay(now) for _ in range(5)]
     gaps = [b - a for a, b in itertools.pairwise(slots)]
-    assert gaps == pytest.approx([1 / governor.rate] * 4)
+    assert gaps == pytest.approx([1 / 50] * 4)
 
 
-def test_clean_answers_raise_the_rate_until_the_limit_is_lifted() -> None:
-    governor = Governor()
-    for n in range(500):
-        governor.delay(n / 100)
-    governor.throttled()
-    halved = governor.rate
-    assert halved is not None
-    governor.answered()
-    assert governor.rate == pytest.approx(halved + 0.05)
-    for _ in range(2000):
-        governor.answered()
-    assert governor.rate is None
-
-
-def test_the_rate_never_drops_below_the_floor() -> None:
-    governor = Governor()
+def test_a_burst_of_429s_counts_once_and_the_floor_holds() -> None:
+    governor = Governor(1.0)
+    now = steady(governor, 100, 5)
     for n in range(10):
-        governor.delay(n * 100.0)  # one request every 100 s
-    for _ in range(5):
-        governor.throttled()
-    assert governor.rate == 0.5
+        governor.throttled(now + n / 100)  # one overload, many 429s
+    assert governor.rate == pytest.approx(50)
+    for second in range(1, 10):
+        governor.throttled(now + second)
+    assert governor.rate == pytest.approx(25)  # a quarter of what was sent before
+
+
+def test_clean_answers_raise_the_rate_by_a_quarter_a_second_until_lifted() -> None:
+    governor = Governor(1.0)
+    now = steady(governor, 100, 5)
+    governor.throttled(now)
+    governor.answered(now + 1)
+    assert governor.rate == pytest.approx(62.5)
+    for tenth in range(1, 100):
+        governor.answered(now + 1 + tenth / 10)
+    assert governor.rate is None
 
 
 class OneThrottle:
@@ -78,14 +82,14 @@ class OneThrottle:
 @pytest.mark.virtual_clock
 async def test_the_watcher_slows_down_after_a_429_and_recovers() -> None:
     client = OneThrottle(at=5.0)
-    policy = PollPolicy(interval=0.1, max_interval=0.1, jitter=0.1, max_consecutive_errors=5)
+    policy = PollPolicy(interval=1, max_interval=1, jitter=0.1, max_consecutive_errors=5)
     async with JobWatcher(client, policy=policy, max_concurrency=8) as watcher:
         handles = [watcher.watch(f"j{n}") for n in range(20)]
-        await asyncio.sleep(120)
+        await asyncio.sleep(30)
         for handle in handles:
             handle.cancel()
     before = client.rate(2, 5)
     after = client.rate(5.2, 6.2)
-    recovered = client.rate(110, 120)
+    recovered = client.rate(20, 30)
     assert after <= 0.65 * before
     assert recovered >= 0.9 * before
