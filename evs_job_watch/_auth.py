@@ -78,11 +78,15 @@ class TokenAuth:
 
     async def _call_provider(self) -> Mapping[str, str]:
         assert self._provider is not None
+        failure = None
         try:
             token = await self._provider()
         except Exception as exc:
-            # Only the type: the provider's own message might quote a credential.
-            raise AuthenticationError(f"the token provider raised {type(exc).__name__}") from None
+            failure = type(exc).__name__
+        if failure is not None:
+            # Only the type, raised outside the handler so that no __context__ keeps the
+            # provider's exception: its message might quote a credential.
+            raise AuthenticationError(f"the token provider raised {failure}")
         self._headers = {_TOKEN_HEADER: _checked_token(token)}
         return self._headers
 

@@ -66,6 +66,9 @@ def check_id(value: object, what: str = "job id") -> str:
 def _check_endpoint(endpoint: object, allow_insecure_http: bool) -> str:
     if not isinstance(endpoint, str) or not endpoint or endpoint != endpoint.strip():
         raise ValueError("endpoint must be a URL string without surrounding whitespace")
+    if "%" in endpoint or any(char.isspace() for char in endpoint):
+        # The URL would be normalised before it is checked (%2e%2e to ..), so no escapes.
+        raise ValueError("endpoint must not hold percent-escapes or whitespace")
     try:
         url = URL(endpoint)
         port = url.port  # yarl checks the port only when asked for it
@@ -215,11 +218,13 @@ class EvsJobClient:
         url = URL(self._prefix + check_id(job_id), encoded=True)
         if self._auth is None:
             return await self._get(url, {}, job_id)
+        refused: str | None = None
         try:
             headers = await self._auth.headers("GET", url)
         except AuthenticationError as exc:
-            exc.job_id = job_id  # a token provider's failure, met on this job's request
-            raise
+            refused = exc.message  # a token provider's failure, shared by every waiter
+        if refused is not None:  # a fresh error per request, raised outside the handler
+            raise AuthenticationError(refused, job_id=job_id)
         try:
             return await self._get(url, headers, job_id)
         except AuthenticationError:
@@ -228,6 +233,7 @@ class EvsJobClient:
         return await self._get(url, await self._auth.headers("GET", url), job_id)
 
     async def _get(self, url: URL, headers: Mapping[str, str], job_id: str) -> Job:
+        failure = None
         try:
             async with self._get_session().get(
                 url, headers=headers, allow_redirects=False, timeout=self._timeout
@@ -236,7 +242,11 @@ class EvsJobClient:
                 body = await _read_capped(response)
                 reply_headers = response.headers
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise ServerError(f"request failed: {type(exc).__name__}", job_id=job_id) from None
+            failure = type(exc).__name__
+        if failure is not None:
+            # Raised outside the handler, so no __context__ carries aiohttp's exception:
+            # some of those keep the request's headers, and so the token.
+            raise ServerError(f"request failed: {failure}", job_id=job_id)
         if status == 200 and body is not None:
             data = loads(body, job_id)
             if type(data) is dict and "status" not in data and error_fields(data):
@@ -264,10 +274,15 @@ class EvsJobClient:
 
 
 async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:
-    """The body, or None when it is larger than the cap (then it is not read to the end)."""
+    """The body, or None when it is larger than the cap (then it is not read to the end).
+
+    The cap counts the bytes as decoded: a compressed body is counted as it inflates.
+    """
     length = response.content_length
-    if length is not None:
-        return await response.read() if length <= MAX_BODY_BYTES else None
+    if length is not None and length > MAX_BODY_BYTES:
+        return None
+    if length is not None and "Content-Encoding" not in response.headers:
+        return await response.read()
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_any():

@@ -18,7 +18,7 @@ from ._auth import AkSkAuth, Auth, TokenAuth
 from ._client import EvsJobClient, check_id
 from ._demo import DemoPlan, run_demo
 from ._display import choose_display
-from ._errors import JobFailedError
+from ._errors import AuthenticationError, JobFailedError
 from ._models import Job
 from ._policy import PollPolicy
 from ._version import __version__
@@ -95,7 +95,10 @@ def _parser() -> argparse.ArgumentParser:
 def _auth_from(env: Mapping[str, str]) -> Auth:
     token = env.get("OS_AUTH_TOKEN")
     if token:
-        return TokenAuth(token)
+        try:
+            return TokenAuth(token)
+        except AuthenticationError as exc:
+            raise ConfigError(f"OS_AUTH_TOKEN: {exc.message}") from None
     for access_name, secret_name in _KEY_PAIRS:
         access, secret = env.get(access_name), env.get(secret_name)
         if access and secret:
