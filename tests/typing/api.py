@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import aiohttp
 
@@ -34,6 +35,7 @@ from evs_job_watch import (
     ThrottledError,
     TokenAuth,
     WatcherClosedError,
+    WatcherStats,
     WatchTimeoutError,
     __version__,
 )
@@ -131,6 +133,7 @@ async def watch_many(session: aiohttp.ClientSession, job_ids: list[str]) -> list
         jitter=0.1,
         max_consecutive_errors=10,
         not_found_grace=timedelta(seconds=30),
+        hazard=0.3,
     )
     finished: list[Job] = []
     async with JobWatcher(
@@ -166,6 +169,11 @@ async def watch_many(session: aiohttp.ClientSession, job_ids: list[str]) -> list
 
         async for job in watcher.as_completed(job_ids, timeout=900.0):
             finished.append(job)
+
+        snapshot: dict[str, Any] = watcher.snapshot()
+        resumed: list[JobHandle] = watcher.resume(snapshot)
+        stats: WatcherStats = watcher.stats
+        print(len(resumed), stats.polls, stats.errors, stats.throttled, stats.in_flight)
 
         stream: EventStream = watcher.events()
         async with stream:
