@@ -5,56 +5,27 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import TypeVar
 
 import aiohttp
 import pytest
 
 from evs_job_watch.cli import main
-from evs_job_watch.simulator import EvsSimulator
+
+from .threaded import ThreadedSimulator, clear_credentials
 
 T = TypeVar("T")
 QUICK = ["--interval", "0.05", "--max-interval", "0.1"]
 DONE = [(0.0, "RUNNING"), (0.3, "SUCCESS")]
 
 
-class ThreadedSimulator:
-    """A simulator on its own loop in a thread, so the command line can run asyncio.run."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.sim = EvsSimulator(seed=3)
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        async def run() -> T:
-            return function(*args, **kwargs)
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
-
-    def __enter__(self) -> ThreadedSimulator:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
-
-
 @pytest.fixture
 def threaded(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedSimulator]:
-    with ThreadedSimulator() as threaded:
-        for name in list(os.environ):
-            if name.startswith(("OS_", "HUAWEICLOUD_SDK_", "CLOUD_SDK_")):
-                monkeypatch.delenv(name)
+    with ThreadedSimulator(seed=3) as threaded:
+        clear_credentials(monkeypatch)
         monkeypatch.setenv("OS_AUTH_TOKEN", threaded.sim.token)
         monkeypatch.setenv("OS_PROJECT_ID", threaded.sim.project_id)
         yield threaded
@@ -170,9 +141,7 @@ def test_configuration_errors_exit_2_with_a_message(
     env: dict[str, str],
     message: str,
 ) -> None:
-    for name in list(os.environ):
-        if name.startswith(("OS_", "HUAWEICLOUD_SDK_", "CLOUD_SDK_")):
-            monkeypatch.delenv(name)
+    clear_credentials(monkeypatch)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert main(["watch", *args]) == 2

@@ -15,12 +15,10 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import os
-import threading
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 
@@ -36,6 +34,8 @@ from evs_job_watch import (
 )
 from evs_job_watch.cli import main
 from evs_job_watch.simulator import EvsSimulator, Reply
+
+from .threaded import ThreadedSimulator, clear_credentials
 
 CANARY = "SECRET-CANARY-5f1e"
 LOGGERS = (
@@ -400,37 +400,9 @@ async def test_a_secret_key_accepted_or_refused_never_shows(
 # -- the command line ---------------------------------------------------------------------
 
 
-class ThreadedSimulator:
-    """The simulator on its own loop in a thread, so the command line can run asyncio.run."""
-
-    def __init__(self, **options: Any) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.sim = EvsSimulator(speed=100, **options)
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        async def run() -> T:
-            return function(*args, **kwargs)
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
-
-    def __enter__(self) -> ThreadedSimulator:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
-
-
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in list(os.environ):
-        if name.startswith(("OS_", "HUAWEICLOUD_SDK_", "CLOUD_SDK_")):
-            monkeypatch.delenv(name)
+    clear_credentials(monkeypatch)
     return monkeypatch
 
 
@@ -448,7 +420,7 @@ def _run_cli(exposure: Exposure, label: str, *argv: str) -> int | None:
 def test_the_command_line_never_shows_a_credential(
     exposure: Exposure, clean_env: pytest.MonkeyPatch
 ) -> None:
-    with ThreadedSimulator(token=CANARY, secret_key=CANARY) as threaded:
+    with ThreadedSimulator(speed=100, token=CANARY, secret_key=CANARY) as threaded:
         sim = threaded.sim
         done = threaded.call(sim.add_job, timeline=[(0, "RUNNING"), (1, "SUCCESS")])
         argv = ["watch", "--endpoint", sim.endpoint, "--project-id", sim.project_id]

@@ -1,0 +1,49 @@
+"""The simulator on its own loop in a thread, for code that runs ``asyncio.run`` itself."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+
+from evs_job_watch.simulator import EvsSimulator
+
+T = TypeVar("T")
+CREDENTIAL_PREFIXES = ("OS_", "HUAWEICLOUD_SDK_", "CLOUD_SDK_")
+
+
+class ThreadedSimulator:
+    """A started simulator in a thread; ``call`` runs a function on its loop."""
+
+    def __init__(self, **options: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.sim = EvsSimulator(**options)
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        async def run() -> T:
+            return function(*args, **kwargs)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+
+    def __enter__(self) -> ThreadedSimulator:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+def clear_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove every credential variable the command line reads."""
+    for name in list(os.environ):
+        if name.startswith(CREDENTIAL_PREFIXES):
+            monkeypatch.delenv(name)
