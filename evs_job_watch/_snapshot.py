@@ -140,35 +140,50 @@ def load(path: Path) -> tuple[float, list[SavedWatch]] | None:
 class StateFile:
     """Keeps a file up to date with ``take()``: one writer at a time, bursts coalesced.
 
-    Changes made while a write is under way are written right after it, so a burst of
-    deliveries costs one write, not one each. A failed write is logged and leaves the
-    old file whole; the next change tries again.
+    Nothing is written before ``load()`` has read the file (a watcher refused by its
+    file must not overwrite it). Changes made while a write is under way are written
+    right after it, so a burst of deliveries costs one write, not one each. A failed
+    write is logged and leaves the old file whole; the next change tries again.
     """
 
     def __init__(self, path: Path, take: Callable[[], dict[str, Any]]) -> None:
         self.path = path
         self._take = take
+        self._loaded = False
+        self._closing = False
         self._dirty = False
-        self.writer: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    def load(self) -> tuple[float, list[SavedWatch]] | None:
+        """The saved snapshot (None without a file); from now on, changes are written."""
+        saved = load(self.path)
+        self._loaded = True
+        return saved
 
     def changed(self) -> None:
+        if not self._loaded or self._closing:
+            return
         self._dirty = True
-        if self.writer is None or self.writer.done():
-            self.writer = asyncio.get_running_loop().create_task(self._write())
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write())
 
-    async def flush(self) -> None:
-        """Write the current state now (after the write under way, if any)."""
-        self._dirty = True
-        writer = self.writer
-        await (writer if writer is not None and not writer.done() else self._write())
+    async def close(self) -> None:
+        """Let the write under way finish, then write the state one last time."""
+        if not self._loaded or self._closing:
+            return
+        self._closing = True  # the writer stops after its current write
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
+        await self._write_once()
 
     async def _write(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._dirty:
+        while self._dirty and not self._closing:
             self._dirty = False
-            data = orjson.dumps(self._take())
-            try:
-                await loop.run_in_executor(None, write_atomic, self.path, data)
-            except OSError as exc:
-                logger.error("could not write the state file %s: %s", self.path, exc)
-                return
+            await self._write_once()
+
+    async def _write_once(self) -> None:
+        data = orjson.dumps(self._take())
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, write_atomic, self.path, data)
+        except OSError as exc:
+            logger.error("could not write the state file %s: %s", self.path, exc)

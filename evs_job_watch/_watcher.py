@@ -65,7 +65,8 @@ class JobWatcher:
         on_error: called with ``(job_id, error)`` when a watch ends with an error.
         resume: a ``snapshot()`` of an earlier watcher, resumed on ``async with``.
         state_path: a file kept up to date with the snapshot after every delivered
-            event batch; resumed from on ``async with`` when ``resume`` is not given.
+            event batch, from ``async with`` on (resumed from there when ``resume`` is
+            not given; a file that cannot be read is refused and never overwritten).
     """
 
     def __init__(
@@ -114,7 +115,7 @@ class JobWatcher:
         if self._resume is not None:
             self.resume(self._resume)
         elif self._state is not None:
-            saved = _snapshot.load(self._state.path)
+            saved = self._state.load()
             if saved is not None:
                 self._restore(*saved)
         return self
@@ -233,7 +234,7 @@ class JobWatcher:
         if self._closed:
             return
         if self._state is not None:
-            await self._state.flush()
+            await self._state.close()
         self._closed = True
         # Live watches, and ended ones whose waiters still wait for their callbacks.
         closing = [*self._watches.values(), *self._unsettled]
@@ -250,9 +251,8 @@ class JobWatcher:
             stream.close()
         # Every task but the caller's own (aclose may be called from a callback).
         current = asyncio.current_task()
-        writer = None if self._state is None else self._state.writer
-        running = (*self._poller.tasks(), *self._dispatcher.tasks(), writer)
-        tasks = [task for task in running if task is not None and task is not current]
+        running = (*self._poller.tasks(), *self._dispatcher.tasks())
+        tasks = [task for task in running if task is not current]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

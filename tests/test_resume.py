@@ -31,8 +31,8 @@ def recorder() -> tuple[list[tuple[str, str | None, str]], dict[str, object]]:
 async def written(watcher: JobWatcher) -> None:
     """Wait for the state file writer: it works in a thread, outside the virtual clock."""
     assert watcher._state is not None
-    while watcher._state.writer is not None and not watcher._state.writer.done():
-        await watcher._state.writer
+    while watcher._state._writer is not None and not watcher._state._writer.done():
+        await watcher._state._writer
 
 
 def batch(status: str, s1: str, s2: str) -> object:
