@@ -1,0 +1,97 @@
+"""Decode: µs per response body through `evs_job_watch._codec.decode_job` (bytes to a
+`Job`), against `orjson.loads` alone on the same bodies.
+
+Bodies come from the simulator process as the API sends them: a single createVolume
+job, and a batchCreateVolume of 20 sub-jobs. Each figure is the best of several
+repeats of a timed loop (the least disturbed by the machine's other work). "Warm" is
+the same body again and again, as a running job answers; "distinct times" cycles
+through 10,000 copies with different `begin_time`s, as 10,000 watched jobs would.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import orjson
+
+from evs_job_watch._codec import decode_job
+
+from ._common import Figure, Simulator, create_jobs, log, run, simulator
+
+TARGETS = {"single job": 10.0, "20-sub-job batch": 60.0}
+
+
+async def fetch_bodies() -> dict[str, bytes]:
+    """One body of each shape, read from a simulator process."""
+    async with simulator(1e-6) as sim, aiohttp.ClientSession() as session:
+        single = (await create_jobs(sim, 1))[0]
+        batch = await _create_batch(session, sim, 20)
+        bodies = {}
+        for name, job_id in (("single job", single), ("20-sub-job batch", batch)):
+            async with session.get(sim.job_url(job_id), headers=sim.headers) as response:
+                bodies[name] = await response.read()
+        return bodies
+
+
+async def _create_batch(session: aiohttp.ClientSession, sim: Simulator, count: int) -> str:
+    url = f"{sim.endpoint}/v2/{sim.project_id}/cloudvolumes"
+    body = {"volume": {"size": 10, "volume_type": "SSD", "count": count}}
+    async with session.post(url, json=body, headers=sim.headers) as response:
+        job_id: str = (await response.json())["job_id"]
+        return job_id
+
+
+def distinct_times(body: bytes, count: int) -> list[bytes]:
+    """`count` copies of `body` whose begin times (sub-jobs' too) all differ."""
+    data = orjson.loads(body)
+    copies = []
+    for index in range(count):
+        stamp = f"2024-01-{1 + index // 86400 % 28:02d}T{index // 3600 % 24:02d}:"
+        stamp += f"{index // 60 % 60:02d}:{index % 60:02d}.{index % 1000:03d}Z"
+        for job in (data, *data["entities"].get("sub_jobs", ())):
+            job["begin_time"] = stamp
+        copies.append(orjson.dumps(data))
+    return copies
+
+
+def per_call(function: Callable[[bytes], Any], bodies: list[bytes], seconds: float) -> float:
+    """Best µs per call of `function` over `bodies` (cycled) in 5 timed loops."""
+
+    def timed(loops: int) -> float:
+        start = time.perf_counter()
+        for index in range(loops):
+            function(bodies[index % len(bodies)])
+        return time.perf_counter() - start
+
+    loops = 1
+    while (took := timed(loops)) < 0.02:
+        loops *= 2
+    loops = max(1, int(loops * seconds / 5 / took))
+    return min(timed(loops) / loops for _ in range(5)) * 1e6
+
+
+def measure(quick: bool) -> list[Figure]:
+    log("decode: bodies from the simulator, then timed loops")
+    bodies = run(fetch_bodies())
+    budget = 0.5 if quick else 2.0
+    figures = []
+    for name, body in bodies.items():
+        for variant, sample in (("warm", [body]), ("distinct times", distinct_times(body, 10_000))):
+            mine = per_call(decode_job, sample, budget)
+            reference = per_call(orjson.loads, sample, budget)
+            figures.append(
+                Figure(
+                    "decode",
+                    f"decode_job, {name}, {variant}",
+                    mine,
+                    "µs",
+                    "orjson.loads",
+                    reference,
+                    ("value", "<=", TARGETS[name]),
+                    extra={"body_bytes": len(body)},
+                )
+            )
+    return figures

@@ -1,0 +1,288 @@
+"""Scale: 1,000 and 10,000 watched jobs. RSS per watched job (its last `Job` included)
+against a bare dict of the same `Job` objects, and client CPU per poll and lateness of
+polls against their schedule (p50/p99) against a hand-written `while: get; sleep` task
+per job on the same schedule, at half the watcher's measured throughput.
+
+Each measurement runs in a fresh child process (`python -m benchmarks.scale MODE ...`)
+so RSS starts clean: it warms 100 connections, reads RSS, starts the N watches spread
+evenly over one interval (so the load is steady, not a burst), reads RSS again once
+every job was seen once, then measures CPU per poll and lateness for a window. The
+interval is N / (half the polls/s the watcher reached in the throughput benchmark),
+with `jitter=0` and no growth, so a poll's due time is known: the end of the job's
+previous poll plus the interval. Lateness is the time from that due time to the moment
+the next request starts, recorded by a thin `JobSource` wrapper around the client (the
+library does not expose due times); the hand-written loop records the same two moments.
+The full mode runs watcher and loop twice each, alternating, and keeps each one's round
+with the lower p99 (the one the machine's other work disturbed least).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+from array import array
+from typing import Any
+
+import aiohttp
+import orjson
+
+from evs_job_watch import EvsJobClient, Job, JobWatcher, TokenAuth
+
+from ._common import (
+    Figure,
+    Simulator,
+    cpu_clock,
+    create_jobs,
+    fixed,
+    log,
+    percentile,
+    rss_bytes,
+    simulator,
+    since,
+)
+
+CONCURRENCY = 100
+
+
+class Timeline:
+    """When each job's polls start and end, kept in arrays made before the first RSS read."""
+
+    def __init__(self, ids: list[str], interval: float) -> None:
+        self.index = {job_id: position for position, job_id in enumerate(ids)}
+        self.last_end = array("d", bytes(8 * len(ids)))
+        self.interval = interval
+        self.seen = 0
+        self.all_seen = asyncio.Event()
+        self.recording = False
+        self.lateness: list[float] = []
+
+    def started(self, job_id: str, now: float) -> None:
+        if self.recording:
+            ended = self.last_end[self.index[job_id]]
+            if ended:
+                self.lateness.append(now - ended - self.interval)
+
+    def ended(self, job_id: str, now: float) -> None:
+        position = self.index[job_id]
+        if not self.last_end[position]:
+            self.seen += 1
+            if self.seen == len(self.last_end):
+                self.all_seen.set()
+        self.last_end[position] = now
+
+
+class Recording:
+    """A `JobSource` that records when each request starts and ends around the client."""
+
+    def __init__(self, client: EvsJobClient, timeline: Timeline) -> None:
+        self._client = client
+        self._timeline = timeline
+        self._time = asyncio.get_running_loop().time
+
+    async def get_job(self, job_id: str) -> Job:
+        self._timeline.started(job_id, self._time())
+        try:
+            return await self._client.get_job(job_id)
+        finally:
+            self._timeline.ended(job_id, self._time())
+
+
+async def _staggered(ids: list[str], interval: float, start: Any) -> None:
+    """Call `start(job_id)` for each id, spread evenly over one interval."""
+    loop = asyncio.get_running_loop()
+    begin = loop.time()
+    for position, job_id in enumerate(ids):
+        due = begin + interval * position / len(ids)
+        if due > loop.time() + 0.002:
+            await asyncio.sleep(due - loop.time())
+        start(job_id)
+
+
+async def child(mode: str, sim: Simulator, ids: list[str], interval: float, window: float) -> dict:
+    """One measurement in this (fresh) process; the figures as a dict."""
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        client = EvsJobClient(
+            sim.endpoint, sim.project_id, auth=TokenAuth(sim.token), session=session
+        )
+        await asyncio.gather(*(client.get_job(job_id) for job_id in ids[:CONCURRENCY]))
+        timeline = Timeline(ids, interval)
+        keep: list[Any] = []
+        gc.collect()
+        before = rss_bytes()
+        if mode == "dict":
+            jobs: dict[str, Job] = {}
+            queue = iter(ids)
+
+            async def fetch() -> None:
+                for job_id in queue:
+                    jobs[job_id] = await client.get_job(job_id)
+
+            await asyncio.gather(*(fetch() for _ in range(CONCURRENCY)))
+            gc.collect()
+            return {"rss_per_job": (rss_bytes() - before) / len(ids)}
+        if mode == "watcher":
+            policy = fixed(interval)
+            watcher = JobWatcher(
+                Recording(client, timeline), policy=policy, max_concurrency=CONCURRENCY
+            )
+            await _staggered(ids, interval, lambda job_id: keep.append(watcher.watch(job_id)))
+            polls = lambda: watcher.stats.polls  # noqa: E731
+        else:
+            latest: dict[str, Any] = {}
+            count = [0]
+
+            async def follow(job_id: str) -> None:
+                url, clock = sim.job_url(job_id), asyncio.get_running_loop().time
+                while True:
+                    timeline.started(job_id, clock())
+                    count[0] += 1
+                    async with session.get(url, headers=sim.headers) as response:
+                        latest[job_id] = orjson.loads(await response.read())
+                    timeline.ended(job_id, clock())
+                    await asyncio.sleep(interval)
+
+            await _staggered(
+                ids, interval, lambda job_id: keep.append(asyncio.ensure_future(follow(job_id)))
+            )
+            polls = lambda: count[0]  # noqa: E731
+        await timeline.all_seen.wait()
+        gc.collect()
+        rss_per_job = (rss_bytes() - before) / len(ids)
+        timeline.recording = True
+        first, start = polls(), cpu_clock()
+        await asyncio.sleep(window)
+        wall, cpu = since(start)
+        timeline.recording = False
+        counted = polls() - first
+        if mode == "watcher":
+            await watcher.aclose()
+        else:
+            for task in keep:
+                task.cancel()
+            await asyncio.gather(*keep, return_exceptions=True)
+        late = timeline.lateness
+        return {
+            "rss_per_job": rss_per_job,
+            "cpu_per_poll": cpu / counted * 1e6,
+            "polls_per_s": counted / wall,
+            "late_p50": percentile(late, 0.5) * 1e3,
+            "late_p99": percentile(late, 0.99) * 1e3,
+            "late_max": max(late) * 1e3 if late else float("nan"),
+        }
+
+
+async def _run_child(mode: str, sim: Simulator, ids: list[str], interval: float, window: float):
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "benchmarks.scale",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    request = {"mode": mode, "sim": vars(sim), "ids": ids, "interval": interval, "window": window}
+    out, _ = await process.communicate(orjson.dumps(request))
+    if process.returncode:
+        raise RuntimeError(f"scale child {mode} failed with exit code {process.returncode}")
+    return orjson.loads(out)
+
+
+async def _measure(
+    sizes: list[int], rate: float, window: float, rounds: int
+) -> dict[int, dict[str, dict]]:
+    """Per size and mode, the round with the lowest p99 lateness (all rounds kept in it)."""
+    results: dict[int, dict[str, dict]] = {}
+    async with simulator(1e-6) as sim:
+        log(f"scale: creating {max(sizes)} jobs")
+        all_ids = await create_jobs(sim, max(sizes), concurrency=20)
+        for size in sizes:
+            interval = size / (rate / 2)
+            span = max(window, 3 * interval)
+            runs: dict[str, list[dict]] = {"dict": [], "hand-written": [], "watcher": []}
+            for round_ in range(rounds):
+                for mode, done in runs.items():
+                    if mode == "dict" and round_:
+                        continue
+                    log(f"scale: {size} jobs, {mode}, interval {interval:.2f} s")
+                    done.append(await _run_child(mode, sim, all_ids[:size], interval, span))
+            results[size] = {}
+            for mode, done in runs.items():
+                best = min(done, key=lambda run: run.get("late_p99", 0.0))
+                results[size][mode] = {**best, "interval": interval, "rounds": done}
+    return results
+
+
+def measure(quick: bool, rate: float) -> list[Figure]:
+    """`rate`: the polls/s the watcher reached flat out; the schedule asks for half of it."""
+    sizes, window, rounds = ([1000], 2.0, 1) if quick else ([1000, 10_000], 5.0, 2)
+    results = asyncio.run(_measure(sizes, rate, window, rounds))
+    figures = []
+    for size, by_mode in results.items():
+        mine, hand, bare = by_mode["watcher"], by_mode["hand-written"], by_mode["dict"]
+        section = f"scale {size:,} jobs"
+        extra = {"interval_s": mine["interval"], "target_polls_per_s": rate / 2}
+        figures += [
+            Figure(
+                section,
+                "RSS per watched job",
+                mine["rss_per_job"],
+                "B",
+                "dict of Job",
+                bare["rss_per_job"],
+                ("value", "<=", 2048),
+                extra={"hand_written_rss_per_job": hand["rss_per_job"]},
+            ),
+            Figure(
+                section,
+                "CPU per poll at half throughput",
+                mine["cpu_per_poll"],
+                "µs",
+                "hand-written loop",
+                hand["cpu_per_poll"],
+                extra={
+                    **extra,
+                    "polls_per_s": mine["polls_per_s"],
+                    "ref_polls_per_s": hand["polls_per_s"],
+                },
+            ),
+            Figure(
+                section,
+                "poll lateness p50",
+                mine["late_p50"],
+                "ms",
+                "hand-written loop",
+                hand["late_p50"],
+                extra=extra,
+            ),
+            Figure(
+                section,
+                "poll lateness p99",
+                mine["late_p99"],
+                "ms",
+                "hand-written loop",
+                hand["late_p99"],
+                ("value", "<", 50),
+                extra={
+                    **extra,
+                    "max_ms": mine["late_max"],
+                    "ref_max_ms": hand["late_max"],
+                    "rounds_p99_ms": [run["late_p99"] for run in mine["rounds"]],
+                    "ref_rounds_p99_ms": [run["late_p99"] for run in hand["rounds"]],
+                },
+            ),
+        ]
+    return figures
+
+
+def main() -> None:
+    request = orjson.loads(sys.stdin.buffer.read())
+    sim = Simulator(**request["sim"])
+    result = asyncio.run(
+        child(request["mode"], sim, request["ids"], request["interval"], request["window"])
+    )
+    sys.stdout.buffer.write(orjson.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
