@@ -59,16 +59,20 @@ class DurationModel:
             history = self._histories[job.job_type] = _History()
         history.add(duration)
 
+    def knows(self, job_type: JobType | None) -> bool:
+        """Whether there is enough history of ``job_type`` to go by."""
+        history = None if job_type is None else self._histories.get(job_type)
+        return history is not None and len(history.ordered) >= _ENOUGH
+
     def delay(self, job_type: JobType | None, age: float, hazard: float) -> float | None:
         """Seconds until the next poll of a job ``age`` seconds old; None without history.
 
         The next poll is due at the duration below which a share ``hazard`` of the
         remembered jobs that outlived ``age`` ended.
         """
-        history = None if job_type is None else self._histories.get(job_type)
-        if history is None or len(history.ordered) < _ENOUGH:
+        if not self.knows(job_type):
             return None
-        durations = history.ordered
+        durations = self._histories[job_type].ordered  # type: ignore[index]
         outlived = bisect.bisect_right(durations, age)
         left = len(durations) - outlived
         if left == 0:

@@ -36,6 +36,7 @@ __all__ = ["JobSource", "Poller"]
 logger = logging.getLogger("evs_job_watch")
 
 _TRANSIENT = (ServerError, ThrottledError, MalformedResponseError)
+_NOW = 0.001  # seconds: a delay shorter than this is not waited for
 
 
 class JobSource(Protocol):
@@ -73,20 +74,38 @@ class Poller:
         self._on_final_error = on_final_error
         self._rng = random.Random()
         self._ready: deque[Watch] = deque()
+        self._soon: list[Watch] = []  # due now, joining the ready queue at the next turn
         self._workers: set[asyncio.Task[None]] = set()
         self._starting = False
+        self._closed = False
         self._paused_until = 0.0
         self._governor = Governor(policy.interval)
         self._durations = DurationModel()
         self.in_flight = 0
         self.polls = self.errors = self.throttled = 0
 
-    def tasks(self) -> set[asyncio.Task[None]]:
-        """The workers running now."""
+    def close(self) -> set[asyncio.Task[None]]:
+        """Poll nothing more; returns the workers still running, for the caller to end."""
+        self._closed = True
+        self._ready.clear()
+        self._soon.clear()
         return set(self._workers)
 
     def schedule(self, watch: Watch, delay: float) -> None:
+        if delay < _NOW:
+            # Not worth a timer: back in line at the next turn of the loop, all such
+            # watches with one callback (a client that answers without waiting must
+            # still let the loop run, so never straight back into the ready queue).
+            self._soon.append(watch)
+            if len(self._soon) == 1:
+                asyncio.get_running_loop().call_soon(self._line_up)
+            return
         watch.timer = asyncio.get_running_loop().call_later(delay, self.make_ready, watch)
+
+    def _line_up(self) -> None:
+        self._ready.extend(self._soon)
+        self._soon.clear()
+        self._start_worker()
 
     def make_ready(self, watch: Watch) -> None:
         """Poll ``watch`` as soon as a slot is free."""
@@ -97,7 +116,12 @@ class Poller:
     def _start_worker(self) -> None:
         # One worker starts at a time; each one that finds more work starts the next, so
         # a burst of due jobs fans out to max_concurrency workers in as many loop steps.
-        if self._ready and not self._starting and len(self._workers) < self._max_concurrency:
+        if (
+            self._ready
+            and not self._starting
+            and not self._closed
+            and len(self._workers) < self._max_concurrency
+        ):
             self._starting = True
             task = asyncio.get_running_loop().create_task(self._work())
             self._workers.add(task)
@@ -160,7 +184,11 @@ class Poller:
         policy = self.policy
         # Any change, a sub-job's included, means the job is moving: look again soon.
         watch.interval = delay = policy.next_interval(None if changed else watch.interval)
-        if policy.hazard is not None and job.begin_time is not None:
+        if (
+            policy.hazard is not None
+            and job.begin_time is not None
+            and self._durations.knows(job.job_type)
+        ):
             # The job's age by the wall clock, as the API's begin_time is a wall time.
             age = time.time() - job.begin_time.timestamp()
             learned = self._durations.delay(job.job_type, age, policy.hazard)

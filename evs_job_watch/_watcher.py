@@ -251,7 +251,7 @@ class JobWatcher:
             stream.close()
         # Every task but the caller's own (aclose may be called from a callback).
         current = asyncio.current_task()
-        running = (*self._poller.tasks(), *self._dispatcher.tasks())
+        running = (*self._poller.close(), *self._dispatcher.tasks())
         tasks = [task for task in running if task is not current]
         for task in tasks:
             task.cancel()
