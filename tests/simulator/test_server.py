@@ -142,14 +142,12 @@ class StopOnWrite(io.StringIO):
         return super().write(text)
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="signals")
 def test_main_serves_until_sigterm() -> None:
     out = StopOnWrite()
     assert main(["--speed", "10", "--seed", "2"], out=out) == 0
     assert orjson.loads(out.getvalue())["project_id"] == EvsSimulator(seed=2).project_id
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="signals")
 def test_python_dash_m_runs_main(monkeypatch: pytest.MonkeyPatch) -> None:
     out = StopOnWrite()
     monkeypatch.setattr(sys, "argv", ["evs_job_watch.simulator", "--speed", "10"])
@@ -160,7 +158,6 @@ def test_python_dash_m_runs_main(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "endpoint" in orjson.loads(out.getvalue())
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="signals")
 async def test_the_module_runs_a_server_until_sigterm(http: aiohttp.ClientSession) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "evs_job_watch.simulator", "--speed", "100",
