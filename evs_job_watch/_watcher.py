@@ -233,9 +233,9 @@ class JobWatcher:
         """
         if self._closed:
             return
+        self._closed = True  # from here, no new watch (a second aclose returns at once)
         if self._state is not None:
             await self._state.close()
-        self._closed = True
         # Live watches, and ended ones whose waiters still wait for their callbacks.
         closing = [*self._watches.values(), *self._unsettled]
         self._watches.clear()
