@@ -25,12 +25,12 @@ from ._errors import (
     ThrottledError,
 )
 from ._models import Job
+from ._validate import check_id, positive_int
 
-__all__ = ["EvsJobClient", "check_id", "error_for"]
+__all__ = ["EvsJobClient", "error_for"]
 
 MAX_BODY_BYTES = 1024 * 1024
 _MAX_RETRY_AFTER = 600.0
-_ID = re.compile(r"[A-Za-z0-9_-]{1,128}", re.ASCII)
 _PATH = re.compile(r"[A-Za-z0-9._~/-]*", re.ASCII)
 
 # The API's error codes, by what they mean for a caller.
@@ -53,14 +53,6 @@ _STATUS_ERRORS: Mapping[int, type[EvsApiError]] = {
     404: JobNotFoundError,
     429: ThrottledError,
 }
-
-
-def check_id(value: object, what: str = "job id") -> str:
-    """Return ``value`` if it is a safe id (1-128 of ``A-Za-z0-9_-``), else raise ValueError."""
-    if not isinstance(value, str) or not _ID.fullmatch(value):
-        shown = repr(value)[:60] if isinstance(value, str) else type(value).__name__
-        raise ValueError(f"invalid {what} {shown}: expected 1 to 128 of A-Z a-z 0-9 - _")
-    return value
 
 
 def _check_endpoint(endpoint: object, allow_insecure_http: bool) -> str:
@@ -170,8 +162,7 @@ class EvsJobClient:
         self._project_id = check_id(project_id, "project id")
         if not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
             raise ValueError("timeout must be a positive number of seconds")
-        if not (isinstance(max_connections, int) and max_connections > 0):
-            raise ValueError("max_connections must be a positive integer")
+        positive_int(max_connections, "max_connections")
         self._auth = auth
         self._session = session
         self._owns_session = session is None

@@ -1,4 +1,8 @@
-"""JobEvent, the callback signatures, and the pure diff that turns two polls into events."""
+"""JobEvent, the callback signatures, and the pure diff that turns two polls into events.
+
+``Statuses`` is the bookkeeping of one watch's statuses (the job's and its sub-jobs'):
+a watch keeps one for what it has seen and one for what it has delivered.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import attrs
 
 from ._models import Job, JobStatus
 
-__all__ = ["ErrorCallback", "EventCallback", "JobEvent", "diff"]
+__all__ = ["ErrorCallback", "EventCallback", "JobEvent", "Statuses", "diff"]
 
 
 @attrs.frozen
@@ -28,14 +32,17 @@ class JobEvent:
 
     @property
     def job_id(self) -> str:
+        """The id of the job (or sub-job) the event is about."""
         return self.job.job_id
 
     @property
     def status(self) -> JobStatus:
+        """The status the job (or sub-job) has reached."""
         return self.job.status
 
     @property
     def is_sub_job(self) -> bool:
+        """Whether the event is about a sub-job of a batch."""
         return self.parent is not None
 
 
@@ -70,3 +77,34 @@ def diff(
     if job.status != previous and not (previous is not None and previous.is_terminal):
         events.append(JobEvent(job, previous))
     return events
+
+
+class Statuses:
+    """A job's status and its sub-jobs' statuses, as far as one side of a watch knows them."""
+
+    __slots__ = ("job", "subs")
+
+    def __init__(
+        self, job: JobStatus | None = None, subs: Mapping[str, JobStatus] | None = None
+    ) -> None:
+        self.job = job
+        # Sub-job statuses by id; None until a batch shows its sub-jobs (most jobs never do).
+        self.subs: dict[str, JobStatus] | None = dict(subs) if subs else None
+
+    def changes(self, job: Job) -> list[JobEvent]:
+        """The events from these statuses to ``job``'s, in delivery order."""
+        return diff(self.job, self.subs or {}, job)
+
+    def record(self, event: JobEvent) -> None:
+        """Take ``event``'s status as known."""
+        if event.parent is None:
+            self.job = event.status
+        elif self.subs is None:
+            self.subs = {event.job_id: event.status}
+        else:
+            self.subs[event.job_id] = event.status
+
+    @property
+    def ended(self) -> bool:
+        """Whether the job itself is known to have reached SUCCESS or FAIL."""
+        return self.job is not None and self.job.is_terminal

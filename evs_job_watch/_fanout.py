@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 
@@ -19,20 +20,10 @@ async def gather(
     """Like ``asyncio.gather`` over handles; unfinished ones are released on the way out."""
     try:
         if handles:
-            await asyncio.wait(
-                [handle._future for handle in handles],
-                timeout=limit,
-                return_when=asyncio.ALL_COMPLETED if return_exceptions else asyncio.FIRST_EXCEPTION,
-            )
-        results: list[Job | BaseException] = []
-        for handle in handles:
-            future = handle._future
-            if not future.done():
-                results.append(WatchTimeoutError(handle.job_id, limit or 0.0))
-            elif future.cancelled():
-                results.append(asyncio.CancelledError())
-            else:
-                results.append(future.exception() or future.result())
+            await _all_done(handles, limit, stop_at_error=not return_exceptions)
+        results = [
+            h.outcome() if h.done() else WatchTimeoutError(h.job_id, limit or 0.0) for h in handles
+        ]
         if not return_exceptions:
             # The first error in job order: a job's own error before a timeout.
             errors = [r for r in results if isinstance(r, BaseException)]
@@ -43,6 +34,25 @@ async def gather(
     finally:
         for handle in handles:
             handle.cancel()
+
+
+async def _all_done(handles: Sequence[JobHandle], limit: float | None, stop_at_error: bool) -> None:
+    """Until every handle is done, the first one ends in an error (if asked), or ``limit``."""
+    finished = asyncio.get_running_loop().create_future()
+    left = len(handles)
+
+    def arrive(handle: JobHandle) -> None:
+        nonlocal left
+        left -= 1
+        outcome = handle.outcome()
+        failed = isinstance(outcome, Exception)  # an error, not a cancelled handle
+        if (left == 0 or (stop_at_error and failed)) and not finished.done():
+            finished.set_result(None)
+
+    for handle in handles:
+        handle.add_done_callback(arrive)
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(finished, limit)
 
 
 async def completed(handles: Sequence[JobHandle], limit: float | None) -> AsyncIterator[Job]:
@@ -57,7 +67,7 @@ async def completed(handles: Sequence[JobHandle], limit: float | None) -> AsyncI
         arrived.set()
 
     for handle in handles:
-        handle._future.add_done_callback(lambda _, h=handle: arrive(h))  # type: ignore[misc]
+        handle.add_done_callback(arrive)
     try:
         for _ in handles:
             # An Event rather than a queue: a timeout can then never lose an arrival.
@@ -71,7 +81,7 @@ async def completed(handles: Sequence[JobHandle], limit: float | None) -> AsyncI
                 except asyncio.TimeoutError:
                     late = next(h for h in handles if not h.done())
                     raise WatchTimeoutError(late.job_id, limit or 0.0) from None
-            yield finished.popleft()._terminal_job()
+            yield finished.popleft().terminal_job()
     finally:
         for handle in handles:
             handle.cancel()

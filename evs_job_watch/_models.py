@@ -67,13 +67,13 @@ class JobType(_OpenEnum):
     RETYPE_VOLUME = "retypeVolume"
 
 
-_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 
 
 def _read_only(value: Mapping[str, Any]) -> Mapping[str, Any]:
     """A read-only copy of ``value``, so that the caller's later changes do not leak in."""
-    if value is _NO_EXTRA or not value:
-        return _NO_EXTRA
+    if value is NO_EXTRA or not value:
+        return NO_EXTRA
     return MappingProxyType(dict(value))
 
 
@@ -95,10 +95,10 @@ class JobEntities:
     volume_type: str | None = None
     sub_jobs: tuple[Job, ...] = ()
     # Left out of the hash (a mapping cannot be hashed) but not out of equality.
-    extra: Mapping[str, Any] = attrs.field(default=_NO_EXTRA, converter=_read_only, hash=False)
+    extra: Mapping[str, Any] = attrs.field(default=NO_EXTRA, converter=_read_only, hash=False)
 
 
-_NO_ENTITIES = JobEntities()
+NO_ENTITIES = JobEntities()
 
 
 @attrs.frozen
@@ -112,7 +112,7 @@ class Job:
     end_time: datetime | None = None
     error_code: str | None = None
     fail_reason: str | None = None
-    entities: JobEntities = _NO_ENTITIES
+    entities: JobEntities = NO_ENTITIES
     error: ApiError | None = None
 
     @property

@@ -1,76 +1,122 @@
-"""Callbacks run in order per job: plain functions at once, coroutines in a task per job."""
+"""Outbox: one watch's deliveries, run in order and one at a time.
+
+It carries two kinds of item, told apart by their type:
+
+- ``Callback``: the user's code (``on_status_change``, ``on_complete``, ``on_fail``,
+  ``on_error``), a plain function or a coroutine function. It runs guarded: what it
+  raises is logged and changes nothing else.
+- ``Record``: the watch's own bookkeeping (an event counted as delivered, the waiters
+  told how the watch ended).
+
+The one ordering everything relies on: a ``Record`` runs only once every item posted
+before it has finished. So an event counts as delivered, and reaches a snapshot, only
+after its callbacks returned (at-least-once delivery across a crash), and a waiter is
+told only after its job's terminal callbacks returned.
+
+Plain functions run at once, in the caller's stack; the first coroutine hands the rest
+of the outbox to a courier task of its own, so a slow callback delays only its job.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import logging
-from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any
 
-__all__ = ["Call", "Dispatcher", "HasOutbox"]
+import attrs
+
+__all__ = ["Callback", "Couriers", "Item", "Outbox", "Record"]
 
 logger = logging.getLogger("evs_job_watch")
 
-Call = tuple[Callable[..., Any], tuple[Any, ...]]
+
+@attrs.frozen(slots=True)
+class Callback:
+    """A user's callback and its arguments."""
+
+    function: Callable[..., object]
+    args: tuple[Any, ...]
 
 
-class HasOutbox(Protocol):
-    """Anything with an ``outbox`` slot: the calls not yet run, or None when idle."""
+@attrs.frozen(slots=True)
+class Record:
+    """A step of the watch's own bookkeeping; it never raises and never awaits."""
 
-    outbox: deque[Call] | None
+    step: Callable[[], None]
 
 
-class Dispatcher:
-    """Runs each owner's calls in order, one at a time, and errors never escape.
+Item = Callback | Record
 
-    Plain functions run at once; the first coroutine moves the rest of that owner's
-    calls into a task of its own (a courier), so a slow callback delays only its job.
-    """
+
+class Couriers:
+    """The courier tasks of every outbox of a watcher, so that closing can end them."""
+
+    __slots__ = ("_tasks",)
 
     def __init__(self) -> None:
-        self._couriers: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    def post(self, owner: HasOutbox, calls: list[Call]) -> None:
-        if owner.outbox is not None:
-            owner.outbox.extend(calls)
-            return  # a run is under way (a courier, or a caller up the stack)
-        outbox = owner.outbox = deque(calls)
-        while outbox:
-            function, args = outbox.popleft()
-            pending = _call(function, args)
-            if pending is not None:
-                task = asyncio.get_running_loop().create_task(self._courier(owner, outbox, pending))
-                self._couriers.add(task)
-                task.add_done_callback(self._couriers.discard)
-                return
-        owner.outbox = None
+    def start(self, carry: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(carry)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def _courier(
-        self, owner: HasOutbox, outbox: deque[Call], pending: Awaitable[object]
-    ) -> None:
-        await _guarded(pending)
-        # The outbox is dropped when the watcher closes (maybe by this very callback).
-        while outbox and owner.outbox is outbox:
-            function, args = outbox.popleft()
-            result = _call(function, args)
-            if result is not None:
-                await _guarded(result)
-        if owner.outbox is outbox:
-            owner.outbox = None
-
-    def tasks(self) -> set[asyncio.Task[None]]:
+    def running(self) -> set[asyncio.Task[None]]:
         """The couriers running now."""
-        return set(self._couriers)
+        return set(self._tasks)
 
 
-def _call(function: Callable[..., Any], args: tuple[Any, ...]) -> Awaitable[object] | None:
-    """Run a callback; return its awaitable if it made one. Errors are logged, not raised."""
+class Outbox:
+    """The items of one watch not yet run, and whether a run is under way."""
+
+    __slots__ = ("_busy", "_couriers", "_items")
+
+    def __init__(self, couriers: Couriers) -> None:
+        self._couriers = couriers
+        self._items: list[Item] = []  # short: the events of a poll or two
+        self._busy = False
+
+    def post(self, items: Iterable[Item]) -> None:
+        """Run ``items`` after those posted before them."""
+        self._items.extend(items)
+        if not self._busy:  # else a run is under way (a courier, or a caller up the stack)
+            self._run()
+
+    def cancel(self) -> None:
+        """Drop every item not yet run (the watcher is closing)."""
+        self._items.clear()
+
+    def _run(self) -> None:
+        self._busy = True
+        items = self._items
+        while items:
+            pending = _run(items.pop(0))
+            if pending is not None:
+                self._couriers.start(self._carry(pending))
+                return
+        self._busy = False
+
+    async def _carry(self, pending: Awaitable[object]) -> None:
+        await _guarded(pending)
+        items = self._items
+        while items:
+            pending_next = _run(items.pop(0))
+            if pending_next is not None:
+                await _guarded(pending_next)
+        self._busy = False
+
+
+def _run(item: Item) -> Awaitable[object] | None:
+    """Run an item; return the awaitable a coroutine callback made, if any."""
+    if isinstance(item, Record):
+        item.step()
+        return None
     try:
-        result = function(*args)
+        result = item.function(*item.args)
     except Exception:
-        logger.exception("callback %r raised", function)
+        logger.exception("callback %r raised", item.function)
         return None
     return result if inspect.isawaitable(result) else None
 

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import random
-from collections.abc import Iterator
-from datetime import timedelta
 
 import attrs
 import backoff
 
-__all__ = ["PollPolicy", "seconds"]
+from ._validate import positive_int, seconds
 
-
-def seconds(value: float | timedelta) -> float:
-    """A duration given as seconds or as a timedelta, in seconds."""
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"expected seconds or a timedelta, got {type(value).__name__}")
-    return float(value)
+__all__ = ["PollPolicy"]
 
 
 def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -70,10 +62,7 @@ class PollPolicy:
             raise ValueError("hazard must be a fraction in (0, 1], or None")
         if not 0.0 <= self.jitter < 1.0:
             raise ValueError("jitter must be a fraction in [0, 1)")
-        if isinstance(self.max_consecutive_errors, bool) or not (
-            isinstance(self.max_consecutive_errors, int) and self.max_consecutive_errors >= 1
-        ):
-            raise ValueError("max_consecutive_errors must be a positive integer")
+        positive_int(self.max_consecutive_errors, "max_consecutive_errors")
 
     def next_interval(self, previous: float | None) -> float:
         """The delay after a poll: ``interval`` after a change (None), else grown, capped."""
@@ -87,9 +76,9 @@ class PollPolicy:
             return delay
         return delay * (1.0 + self.jitter * (2.0 * rng.random() - 1.0))
 
-    def error_delays(self) -> Iterator[float]:
-        """Delays after consecutive transient errors: exponential from ``interval``, full jitter."""
+    def error_delay(self, errors: int, rng: random.Random) -> float:
+        """The delay after ``errors`` transient errors in a row: exponential from
+        ``interval``, capped at ``max_interval``, with full jitter."""
         delays = backoff.expo(base=2, factor=self.interval, max_value=self.max_interval)
         next(delays)  # backoff's generators start with a priming yield
-        for delay in delays:
-            yield backoff.full_jitter(delay)
+        return rng.uniform(0.0, next(itertools.islice(delays, errors - 1, None)))

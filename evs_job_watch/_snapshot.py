@@ -21,8 +21,8 @@ from typing import Any
 import attrs
 import orjson
 
-from ._client import check_id
 from ._models import JobStatus
+from ._validate import check_id
 
 __all__ = ["FORMAT", "VERSION", "SavedWatch", "StateFile", "dump", "load", "parse", "write_atomic"]
 

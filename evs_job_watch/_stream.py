@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 
 from ._events import JobEvent
+from ._validate import positive_int
 
 __all__ = ["EventStream"]
 
@@ -24,8 +25,7 @@ class EventStream:
     __slots__ = ("_buffer", "_closed", "_on_close", "_waiter", "dropped")
 
     def __init__(self, max_pending: int, on_close: Callable[[EventStream], None]) -> None:
-        if isinstance(max_pending, bool) or not (isinstance(max_pending, int) and max_pending > 0):
-            raise ValueError("max_pending must be a positive integer")
+        positive_int(max_pending, "max_pending")
         self._buffer: deque[JobEvent] = deque(maxlen=max_pending)
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
@@ -64,7 +64,8 @@ class EventStream:
             self._on_close(self)
             self._wake()
 
-    def _put(self, events: Iterable[JobEvent]) -> None:
+    def publish(self, events: Iterable[JobEvent]) -> None:
+        """Add ``events`` (the watcher calls this; the oldest are dropped past the limit)."""
         buffer = self._buffer
         for event in events:
             if len(buffer) == buffer.maxlen:

@@ -14,16 +14,17 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TextIO
 
+from . import simulator
 from ._auth import AkSkAuth, Auth, TokenAuth
-from ._client import EvsJobClient, check_id
+from ._client import EvsJobClient
 from ._demo import DemoPlan, run_demo
 from ._display import choose_display
 from ._errors import AuthenticationError, JobFailedError
 from ._models import Job
 from ._policy import PollPolicy
+from ._validate import check_id
 from ._version import __version__
 from ._watcher import JobWatcher
-from .simulator import _standalone
 
 __all__ = ["main"]
 
@@ -163,7 +164,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     out = out or sys.stdout
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["simulate"]:
-        return _standalone.main(argv[1:], out=out, prog="evs-job-watch simulate")
+        return simulator.main(argv[1:], out=out, prog="evs-job-watch simulate")
     args = _parser().parse_args(argv)
     try:
         if args.command == "demo":

@@ -1,13 +1,50 @@
-"""A JobSource for watcher tests: answers come from per-job scripts on the loop's clock."""
+"""Shared helpers of the watcher tests: a scripted JobSource on the loop's clock, a fast
+policy, and a recorder of callbacks."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
 
-from evs_job_watch import Job, JobEntities, JobNotFoundError, JobStatus, JobType
+from evs_job_watch import (
+    Job,
+    JobEntities,
+    JobEvent,
+    JobNotFoundError,
+    JobStatus,
+    JobType,
+    PollPolicy,
+)
 
 Step = Job | BaseException
+
+# One poll a second, no jitter: the watcher tests' schedule on the virtual clock.
+FAST = PollPolicy(interval=1, max_interval=1, jitter=0)
+
+
+class Recorder:
+    """Collects every callback as (callback, job id, status, previous, parent id)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str, str | None, str | None]] = []
+
+    def record(self, name: str, event: JobEvent) -> None:
+        previous = None if event.previous is None else event.previous.value
+        parent = None if event.parent is None else event.parent.job_id
+        self.calls.append((name, event.job_id, event.status.value, previous, parent))
+
+    def callbacks(self) -> dict[str, object]:
+        return {
+            "on_status_change": lambda e: self.record("change", e),
+            "on_complete": lambda e: self.record("complete", e),
+            "on_fail": lambda e: self.record("fail", e),
+        }
+
+    def changes(self) -> list[tuple[str, str | None, str]]:
+        """The status changes seen, as (job id, previous status, status)."""
+        return [
+            (job, before, status) for name, job, status, before, _ in self.calls if name == "change"
+        ]
 
 
 def make_job(

@@ -9,23 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from evs_job_watch import JobEvent, JobWatcher, PollPolicy, _snapshot
+from evs_job_watch import JobEvent, JobWatcher, _snapshot
 
-from .scripted import ScriptedClient, make_job
+from .scripted import FAST, Recorder, ScriptedClient, make_job
 
 pytestmark = pytest.mark.virtual_clock
-
-FAST = PollPolicy(interval=1, max_interval=1, jitter=0)
-
-
-def recorder() -> tuple[list[tuple[str, str | None, str]], dict[str, object]]:
-    seen: list[tuple[str, str | None, str]] = []
-
-    def on_change(event: JobEvent) -> None:
-        before = None if event.previous is None else event.previous.value
-        seen.append((event.job_id, before, event.status.value))
-
-    return seen, {"on_status_change": on_change}
 
 
 async def written(watcher: JobWatcher) -> None:
@@ -69,11 +57,11 @@ async def test_resume_fires_only_what_changed_since_the_snapshot() -> None:
         snapshot = watcher.snapshot()
     second = ScriptedClient()
     second.script("b", batch("RUNNING", "SUCCESS", "RUNNING"), batch("FAIL", "SUCCESS", "FAIL"))
-    seen, callbacks = recorder()
-    async with JobWatcher(second, policy=FAST, **callbacks) as watcher:  # type: ignore[arg-type]
+    recorder = Recorder()
+    async with JobWatcher(second, policy=FAST, **recorder.callbacks()) as watcher:
         [handle] = watcher.resume(snapshot)
         job = await asyncio.gather(handle, return_exceptions=True)
-    assert seen == [("s2", "RUNNING", "FAIL"), ("b", "RUNNING", "FAIL")]
+    assert recorder.changes() == [("s2", "RUNNING", "FAIL"), ("b", "RUNNING", "FAIL")]
     assert type(job[0]).__name__ == "JobFailedError"
 
 
@@ -81,12 +69,12 @@ async def test_a_job_that_ended_during_the_gap_fires_once_on_the_first_poll() ->
     snapshot = _snapshot.dump([_snapshot.SavedWatch("j", _snapshot.JobStatus("RUNNING"), {}, None)])
     client = ScriptedClient()
     client.script("j", make_job("j", "SUCCESS"))
-    seen, callbacks = recorder()
-    async with JobWatcher(client, policy=FAST, **callbacks) as watcher:  # type: ignore[arg-type]
+    recorder = Recorder()
+    async with JobWatcher(client, policy=FAST, **recorder.callbacks()) as watcher:
         [handle] = watcher.resume(snapshot)
         await handle
         await asyncio.sleep(5)
-    assert seen == [("j", "RUNNING", "SUCCESS")]
+    assert recorder.changes() == [("j", "RUNNING", "SUCCESS")]
     assert len(client.calls) == 1
 
 
@@ -165,13 +153,13 @@ async def test_state_path_keeps_the_file_current_and_a_new_watcher_resumes_it(
     assert [w["job_id"] for w in json.loads(state.read_text())["watches"]] == ["a"]
 
     client.script("a", make_job("a", "SUCCESS"))
-    seen, callbacks = recorder()
-    async with JobWatcher(client, policy=FAST, state_path=state, **callbacks) as watcher:  # type: ignore[arg-type]
+    recorder = Recorder()
+    async with JobWatcher(client, policy=FAST, state_path=state, **recorder.callbacks()) as watcher:
         assert watcher.watching() == frozenset({"a"})
         await asyncio.sleep(2)
         assert watcher.watching() == frozenset()
         await written(watcher)
-    assert seen == [("a", "RUNNING", "SUCCESS")]
+    assert recorder.changes() == [("a", "RUNNING", "SUCCESS")]
     assert json.loads(state.read_text())["watches"] == []
 
 

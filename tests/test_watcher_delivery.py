@@ -20,30 +20,9 @@ from evs_job_watch import (
     WatchTimeoutError,
 )
 
-from .scripted import ScriptedClient, make_job
+from .scripted import FAST, Recorder, ScriptedClient, make_job
 
 pytestmark = pytest.mark.virtual_clock
-
-FAST = PollPolicy(interval=1, max_interval=1, jitter=0)
-
-
-class Recorder:
-    """Collects every callback as (callback, job id, status, previous, parent id)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, str, str | None, str | None]] = []
-
-    def record(self, name: str, event: JobEvent) -> None:
-        previous = None if event.previous is None else event.previous.value
-        parent = None if event.parent is None else event.parent.job_id
-        self.calls.append((name, event.job_id, event.status.value, previous, parent))
-
-    def callbacks(self) -> dict[str, object]:
-        return {
-            "on_status_change": lambda e: self.record("change", e),
-            "on_complete": lambda e: self.record("complete", e),
-            "on_fail": lambda e: self.record("fail", e),
-        }
 
 
 def batch_client() -> ScriptedClient:
@@ -294,13 +273,26 @@ async def test_invalid_ids_are_refused_before_any_request() -> None:
     assert client.calls == []
 
 
+async def test_a_bare_string_of_ids_is_refused_not_split_into_characters() -> None:
+    client = ScriptedClient()
+    async with JobWatcher(client) as watcher:
+        with pytest.raises(TypeError, match="not a single string"):
+            await watcher.wait_all("3f0c")
+        with pytest.raises(TypeError, match="not a single string"):
+            watcher.as_completed("3f0c")
+        assert watcher.watching() == frozenset()
+    assert client.calls == []
+
+
 async def test_as_completed_yields_in_the_order_jobs_end() -> None:
     client = ScriptedClient()
     client.timeline("a", (0, make_job("a", "RUNNING")), (8, make_job("a", "SUCCESS")))
     client.timeline("b", (0, make_job("b", "RUNNING")), (3, make_job("b", "FAIL")))
     client.script("c", make_job("c", "SUCCESS"))
     async with JobWatcher(client, policy=FAST) as watcher:
-        order = [(job.job_id, job.status.value) async for job in watcher.as_completed("abc")]
+        order = [
+            (job.job_id, job.status.value) async for job in watcher.as_completed(["a", "b", "c"])
+        ]
     assert order == [("c", "SUCCESS"), ("b", "FAIL"), ("a", "SUCCESS")]
 
 

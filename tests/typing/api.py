@@ -166,6 +166,9 @@ async def watch_many(session: aiohttp.ClientSession, job_ids: list[str]) -> list
         for result in results:
             if isinstance(result, Job):
                 finished.append(result)
+        # Without return_exceptions every result is a Job: errors are raised instead.
+        succeeded: list[Job] = await watcher.wait_all(job_ids, timeout=900.0)
+        print(succeeded[0].status)
 
         async for job in watcher.as_completed(job_ids, timeout=900.0):
             finished.append(job)

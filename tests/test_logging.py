@@ -1,0 +1,66 @@
+"""What the watcher logs: a DEBUG line per poll, INFO for retries, throttling and resumes,
+WARNING when a watch gives up; job ids and error codes as structured fields."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from evs_job_watch import AuthenticationError, JobWatcher, ServerError, ThrottledError
+
+from .scripted import FAST, ScriptedClient, make_job
+
+pytestmark = pytest.mark.virtual_clock
+
+
+def records(caplog: pytest.LogCaptureFixture, level: int) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "evs_job_watch" and r.levelno == level]
+
+
+async def test_each_poll_is_a_debug_line_with_the_job_and_its_status(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = ScriptedClient()
+    client.script("j", make_job("j", "RUNNING"), make_job("j", "SUCCESS"))
+    with caplog.at_level(logging.DEBUG, logger="evs_job_watch"):
+        async with JobWatcher(client, policy=FAST) as watcher:
+            await watcher.wait("j")
+    polls = records(caplog, logging.DEBUG)
+    assert [(r.job_id, r.status) for r in polls] == [("j", "RUNNING"), ("j", "SUCCESS")]  # type: ignore[attr-defined]
+    assert "job j is SUCCESS" in polls[-1].getMessage()
+
+
+async def test_retries_and_throttling_are_info_and_giving_up_is_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = ScriptedClient()
+    client.script(
+        "j",
+        ServerError("down", status=503, code="EVS.5503", job_id="j"),
+        ThrottledError("slow down", status=429, code="APIG.0308", job_id="j", retry_after=1),
+        AuthenticationError("token expired", status=401, code="EVS.5401", job_id="j"),
+    )
+    with caplog.at_level(logging.INFO, logger="evs_job_watch"):
+        async with JobWatcher(client, policy=FAST) as watcher:
+            with pytest.raises(AuthenticationError):
+                await watcher.wait("j")
+    info = records(caplog, logging.INFO)
+    assert [r.error_code for r in info] == ["EVS.5503", "APIG.0308", "APIG.0308"]  # type: ignore[attr-defined]
+    assert "retrying in" in info[0].getMessage()
+    assert "pausing for" in info[2].getMessage()
+    (gave_up,) = records(caplog, logging.WARNING)
+    assert (gave_up.job_id, gave_up.error_code) == ("j", "EVS.5401")  # type: ignore[attr-defined]
+    assert "gives up" in gave_up.getMessage()
+
+
+async def test_a_resume_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    client = ScriptedClient()
+    client.script("j", make_job("j", "RUNNING"))
+    async with JobWatcher(client, policy=FAST) as first:
+        first.watch("j")
+        snapshot = first.snapshot()
+    with caplog.at_level(logging.INFO, logger="evs_job_watch"):
+        async with JobWatcher(client, policy=FAST, resume=snapshot):
+            pass
+    assert any("resumed 1 watch" in r.getMessage() for r in records(caplog, logging.INFO))

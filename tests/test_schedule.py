@@ -1,0 +1,77 @@
+"""The pure scheduling decisions: when next after an answer or an error, or give up."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from evs_job_watch import (
+    AuthenticationError,
+    JobNotFoundError,
+    MalformedResponseError,
+    PollPolicy,
+    ServerError,
+    ThrottledError,
+)
+from evs_job_watch._schedule import START, Cadence, after_answer, after_error
+
+STEADY = PollPolicy(interval=2, max_interval=15, multiplier=1.5, jitter=0, not_found_grace=10)
+
+
+def test_an_answer_grows_the_interval_until_a_change_starts_it_over() -> None:
+    rng = random.Random(1)
+    cadence, delays = START, []
+    for changed in (True, False, False, False, True):
+        cadence, delay = after_answer(cadence, changed, None, STEADY, rng)
+        delays.append(delay)
+    assert delays == [2.0, 3.0, 4.5, 6.75, 2.0]
+    assert cadence == Cadence(interval=2.0)
+
+
+def test_an_answer_clears_errors_and_the_not_found_clock() -> None:
+    cadence, _ = after_answer(
+        Cadence(4.0, errors=3, missing_since=1.0), False, None, STEADY, random.Random()
+    )
+    assert cadence == Cadence(interval=6.0)
+
+
+def test_a_learned_delay_wins_within_a_quarter_interval_and_the_cap() -> None:
+    rng = random.Random(1)
+    assert after_answer(START, False, 7.0, STEADY, rng)[1] == 7.0
+    assert after_answer(START, False, 0.01, STEADY, rng)[1] == 0.5
+    assert after_answer(START, False, 99.0, STEADY, rng)[1] == 15.0
+
+
+def test_not_found_is_retried_until_the_grace_ends_and_costs_no_error() -> None:
+    rng = random.Random(1)
+    missing = JobNotFoundError("no such job", job_id="j")
+    cadence, delay = after_error(START, missing, 100.0, STEADY, rng)
+    assert (cadence.missing_since, cadence.errors, delay) == (100.0, 0, 2.0)
+    cadence, delay = after_error(cadence, missing, 109.0, STEADY, rng)
+    assert delay == pytest.approx(1.0)  # never past the end of the grace
+    assert after_error(cadence, missing, 110.0, STEADY, rng)[1] is None
+
+
+def test_transient_errors_back_off_and_the_budget_ends_the_watch() -> None:
+    rng = random.Random(1)
+    policy = PollPolicy(interval=2, max_interval=15, max_consecutive_errors=3)
+    error = ServerError("down", status=503, job_id="j")
+    cadence, first = after_error(START, error, 0.0, policy, rng)
+    cadence, second = after_error(
+        cadence, MalformedResponseError("junk", body=b"x"), 0.0, policy, rng
+    )
+    assert cadence.errors == 2
+    assert first is not None and 0 <= first <= 2
+    assert second is not None and 0 <= second <= 4
+    assert after_error(cadence, error, 0.0, policy, rng) == (Cadence(errors=3), None)
+
+
+def test_a_429_waits_at_least_its_retry_after() -> None:
+    throttled = ThrottledError("slow down", job_id="j", retry_after=40)
+    assert after_error(START, throttled, 0.0, STEADY, random.Random(1))[1] == 40
+
+
+def test_a_refusal_ends_the_watch_at_once() -> None:
+    refused = AuthenticationError("bad token", status=401, job_id="j")
+    assert after_error(START, refused, 0.0, STEADY, random.Random(1)) == (START, None)
