@@ -171,6 +171,12 @@ class HttpSettings:
         return aiohttp.ClientSession(connector=connector, trust_env=self.trust_env)
 
 
+# aiohttp 3.10+ names DNS failures apart (whichever resolver); before, a gaierror says it.
+_DNS_ERRORS: tuple[type[aiohttp.ClientConnectorError], ...] = tuple(
+    getattr(aiohttp, name) for name in ("ClientConnectorDNSError",) if hasattr(aiohttp, name)
+)
+
+
 def _setup_reason(exc: BaseException) -> tuple[str, str | None] | None:
     """Why a connection could not be set up, and through which proxy; None for the
     failures that can happen to a connection that works (drops, timeouts, bad bodies)."""
@@ -184,6 +190,9 @@ def _setup_reason(exc: BaseException) -> tuple[str, str | None] | None:
     if isinstance(exc, aiohttp.ClientProxyConnectionError):
         proxy = f"{exc.host}:{exc.port}"
         return f"the proxy {proxy} cannot be reached ({_os_reason(exc.os_error)})", proxy
+    if isinstance(exc, _DNS_ERRORS):
+        detail = exc.os_error.strerror or str(exc.os_error) or "name not resolved"
+        return f"unknown host ({detail})", None
     if isinstance(exc, aiohttp.ClientConnectorError):
         return _os_reason(exc.os_error), None
     if isinstance(exc, aiohttp.ClientHttpProxyError):
