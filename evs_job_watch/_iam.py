@@ -185,6 +185,8 @@ class PasswordAuth:
 
     def _refusal(self, status: int, data: Any, retry_after: str | None) -> Exception:
         code, message = error_fields(data) or (None, None)
+        if code == str(status):
+            code = None  # Keystone's "code" is the HTTP status again
         if message and self._password in message:
             message = message.replace(self._password, "<redacted>")
         where = f"IAM at {self._iam}"
