@@ -4,8 +4,11 @@ expiry and after a refusal, and a wrong password refused without being shown."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
+from aiohttp import web
 from yarl import URL
 
 from evs_job_watch import (
@@ -13,9 +16,11 @@ from evs_job_watch import (
     ConnectionSetupError,
     EvsJobClient,
     JobWatcher,
+    MalformedResponseError,
     PasswordAuth,
     PollPolicy,
     ServerError,
+    ThrottledError,
 )
 from evs_job_watch.simulator import EvsSimulator
 
@@ -152,3 +157,56 @@ def test_a_v3_suffix_is_accepted_as_in_clouds_yaml() -> None:
     sim = EvsSimulator()
     auth = password_auth(sim, iam_endpoint="https://iam.eu-de.otc.t-systems.com:443/v3")
     assert "iam='https://iam.eu-de.otc.t-systems.com:443'" in repr(auth)
+
+
+@asynccontextmanager
+async def fake_iam(status: int, body: bytes, headers: dict[str, str]) -> AsyncIterator[str]:
+    """An IAM of one canned answer on 127.0.0.1; yields its endpoint."""
+
+    async def tokens(request: web.Request) -> web.Response:
+        return web.Response(status=status, body=body, headers=headers)
+
+    app = web.Application()
+    app.router.add_post("/v3/auth/tokens", tokens)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "error", "text"),
+    [
+        (
+            400,
+            b'{"error": {"code": 400, "message": "bad password ' + CANARY.encode() + b'"}}',
+            {},
+            AuthenticationError,
+            "bad password <redacted>",
+        ),
+        (503, b"{}", {}, ServerError, "failed: no message"),
+        (429, b"{}", {"Retry-After": "7"}, ThrottledError, "throttled"),
+        (201, b'{"token": {}}', {}, AuthenticationError, "not a non-empty string"),
+        (
+            201,
+            b'{"token": {"expires_at": "soon"}}',
+            {"X-Subject-Token": "tok"},
+            MalformedResponseError,
+            "expires_at is not a time",
+        ),
+    ],
+    ids=["400 quoting the password", "503", "429", "no token", "bad expiry"],
+)
+async def test_odd_iam_answers_give_clear_errors(
+    status: int, body: bytes, headers: dict[str, str], error: type[Exception], text: str
+) -> None:
+    async with fake_iam(status, body, headers) as iam:
+        auth = PasswordAuth("u", CANARY, domain_name="d", project_id="p1", iam_endpoint=iam)
+        with pytest.raises(error, match=text) as caught:
+            await auth.headers("GET", URL(iam))
+    assert CANARY not in f"{caught.value} {caught.value!r}"
+    if isinstance(caught.value, ThrottledError):
+        assert caught.value.retry_after == 7.0
