@@ -33,6 +33,7 @@ from ._http import (
     check_endpoint,
     check_id,
     connection_failure,
+    origin,
     read_capped,
 )
 from ._models import Job
@@ -154,7 +155,9 @@ class EvsJobClient:
         if not (isinstance(max_connections, int) and max_connections > 0):
             raise ValueError("max_connections must be a positive integer")
         self._http = HttpSettings(ssl=ssl, proxy=proxy, trust_env=trust_env, timeout=timeout)
-        self._options = self._http.request_options()
+        self._options = self._http.request_options(URL(self._endpoint))
+        proxy = self._options.get("proxy")
+        self._proxy = origin(proxy) if proxy is not None else None
         self._auth = auth
         self._session = session
         self._owns_session = session is None
@@ -297,7 +300,7 @@ class EvsJobClient:
                 reply_headers = response.headers
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             failure = connection_failure(
-                exc, url, answered=self._answered, proxy=self._http.proxy_origin, job_id=job_id
+                exc, url, answered=self._answered, proxy=self._proxy, job_id=job_id
             )
         if failure is not None:
             # Raised outside the handler, so no __context__ carries aiohttp's exception:

@@ -10,6 +10,7 @@ import os
 import re
 import socket
 import ssl
+import urllib.request
 from typing import Any
 
 import aiohttp
@@ -131,8 +132,8 @@ class HttpSettings:
         ssl: None for the system's CAs, an ``ssl.SSLContext`` (it must verify), or the
             path of a PEM CA bundle to trust instead.
         proxy: a proxy URL for every request (it may carry ``user:password@``).
-        trust_env: take proxies from ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` (and
-            ``~/.netrc``) when ``proxy`` is not given; applies to sessions made here.
+        trust_env: when ``proxy`` is not given, take it from ``HTTPS_PROXY`` /
+            ``HTTP_PROXY`` / ``NO_PROXY`` (as urllib and aiohttp read them).
         timeout: seconds one request may take, connecting included.
     """
 
@@ -149,26 +150,41 @@ class HttpSettings:
         proxy = origin(self.proxy) if self.proxy is not None else None
         return f"HttpSettings(proxy={proxy!r}, trust_env={self.trust_env})"
 
-    @property
-    def proxy_origin(self) -> str | None:
-        return origin(self.proxy) if self.proxy is not None else None
+    def proxy_for(self, url: URL) -> URL | None:
+        """The proxy requests to ``url`` go through, if any.
 
-    def request_options(self) -> dict[str, Any]:
-        """Keyword arguments for every request: no redirects, the timeout, TLS, proxy."""
+        Decided once per server rather than left to aiohttp's ``trust_env``, which looks
+        the variables up (and reads ``~/.netrc``, whose credentials would clash with a
+        signature) in a thread on every request.
+        """
+        if self.proxy is not None or not self.trust_env:
+            return self.proxy
+        host = url.raw_host or ""
+        if not host or urllib.request.proxy_bypass(host):
+            return None
+        found = urllib.request.getproxies().get(url.scheme)
+        try:
+            return _proxy_url(found)
+        except ValueError:
+            return None  # a proxy of a kind aiohttp cannot use (socks5://...): go direct
+
+    def request_options(self, url: URL) -> dict[str, Any]:
+        """Keyword arguments for every request to ``url``'s server: no redirects, the
+        timeout, TLS, and its proxy."""
         options: dict[str, Any] = {
             "allow_redirects": False,
             "timeout": aiohttp.ClientTimeout(total=float(self.timeout)),
         }
         if self.ssl is not None:
             options["ssl"] = self.ssl
-        if self.proxy is not None:
-            options["proxy"] = self.proxy
+        proxy = self.proxy_for(url)
+        if proxy is not None:
+            options["proxy"] = proxy
         return options
 
     def session(self, limit: int = 100) -> aiohttp.ClientSession:
-        """A new session that honours ``trust_env``."""
-        connector = aiohttp.TCPConnector(limit=limit)
-        return aiohttp.ClientSession(connector=connector, trust_env=self.trust_env)
+        """A new session (proxies come with ``request_options``, not from the session)."""
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit))
 
 
 # aiohttp 3.10+ names DNS failures apart (whichever resolver); before, a gaierror says it.

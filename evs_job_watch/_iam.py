@@ -21,6 +21,7 @@ from ._http import (
     check_endpoint,
     check_id,
     connection_failure,
+    origin,
     read_capped,
 )
 from ._renewal import Renewal
@@ -143,6 +144,8 @@ class PasswordAuth:
 
     async def _fetch(self) -> tuple[Mapping[str, str], datetime | None]:
         url = URL(f"{self._iam}/v3/auth/tokens")
+        options = self._http.request_options(url)
+        proxy = options.get("proxy")
         failure = None
         try:
             # A session per fetch: a token lasts a day, and nothing is left open between.
@@ -152,7 +155,7 @@ class PasswordAuth:
                     url,
                     data=self._request_body(),
                     headers={"Content-Type": "application/json"},
-                    **self._http.request_options(),
+                    **options,
                 ) as response,
             ):
                 self._answered = True
@@ -161,7 +164,7 @@ class PasswordAuth:
                 body = await read_capped(response)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             failure = connection_failure(
-                exc, url, answered=self._answered, proxy=self._http.proxy_origin
+                exc, url, answered=self._answered, proxy=origin(proxy) if proxy else None
             )
         if failure is not None:  # raised outside the handler: no aiohttp error as context
             raise failure

@@ -121,7 +121,7 @@ class MetadataCredentials:
         failure: EvsJobWatchError | None = None
         try:
             async with session.request(
-                method, url, headers=headers, **self._http.request_options()
+                method, url, headers=headers, **self._http.request_options(url)
             ) as response:
                 self._answered = True
                 status = response.status

@@ -15,6 +15,7 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from evs_job_watch import (
+    AkSkAuth,
     ConnectionSetupError,
     EvsJobClient,
     JobWatcher,
@@ -324,3 +325,16 @@ def test_a_proxy_that_is_not_an_http_url_is_refused_without_quoting_it(proxy: st
     with pytest.raises(ValueError, match="proxy") as caught:
         EvsJobClient(f"https://{OTC}", "p1", proxy=proxy)
     assert CANARY not in str(caught.value)
+
+
+async def test_netrc_is_never_read(tmp_path: Path, no_proxies: pytest.MonkeyPatch) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1 login user password {CANARY}\n")
+    netrc.chmod(0o600)
+    no_proxies.setenv("NETRC", str(netrc))
+    async with EvsSimulator(speed=100) as sim:
+        auth = AkSkAuth(sim.access_key, sim.secret_key)
+        # Had aiohttp read it (its trust_env does), the basic auth would clash with the
+        # signature's Authorization header and every request would fail.
+        async with EvsJobClient(sim.endpoint, sim.project_id, auth=auth) as client:
+            await one_job(sim, client)
