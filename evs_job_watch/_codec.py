@@ -11,7 +11,7 @@ import orjson
 from cattrs.gen import make_dict_structure_fn
 
 from ._errors import MalformedResponseError
-from ._models import _NO_ENTITIES, _NO_EXTRA, ApiError, Job, JobEntities, JobStatus, JobType
+from ._models import NO_ENTITIES, NO_EXTRA, ApiError, Job, JobEntities, JobStatus, JobType
 
 __all__ = ["decode_job", "encode_job", "error_fields", "job_from_data", "loads"]
 
@@ -82,7 +82,7 @@ def _job(value: Any, _: object = None) -> Job:
         None if end is None or end == "" else _parse_time_text(end),
         code if code is None or type(code) is str else _strict_str(code, None),
         reason if reason is None or type(reason) is str else _strict_str(reason, None),
-        _NO_ENTITIES if entities is None else _entities(entities),
+        NO_ENTITIES if entities is None else _entities(entities),
         None if error is None else _structure_api_error(_object(error, "error"), ApiError),
     )
 
@@ -113,7 +113,7 @@ def _entities(value: Any) -> JobEntities:
         nic if nic is None or type(nic) is str else _strict_str(nic, None),
         sub_jobs,
         (
-            _NO_EXTRA
+            NO_EXTRA
             if _ENTITY_KEYS.issuperset(value)
             else {k: v for k, v in value.items() if k not in _ENTITY_KEYS}
         ),

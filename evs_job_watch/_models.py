@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["ApiError", "Job", "JobEntities", "JobStatus", "JobType"]
+__all__ = ["NO_ENTITIES", "NO_EXTRA", "ApiError", "Job", "JobEntities", "JobStatus", "JobType"]
 
 
 class _OpenEnum(str, enum.Enum):
@@ -73,13 +73,13 @@ class JobType(_OpenEnum):
     DELETE_SERVER = "deleteServer"
 
 
-_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 
 
 def _read_only(value: Mapping[str, Any]) -> Mapping[str, Any]:
     """A read-only copy of ``value``, so that the caller's later changes do not leak in."""
-    if value is _NO_EXTRA or not value:
-        return _NO_EXTRA
+    if value is NO_EXTRA or not value:
+        return NO_EXTRA
     return MappingProxyType(dict(value))
 
 
@@ -106,10 +106,10 @@ class JobEntities:
     nic_id: str | None = None
     sub_jobs: tuple[Job, ...] = ()
     # Left out of the hash (a mapping cannot be hashed) but not out of equality.
-    extra: Mapping[str, Any] = attrs.field(default=_NO_EXTRA, converter=_read_only, hash=False)
+    extra: Mapping[str, Any] = attrs.field(default=NO_EXTRA, converter=_read_only, hash=False)
 
 
-_NO_ENTITIES = JobEntities()
+NO_ENTITIES = JobEntities()
 
 
 @attrs.frozen
@@ -123,7 +123,7 @@ class Job:
     end_time: datetime | None = None
     error_code: str | None = None
     fail_reason: str | None = None
-    entities: JobEntities = _NO_ENTITIES
+    entities: JobEntities = NO_ENTITIES
     error: ApiError | None = None
 
     @property
