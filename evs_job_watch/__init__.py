@@ -2,8 +2,10 @@
 
 from ._auth import AkSkAuth, TokenAuth
 from ._client import EvsJobClient
+from ._credentials import Credentials
 from ._errors import (
     AuthenticationError,
+    ConnectionSetupError,
     EvsApiError,
     EvsJobWatchError,
     JobFailedError,
@@ -16,8 +18,11 @@ from ._errors import (
 )
 from ._events import JobEvent
 from ._handle import JobHandle
+from ._iam import PasswordAuth
+from ._metadata import MetadataCredentials
 from ._models import ApiError, Job, JobEntities, JobStatus, JobType
 from ._policy import PollPolicy
+from ._regions import endpoint_for
 from ._stream import EventStream
 from ._version import __version__
 from ._watcher import JobWatcher, WatcherStats
@@ -26,6 +31,8 @@ __all__ = [
     "AkSkAuth",
     "ApiError",
     "AuthenticationError",
+    "ConnectionSetupError",
+    "Credentials",
     "EventStream",
     "EvsApiError",
     "EvsJobClient",
@@ -40,6 +47,8 @@ __all__ = [
     "JobType",
     "JobWatcher",
     "MalformedResponseError",
+    "MetadataCredentials",
+    "PasswordAuth",
     "PollPolicy",
     "ServerError",
     "ThrottledError",
@@ -48,4 +57,5 @@ __all__ = [
     "WatcherClosedError",
     "WatcherStats",
     "__version__",
+    "endpoint_for",
 ]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import re
+import copy
+import os
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -16,22 +16,31 @@ from yarl import URL
 
 from ._auth import Auth
 from ._codec import error_fields, job_from_data, loads
+from ._environment import read_settings
 from ._errors import (
     AuthenticationError,
     EvsApiError,
+    EvsJobWatchError,
     JobNotFoundError,
     MalformedResponseError,
     ServerError,
     ThrottledError,
+)
+from ._http import (
+    MAX_BODY_BYTES,
+    HttpSettings,
+    SslOption,
+    check_endpoint,
+    connection_failure,
+    origin,
+    read_capped,
 )
 from ._models import Job
 from ._validate import check_id, positive_int
 
 __all__ = ["EvsJobClient", "error_for"]
 
-MAX_BODY_BYTES = 1024 * 1024
 _MAX_RETRY_AFTER = 600.0
-_PATH = re.compile(r"[A-Za-z0-9._~/-]*", re.ASCII)
 
 # The API's error codes, by what they mean for a caller.
 _CODE_ERRORS: Mapping[str, type[EvsApiError]] = {
@@ -55,41 +64,16 @@ _STATUS_ERRORS: Mapping[int, type[EvsApiError]] = {
 }
 
 
-def _check_endpoint(endpoint: object, allow_insecure_http: bool) -> str:
-    if not isinstance(endpoint, str) or not endpoint or endpoint != endpoint.strip():
-        raise ValueError("endpoint must be a URL string without surrounding whitespace")
-    if "%" in endpoint or any(char.isspace() for char in endpoint):
-        # The URL would be normalised before it is checked (%2e%2e to ..), so no escapes.
-        raise ValueError("endpoint must not hold percent-escapes or whitespace")
-    try:
-        url = URL(endpoint)
-        port = url.port  # yarl checks the port only when asked for it
-    except ValueError as exc:
-        raise ValueError(f"endpoint is not a valid URL: {exc}") from None
-    if port == 0:
-        raise ValueError("endpoint port must be from 1 to 65535")
-    if url.scheme not in ("https", "http") or not url.raw_host:
-        raise ValueError("endpoint must be an absolute https:// URL with a host")
-    if url.raw_user is not None or url.raw_password is not None:
-        raise ValueError("endpoint must not carry user info; pass credentials as auth=")
-    if "?" in endpoint or "#" in endpoint:
-        raise ValueError("endpoint must not carry a query or a fragment")
-    if not _PATH.fullmatch(url.raw_path):
-        raise ValueError("endpoint path may hold only letters, digits and - . _ ~ /")
-    if url.scheme == "http" and not allow_insecure_http and not _is_loopback(url.raw_host):
-        raise ValueError(
-            "endpoint must use https (http only for a loopback host or allow_insecure_http=True)"
-        )
-    return endpoint.rstrip("/")
+def _for_job(error: EvsJobWatchError, job_id: str) -> EvsJobWatchError:
+    """A copy of a credential source's error, about this job.
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    A renewal shares one error among every request that waited for it; each raises a
+    copy of its own (no shared traceback, no context), with the job it was for.
+    """
+    mine = copy.copy(error)
+    if hasattr(mine, "job_id"):
+        mine.job_id = job_id
+    return mine
 
 
 def error_for(
@@ -135,16 +119,21 @@ def _retry_after(value: str | None) -> float | None:
 
 
 class EvsJobClient:
-    """Queries EVS jobs: ``await client.get_job(job_id)``.
+    """Queries EVS (or ECS) jobs: ``await client.get_job(job_id)``.
 
     Args:
-        endpoint: the EVS endpoint, e.g. ``https://evs.eu-de.otc.t-systems.com``.
+        endpoint: the EVS endpoint, e.g. ``https://evs.eu-de.otc.t-systems.com`` (see
+            ``endpoint_for``); an ECS endpoint serves server jobs the same way.
         project_id: the project the jobs belong to.
-        auth: a ``TokenAuth`` or ``AkSkAuth``; None sends no credentials.
+        auth: a ``TokenAuth``, ``AkSkAuth`` or ``PasswordAuth``; None sends no credentials.
         session: an aiohttp session to use; the client then never closes it.
         timeout: seconds one request may take, connecting included.
         allow_insecure_http: permit ``http://`` to a host that is not loopback.
         max_connections: the connection pool size of a session the client creates.
+        ssl: None for the system's CAs, an ``ssl.SSLContext`` (it must verify), or the
+            path of a PEM CA bundle to trust instead. There is no switch to turn it off.
+        proxy: a proxy URL for every request; otherwise, with ``trust_env``, the
+            ``HTTPS_PROXY``/``NO_PROXY`` variables decide (for a session made here).
     """
 
     def __init__(
@@ -157,18 +146,84 @@ class EvsJobClient:
         timeout: float = 30.0,
         allow_insecure_http: bool = False,
         max_connections: int = 100,
+        ssl: SslOption = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
-        self._endpoint = _check_endpoint(endpoint, allow_insecure_http)
+        self._endpoint = check_endpoint(endpoint, allow_insecure_http)
         self._project_id = check_id(project_id, "project id")
-        if not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
-            raise ValueError("timeout must be a positive number of seconds")
         positive_int(max_connections, "max_connections")
+        self._http = HttpSettings(ssl=ssl, proxy=proxy, trust_env=trust_env, timeout=timeout)
+        self._options = self._http.request_options(URL(self._endpoint))
+        proxy = self._options.get("proxy")
+        self._proxy = origin(proxy) if proxy is not None else None
         self._auth = auth
         self._session = session
         self._owns_session = session is None
         self._max_connections = max_connections
-        self._timeout = aiohttp.ClientTimeout(total=float(timeout))
         self._prefix = f"{self._endpoint}/v1/{self._project_id}/jobs/"
+        # Until the endpoint has answered once, failing to connect is a setup problem.
+        self._answered = False
+
+    @classmethod
+    async def from_environment(
+        cls,
+        cloud: str | None = None,
+        *,
+        service: str = "evs",
+        provider: str | None = None,
+        region: str | None = None,
+        endpoint: str | None = None,
+        project_id: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        ssl: SslOption = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        timeout: float = 30.0,
+        allow_insecure_http: bool = False,
+        **options: Any,
+    ) -> EvsJobClient:
+        """A client configured as openstacksdk users expect: ``OS_CLOUD`` and clouds.yaml
+        (``cloud`` names the entry), overridden by ``OS_*`` variables, overridden by the
+        arguments given here.
+
+        Credentials, by rank: ``OS_AUTH_TOKEN``; an access key pair (``OS_ACCESS_KEY`` /
+        ``OS_SECRET_KEY``, ``HUAWEICLOUD_SDK_AK`` / ``_SK``, ``CLOUD_SDK_AK`` / ``_SK``,
+        each with its ``_SECURITY_TOKEN``); a user name and password for IAM. A project
+        given only by name is looked up with IAM here, so this is a coroutine.
+
+        Args:
+            service: ``"evs"`` (disk jobs) or ``"ecs"`` (server jobs): picks the endpoint.
+            provider: ``"otc"`` or ``"huawei"``; by default from the IAM ``auth_url``,
+                else Open Telekom Cloud.
+            environ: the variables to read (default ``os.environ``).
+            options: further ``EvsJobClient`` arguments (``session``, ``max_connections``).
+        """
+        network: dict[str, Any] = {"proxy": proxy, "trust_env": trust_env, "timeout": timeout}
+        settings = read_settings(
+            os.environ if environ is None else environ,
+            cloud=cloud,
+            service=service,
+            provider=provider,
+            region=region,
+            endpoint=endpoint,
+            project_id=project_id,
+            ssl=ssl,
+            network={**network, "allow_insecure_http": allow_insecure_http},
+        )
+        project = settings.project_id
+        if project is None:
+            assert settings.resolve_project_id is not None
+            project = await settings.resolve_project_id()
+        return cls(
+            settings.endpoint,
+            project,
+            auth=settings.auth,
+            ssl=settings.ssl,
+            allow_insecure_http=allow_insecure_http,
+            **network,
+            **options,
+        )
 
     def __repr__(self) -> str:
         return f"EvsJobClient({self._endpoint!r}, {self._project_id!r})"
@@ -200,8 +255,7 @@ class EvsJobClient:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._max_connections)
-            self._session = aiohttp.ClientSession(connector=connector)
+            self._session = self._http.session(self._max_connections)
         return self._session
 
     async def get_job(self, job_id: str) -> Job:
@@ -209,35 +263,48 @@ class EvsJobClient:
         url = URL(self._prefix + check_id(job_id), encoded=True)
         if self._auth is None:
             return await self._get(url, {}, job_id)
-        refused: str | None = None
-        try:
-            headers = await self._auth.headers("GET", url)
-        except AuthenticationError as exc:
-            refused = exc.message  # a token provider's failure, shared by every waiter
-        if refused is not None:  # a fresh error per request, raised outside the handler
-            raise AuthenticationError(refused, job_id=job_id)
+        headers = await self._credentials(url, job_id)
         try:
             return await self._get(url, headers, job_id)
         except AuthenticationError:
-            if not await self._auth.refresh(headers):
+            if not await self._refresh(headers, job_id):
                 raise
-        return await self._get(url, await self._auth.headers("GET", url), job_id)
+        return await self._get(url, await self._credentials(url, job_id), job_id)
+
+    async def _credentials(self, url: URL, job_id: str) -> Mapping[str, str]:
+        assert self._auth is not None
+        failed: EvsJobWatchError
+        try:
+            return await self._auth.headers("GET", url)
+        except EvsJobWatchError as exc:
+            failed = _for_job(exc, job_id)  # a renewal's error, shared by every waiter
+        raise failed  # outside the handler: no shared error as context
+
+    async def _refresh(self, used: Mapping[str, str], job_id: str) -> bool:
+        assert self._auth is not None
+        failed: EvsJobWatchError
+        try:
+            return await self._auth.refresh(used)
+        except EvsJobWatchError as exc:
+            failed = _for_job(exc, job_id)
+        raise failed
 
     async def _get(self, url: URL, headers: Mapping[str, str], job_id: str) -> Job:
         failure = None
         try:
-            async with self._get_session().get(
-                url, headers=headers, allow_redirects=False, timeout=self._timeout
-            ) as response:
+            async with self._get_session().get(url, headers=headers, **self._options) as response:
+                self._answered = True
                 status = response.status
-                body = await _read_capped(response)
+                body = await read_capped(response)
                 reply_headers = response.headers
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            failure = type(exc).__name__
+            failure = connection_failure(
+                exc, url, answered=self._answered, proxy=self._proxy, job_id=job_id
+            )
         if failure is not None:
             # Raised outside the handler, so no __context__ carries aiohttp's exception:
             # some of those keep the request's headers, and so the token.
-            raise ServerError(f"request failed: {failure}", job_id=job_id)
+            raise failure
         if status == 200 and body is not None:
             data = loads(body, job_id)
             if type(data) is dict and "status" not in data and error_fields(data):
@@ -262,26 +329,6 @@ class EvsJobClient:
                 f"HTTP {status} without an API error body", body=body or b"", job_id=job_id
             )
         raise error_for(status, data, reply_headers, job_id)
-
-
-async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:
-    """The body, or None when it is larger than the cap (then it is not read to the end).
-
-    The cap counts the bytes as decoded: a compressed body is counted as it inflates.
-    """
-    length = response.content_length
-    if length is not None and length > MAX_BODY_BYTES:
-        return None
-    if length is not None and "Content-Encoding" not in response.headers:
-        return await response.read()
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_any():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _try_loads(body: bytes | None) -> Any:

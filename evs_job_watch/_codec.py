@@ -15,7 +15,8 @@ from ._models import NO_ENTITIES, NO_EXTRA, ApiError, Job, JobEntities, JobStatu
 
 __all__ = ["decode_job", "encode_job", "error_fields", "job_from_data", "loads"]
 
-_ENTITY_KEYS = frozenset(("volume_id", "name", "size", "volume_type", "sub_jobs"))
+_TEXT_KEYS = ("volume_id", "name", "volume_type", "server_id", "nic_id")
+_ENTITY_KEYS = frozenset((*_TEXT_KEYS, "size", "sub_jobs"))
 
 
 def _strict_str(value: Any, _: object) -> str:
@@ -102,11 +103,14 @@ def _entities(value: Any) -> JobEntities:
     else:
         raise TypeError(f"sub_jobs must be a list, got {type(sub_jobs).__name__}")
     volume_id, name, size, kind = get("volume_id"), get("name"), get("size"), get("volume_type")
+    server, nic = get("server_id"), get("nic_id")
     return JobEntities(
         volume_id if volume_id is None or type(volume_id) is str else _strict_str(volume_id, None),
         name if name is None or type(name) is str else _strict_str(name, None),
         size if size is None or type(size) is int else _strict_int(size, None),
         kind if kind is None or type(kind) is str else _strict_str(kind, None),
+        server if server is None or type(server) is str else _strict_str(server, None),
+        nic if nic is None or type(nic) is str else _strict_str(nic, None),
         sub_jobs,
         (
             NO_EXTRA
@@ -192,7 +196,7 @@ def _unstructure(job: Job) -> dict[str, Any]:
             **entities.extra,
             **{
                 key: getattr(entities, key)
-                for key in ("volume_id", "name", "size", "volume_type")
+                for key in (*_TEXT_KEYS, "size")
                 if getattr(entities, key) is not None
             },
         },

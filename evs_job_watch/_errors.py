@@ -7,6 +7,8 @@ EvsJobWatchError
 │   ├── AuthenticationError     token, signature and project errors
 │   ├── ThrottledError          429: .retry_after (seconds or None)
 │   └── ServerError             5xx, connection failures and request timeouts (.status None)
+├── ConnectionSetupError    no connection could ever be made (certificate, unknown host,
+│                           refused port, proxy): .scheme, .host, .port, .reason, .proxy
 ├── MalformedResponseError  a body that is not a job: .job_id, .excerpt
 ├── JobFailedError          the job ended in FAIL: .job
 ├── WatchTimeoutError       the watch timed out (also a TimeoutError)
@@ -14,6 +16,11 @@ EvsJobWatchError
 ```
 
 Every error carries its context as attributes; none carries a credential.
+
+``ConnectionSetupError`` is not a ``ServerError``: a server error is the API having a bad
+moment and is retried, while a connection that never worked is a configuration to fix
+(a CA, a host name, a port, a proxy), and retrying it only hides the message. The same
+failures once a connection has worked are a network blip: ``ServerError`` again.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AuthenticationError",
+    "ConnectionSetupError",
     "EvsApiError",
     "EvsJobWatchError",
     "JobFailedError",
@@ -102,6 +110,42 @@ class ThrottledError(EvsApiError):
 
 class ServerError(EvsApiError):
     """A transient server-side failure: 5xx, a dropped connection or a request timeout."""
+
+
+class ConnectionSetupError(EvsJobWatchError):
+    """No connection to a server could be made, and none ever was: a setup problem.
+
+    Attributes:
+        scheme, host, port: the server that could not be reached.
+        reason: what went wrong, e.g. ``certificate verify failed (...)``.
+        proxy: the proxy the connection went through (``scheme://host:port``), if any.
+        job_id: the job the request was about, if any.
+    """
+
+    def __init__(
+        self,
+        scheme: str,
+        host: str,
+        port: int | None,
+        reason: str,
+        *,
+        proxy: str | None = None,
+        job_id: str | None = None,
+    ) -> None:
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.reason = reason
+        self.proxy = proxy
+        self.job_id = job_id
+        super().__init__(scheme, host, port, reason)
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        where = f"{self.scheme}://{host}" + (f":{self.port}" if self.port is not None else "")
+        through = f" through the proxy {self.proxy}" if self.proxy else ""
+        job = f" (job {self.job_id})" if self.job_id else ""
+        return f"cannot connect to {where}{through}: {self.reason}{job}"
 
 
 class MalformedResponseError(EvsJobWatchError):

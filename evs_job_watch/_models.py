@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["ApiError", "Job", "JobEntities", "JobStatus", "JobType"]
+__all__ = ["NO_ENTITIES", "NO_EXTRA", "ApiError", "Job", "JobEntities", "JobStatus", "JobType"]
 
 
 class _OpenEnum(str, enum.Enum):
@@ -56,7 +56,10 @@ class JobStatus(_OpenEnum):
 
 
 class JobType(_OpenEnum):
-    """The operation a job performs; unknown types are kept as text."""
+    """The operation a job performs; unknown types are kept as text.
+
+    EVS jobs first; ECS jobs (watched through the ECS endpoint, same job API) after.
+    """
 
     CREATE_VOLUME = "createVolume"
     BATCH_CREATE_VOLUME = "batchCreateVolume"
@@ -65,6 +68,9 @@ class JobType(_OpenEnum):
     BULK_DELETE_VOLUME = "bulkDeleteVolume"
     DELETE_SINGLE_VOLUME = "deleteSingleVolume"
     RETYPE_VOLUME = "retypeVolume"
+    CREATE_SERVER = "createServer"
+    CREATE_SINGLE_SERVER = "createSingleServer"
+    DELETE_SERVER = "deleteServer"
 
 
 NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
@@ -87,12 +93,17 @@ class ApiError:
 
 @attrs.frozen
 class JobEntities:
-    """What a job is about; keys the library does not know are kept in ``extra``."""
+    """What a job is about; keys the library does not know are kept in ``extra``.
+
+    EVS jobs name a disk (``volume_id``...), ECS jobs a server (``server_id``, ``nic_id``).
+    """
 
     volume_id: str | None = None
     name: str | None = None
     size: int | None = None
     volume_type: str | None = None
+    server_id: str | None = None
+    nic_id: str | None = None
     sub_jobs: tuple[Job, ...] = ()
     # Left out of the hash (a mapping cannot be hashed) but not out of equality.
     extra: Mapping[str, Any] = attrs.field(default=NO_EXTRA, converter=_read_only, hash=False)

@@ -9,39 +9,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TextIO
 
-from . import simulator
-from ._auth import AkSkAuth, Auth, TokenAuth
 from ._client import EvsJobClient
 from ._demo import DemoPlan, run_demo
 from ._display import choose_display
-from ._errors import AuthenticationError, JobFailedError
+from ._environment import KEY_PAIRS
+from ._errors import EvsJobWatchError, JobFailedError
 from ._models import Job
 from ._policy import PollPolicy
+from ._regions import PROVIDERS
 from ._validate import check_id
 from ._version import __version__
 from ._watcher import JobWatcher
+from .simulator import main as serve_simulator
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_WATCH_ERROR = 0, 1, 2, 3
 
-_CLOUDS = {
-    "otc": "https://evs.{region}.otc.t-systems.com",
-    "huawei": "https://evs.{region}.myhuaweicloud.com",
-}
-_REGION = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*", re.ASCII)
-# Access key pairs, in the order they are looked for, after OS_AUTH_TOKEN.
-_KEY_PAIRS = (
-    ("OS_ACCESS_KEY", "OS_SECRET_KEY"),
-    ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK"),
-    ("CLOUD_SDK_AK", "CLOUD_SDK_SK"),
-)
-_PROJECT_VARS = ("OS_PROJECT_ID", "HUAWEICLOUD_SDK_PROJECT_ID")
 _DEMO = DemoPlan()
 _POLICY = PollPolicy()
 
@@ -70,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
         help="watch jobs on a real endpoint",
         description=(
             "Credentials come from the environment: OS_AUTH_TOKEN, else an access key "
-            "pair (" + ", ".join(f"{a}/{s}" for a, s in _KEY_PAIRS) + "). "
+            "pair (" + ", ".join(f"{a}/{s}" for a, s, _ in KEY_PAIRS) + "), else "
+            "OS_USERNAME/OS_PASSWORD; or from clouds.yaml with --os-cloud (OS_CLOUD). "
             "Exit codes: 0 all succeeded, 1 some failed, 2 usage, 3 watch error."
         ),
     )
@@ -78,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     where = watch.add_mutually_exclusive_group()
     where.add_argument("--endpoint", help="e.g. https://evs.eu-de.otc.t-systems.com")
     where.add_argument("--region", help="e.g. eu-de (with --cloud); default $OS_REGION_NAME")
-    watch.add_argument("--cloud", choices=sorted(_CLOUDS), default="otc")
+    watch.add_argument("--cloud", choices=PROVIDERS, help="otc (default) or huawei")
+    watch.add_argument("--os-cloud", help="the clouds.yaml entry; default $OS_CLOUD")
+    watch.add_argument("--service", choices=("evs", "ecs"), default="evs", help="job API")
     watch.add_argument("--project-id", help="default $OS_PROJECT_ID")
     watch.add_argument("--timeout", type=float, default=600.0, help="seconds for all jobs together")
     watch.add_argument(
@@ -93,42 +84,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _auth_from(env: Mapping[str, str]) -> Auth:
-    token = env.get("OS_AUTH_TOKEN")
-    if token:
-        try:
-            return TokenAuth(token)
-        except AuthenticationError as exc:
-            raise ConfigError(f"OS_AUTH_TOKEN: {exc.message}") from None
-    for access_name, secret_name in _KEY_PAIRS:
-        access, secret = env.get(access_name), env.get(secret_name)
-        if access and secret:
-            return AkSkAuth(access, secret)
-    names = ", ".join(f"{a} and {s}" for a, s in _KEY_PAIRS)
-    raise ConfigError(f"no credentials: set OS_AUTH_TOKEN, or one of {names}")
-
-
-def _endpoint_from(args: argparse.Namespace, env: Mapping[str, str]) -> str:
-    if args.endpoint:
-        return str(args.endpoint)
-    region = args.region or env.get("OS_REGION_NAME")
-    if not region:
-        raise ConfigError("give --endpoint, or --region (or set OS_REGION_NAME)")
-    if not _REGION.fullmatch(region):
-        raise ConfigError(f"invalid region {region!r}")
-    return _CLOUDS[args.cloud].format(region=region)
-
-
-def _client_from(args: argparse.Namespace, env: Mapping[str, str]) -> EvsJobClient:
-    project_id = args.project_id or next((env[v] for v in _PROJECT_VARS if env.get(v)), None)
-    if not project_id:
-        raise ConfigError("give --project-id (or set OS_PROJECT_ID)")
+async def _client_from(args: argparse.Namespace, env: Mapping[str, str]) -> EvsJobClient:
     for job_id in args.job_ids:
         check_id(job_id)
     if not (args.timeout > 0 and args.max_concurrency > 0):
         raise ConfigError("--timeout and --max-concurrency must be positive")
     args.policy = PollPolicy(interval=args.interval, max_interval=args.max_interval)
-    return EvsJobClient(_endpoint_from(args, env), project_id, auth=_auth_from(env))
+    return await EvsJobClient.from_environment(
+        args.os_cloud,
+        service=args.service,
+        provider=args.cloud,
+        region=args.region,
+        endpoint=args.endpoint,
+        project_id=args.project_id,
+        environ=env,
+    )
+
+
+async def _connect_and_watch(args: argparse.Namespace, out: TextIO) -> int:
+    return await _watch(args, await _client_from(args, os.environ), out)
 
 
 async def _watch(args: argparse.Namespace, client: EvsJobClient, out: TextIO) -> int:
@@ -164,7 +138,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     out = out or sys.stdout
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["simulate"]:
-        return simulator.main(argv[1:], out=out, prog="evs-job-watch simulate")
+        return serve_simulator(argv[1:], out=out, prog="evs-job-watch simulate")
     args = _parser().parse_args(argv)
     try:
         if args.command == "demo":
@@ -174,8 +148,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
                 speed=args.speed, seed=args.seed, singles=args.jobs, faults=not args.no_faults
             )
             return asyncio.run(run_demo(plan, out))
-        client = _client_from(args, os.environ)
-        return asyncio.run(_watch(args, client, out))
-    except (ConfigError, ValueError) as exc:
+        return asyncio.run(_connect_and_watch(args, out))
+    except (ConfigError, ValueError, ImportError) as exc:
         print(f"evs-job-watch: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except EvsJobWatchError as exc:  # IAM could not be reached or refused the password
+        print(f"evs-job-watch: error: {exc}", file=sys.stderr)
+        return EXIT_WATCH_ERROR

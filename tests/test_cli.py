@@ -162,13 +162,20 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_region_picks_the_cloud_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     from evs_job_watch import cli
 
-    parser = cli._parser()
-    otc = parser.parse_args(["watch", "--region", "eu-de", "j"])
-    huawei = parser.parse_args(["watch", "--cloud", "huawei", "--region", "ap-southeast-1", "j"])
-    assert cli._endpoint_from(otc, {}) == "https://evs.eu-de.otc.t-systems.com"
-    assert cli._endpoint_from(huawei, {}) == "https://evs.ap-southeast-1.myhuaweicloud.com"
-    assert cli._endpoint_from(parser.parse_args(["watch", "j"]), {"OS_REGION_NAME": "eu-nl"}) == (
-        "https://evs.eu-nl.otc.t-systems.com"
+    clear_credentials(monkeypatch)
+    env = {"OS_AUTH_TOKEN": "t", "OS_PROJECT_ID": "p1"}
+
+    def endpoint(*argv: str, **more: str) -> str:
+        args = cli._parser().parse_args(["watch", *argv, "j"])
+        return asyncio.run(cli._client_from(args, {**env, **more})).endpoint
+
+    assert endpoint("--region", "eu-de") == "https://evs.eu-de.otc.t-systems.com"
+    assert endpoint("--cloud", "huawei", "--region", "ap-southeast-1") == (
+        "https://evs.ap-southeast-1.myhuaweicloud.com"
+    )
+    assert endpoint(OS_REGION_NAME="eu-nl") == "https://evs.eu-nl.otc.t-systems.com"
+    assert endpoint("--service", "ecs", "--region", "eu-ch2") == (
+        "https://ecs.eu-ch2.sc.otc.t-systems.com"
     )
 
 

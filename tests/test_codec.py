@@ -252,6 +252,34 @@ def test_unknown_status_type_and_entity_keys_are_kept() -> None:
     }
 
 
+def test_decodes_an_ecs_server_create_with_server_and_nic_ids() -> None:
+    sub = _body(
+        job_id="s1",
+        job_type="createSingleServer",
+        status="SUCCESS",
+        entities={"server_id": "srv-1", "nic_id": "nic-1"},
+    )
+    body = _body(
+        job_type="createServer",
+        status="RUNNING",
+        entities={"sub_jobs_total": 1, "sub_jobs": [json.loads(sub)]},
+    )
+    job = decode_job(body)
+    assert job.job_type is JobType.CREATE_SERVER
+    assert dict(job.entities.extra) == {"sub_jobs_total": 1}
+    [single] = job.sub_jobs
+    assert single.job_type is JobType.CREATE_SINGLE_SERVER
+    assert (single.entities.server_id, single.entities.nic_id) == ("srv-1", "nic-1")
+    assert single.entities.volume_id is None and not single.entities.extra
+    assert decode_job(encode_job(job)) == job
+
+
+@pytest.mark.parametrize("key", ["server_id", "nic_id"])
+def test_a_server_or_nic_id_that_is_not_text_is_malformed(key: str) -> None:
+    with pytest.raises(MalformedResponseError):
+        decode_job(_body(entities={key: 5}))
+
+
 def test_missing_optional_fields_decode_as_none() -> None:
     job = decode_job(b'{"job_id": "j1", "status": "INIT"}')
     assert job == Job(job_id="j1", status=JobStatus.INIT)
@@ -286,7 +314,15 @@ def test_empty_and_null_times_are_none() -> None:
 
 # -- round trips --------------------------------------------------------------------------
 
-_KNOWN_ENTITY_KEYS = {"volume_id", "name", "size", "volume_type", "sub_jobs"}
+_KNOWN_ENTITY_KEYS = {
+    "volume_id",
+    "name",
+    "size",
+    "volume_type",
+    "server_id",
+    "nic_id",
+    "sub_jobs",
+}
 
 json_values = st.recursive(
     st.none()
@@ -317,6 +353,8 @@ def _jobs(sub_jobs: st.SearchStrategy[tuple[Job, ...]]) -> st.SearchStrategy[Job
         name=optional_texts,
         size=st.none() | st.integers(min_value=-(2**63), max_value=2**63 - 1),
         volume_type=optional_texts,
+        server_id=optional_texts,
+        nic_id=optional_texts,
         sub_jobs=sub_jobs,
         extra=extras,
     )

@@ -72,6 +72,7 @@ def test_exceptions_form_the_documented_tree() -> None:
         assert issubclass(error, ew.EvsApiError)
     for error in [
         ew.EvsApiError,
+        ew.ConnectionSetupError,
         ew.MalformedResponseError,
         ew.JobFailedError,
         ew.WatchTimeoutError,
@@ -80,4 +81,6 @@ def test_exceptions_form_the_documented_tree() -> None:
         assert issubclass(error, ew.EvsJobWatchError)
         assert not issubclass(error, ew.EvsApiError) or error is ew.EvsApiError
     assert issubclass(ew.WatchTimeoutError, TimeoutError)
+    # A connection that never worked is a setup problem, not a server error to retry.
+    assert not issubclass(ew.ConnectionSetupError, ew.ServerError)
     assert issubclass(ew.EvsJobWatchError, Exception)

@@ -89,6 +89,9 @@ def test_job_type_members_carry_the_api_strings() -> None:
         "BULK_DELETE_VOLUME": "bulkDeleteVolume",
         "DELETE_SINGLE_VOLUME": "deleteSingleVolume",
         "RETYPE_VOLUME": "retypeVolume",
+        "CREATE_SERVER": "createServer",
+        "CREATE_SINGLE_SERVER": "createSingleServer",
+        "DELETE_SERVER": "deleteServer",
     }
     assert JobType("createVolume") is JobType.CREATE_VOLUME
     assert JobType.CREATE_VOLUME.is_known

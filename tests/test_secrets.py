@@ -1,6 +1,8 @@
 """No credential reaches a repr, a str, a log line, an exception, its chain, or the output.
 
-A canary stands in for the token, the secret key and a token provider's error message.
+A canary stands in for the token, the secret key and a token provider's error message
+(and, in ``test_secrets_credentials.py``, for passwords, security tokens and a proxy's
+password; the IAM tokens and temporary keys the simulator draws are searched for too).
 Each test does every canary-bearing thing itself, over loopback HTTP against the
 simulator, with every logger captured at DEBUG, then searches all it captured: the
 repr and str of each object it met, each exception with its whole ``__cause__`` and
@@ -17,6 +19,7 @@ import io
 import logging
 import traceback
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,6 +35,7 @@ from evs_job_watch import (
     PollPolicy,
     TokenAuth,
 )
+from evs_job_watch._auth import Auth
 from evs_job_watch.cli import main
 from evs_job_watch.simulator import EvsSimulator, Reply
 
@@ -86,6 +90,7 @@ class Exposure:
         self._caplog = caplog
         self._capsys = capsys
         self._texts: list[tuple[str, str]] = []
+        self._secrets = {CANARY}
         self.errors = 0
 
     def show(self, label: str, *objects: object) -> None:
@@ -130,20 +135,31 @@ class Exposure:
         self.text("stderr", captured.err)
         assert not self.leaks(), self.leaks()
 
+    def also_secret(self, *values: str) -> None:
+        """Search for these too: secrets the simulator drew (IAM tokens, temporary keys)."""
+        self._secrets.update(value for value in values if value)
+
     def leaks(self) -> list[str]:
-        """Where the canary was found, each with a short redacted excerpt."""
+        """Where a secret was found, each with a short redacted excerpt."""
         return [
-            f"{_redact(label)}: {_excerpt(text)}" for label, text in self._texts if CANARY in text
+            f"{self._redact(label)}: {self._excerpt(text, secret)}"
+            for label, text in self._texts
+            for secret in self._secrets
+            if secret in text
         ]
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "<SECRET>" if secret != CANARY else "<CANARY>")
+        return text
+
+    def _excerpt(self, text: str, secret: str) -> str:
+        at = text.index(secret)
+        return f"...{self._redact(text[max(0, at - 60) : at + 40])}..."
 
 
 def _redact(text: str) -> str:
     return text.replace(CANARY, "<CANARY>")
-
-
-def _excerpt(text: str) -> str:
-    at = text.index(CANARY)
-    return f"...{_redact(text[max(0, at - 60) : at + 40])}..."
 
 
 class _Tap(logging.Filter):
@@ -170,6 +186,15 @@ class _Tap(logging.Filter):
 def exposure(
     caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> Iterator[Exposure]:
+    with exposed(caplog, capsys) as found:
+        yield found
+
+
+@contextmanager
+def exposed(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Exposure]:
+    """Every logger tapped at DEBUG for the duration (the ``exposure`` fixture's body)."""
     found = Exposure(caplog, capsys)
     tap = _Tap(found)
     names = {*LOGGERS, SERVICE_LOGGER}
@@ -197,7 +222,7 @@ def _user_on_error(exposure: Exposure) -> Callable[[str, BaseException], None]:
 
 
 async def _every_error_answer(
-    exposure: Exposure, sim: EvsSimulator, auth: TokenAuth | AkSkAuth, job_id: str
+    exposure: Exposure, sim: EvsSimulator, auth: Auth, job_id: str
 ) -> None:
     """Each error answer once, then one slower than the request timeout."""
     async with EvsJobClient(sim.endpoint, sim.project_id, auth=auth) as client:

@@ -68,6 +68,10 @@ DEFAULT_DURATIONS: Mapping[str, Duration] = {
     "batchCreateVolume": Duration(25.0, 0.45, 5.0, 300.0),
     "extendVolume": Duration(8.0, 0.5, 2.0, 120.0),
     "deleteVolume": Duration(5.0, 0.5, 2.0, 90.0),
+    # ECS: a server takes about a minute to build (per sub-job of createServer).
+    "createServer": Duration(60.0, 0.4, 20.0, 300.0),
+    "createSingleServer": Duration(60.0, 0.4, 20.0, 300.0),
+    "deleteServer": Duration(20.0, 0.4, 5.0, 120.0),
 }
 FALLBACK_DURATION = Duration(10.0, 0.6, 2.0, 180.0)
 

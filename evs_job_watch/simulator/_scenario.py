@@ -24,9 +24,11 @@ from ._jobs import (
     random_steps,
 )
 
-__all__ = ["BATCH", "Scenario", "Transition", "Volume"]
+__all__ = ["BATCH", "SUB_TYPES", "Scenario", "Transition", "Volume"]
 
 BATCH = "batchCreateVolume"
+# ECS jobs share the job API: a server create is a batch of one sub-job per server.
+SUB_TYPES = {BATCH: "createVolume", "createServer": "createSingleServer"}
 _FAIL_CODE = "EVS.2024"
 _FAIL_REASONS = {
     "createVolume": "create volume failed: No valid host was found. "
@@ -141,22 +143,22 @@ class Scenario:
         """Create a job with a random seeded timeline, as the HTTP create calls do.
 
         `count` > 1 turns createVolume into a batchCreateVolume of `count` sub-jobs;
-        batchCreateVolume always has `count` sub-jobs.
+        batchCreateVolume always has `count` sub-jobs, and so has the ECS job
+        createServer (createSingleServer sub-jobs). Types naming a Server carry a
+        `server_id` rather than a `volume_id`.
         """
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count!r}")
+        if job_type == "createServer":
+            servers = [self._default_entities("createSingleServer") for _ in range(count)]
+            return self._spawn_batch(job_type, servers)
         if job_type in ("createVolume", BATCH):
             size = self._rng.choice(_SIZES)
             kind = self._rng.choice(_VOLUME_TYPES)
             name = f"volume-{self._rng.getrandbits(16):04x}"
             batch = job_type == BATCH or count > 1
             return self._spawn_create(size, kind, name, count, batch=batch)
-        volume_id = self._uuid()
-        if job_type == "extendVolume":
-            entities: dict[str, Any] = {"volume_id": volume_id, "size": self._rng.choice(_SIZES)}
-        else:
-            entities = {"volume_id": volume_id}
-        return self._spawn(job_type, entities)
+        return self._spawn(job_type, self._default_entities(job_type))
 
     def add_job(
         self,
@@ -173,9 +175,9 @@ class Scenario:
             timeline: `(offset, status)` steps, offsets in simulated seconds from
                 now, any status text; before the first offset the job answers
                 not-found. None gives a random timeline of `job_type`.
-            sub_jobs: one timeline per createVolume sub-job; the parent (type
-                batchCreateVolume unless `job_type` says otherwise) follows them
-                unless `timeline` is also given.
+            sub_jobs: one timeline per sub-job (createVolume, or createSingleServer for
+                createServer); the parent (type batchCreateVolume unless `job_type`
+                says otherwise) follows them unless `timeline` is also given.
             fail: `(error_code, fail_reason)` shown once a job is FAIL.
             entities: extra or replacing keys in the parent's `entities`.
         """
@@ -190,11 +192,13 @@ class Scenario:
         else:
             steps = batch_steps(sub_steps, start=now, settle=0.0)
         base = self._default_entities(job_type) if sub_jobs is None else {}
+        sub_type = SUB_TYPES.get(job_type, "createVolume")
         subs = [
-            (self._default_entities("createVolume"), one, fail or self._fail_info("createVolume"))
+            (self._default_entities(sub_type), one, fail or self._fail_info(sub_type))
             for one in sub_steps
         ]
-        return self._register(job_type, steps, {**base, **(entities or {})}, fail, subs, now)
+        entities = {**base, **(entities or {})}
+        return self._register(job_type, steps, entities, fail, subs, now, sub_type)
 
     # -- ground truth ------------------------------------------------------
 
@@ -254,16 +258,21 @@ class Scenario:
             )
         if not batch:
             return self._spawn("createVolume", disks[0])
+        return self._spawn_batch(BATCH, disks)
+
+    def _spawn_batch(self, job_type: str, subs_entities: Sequence[Mapping[str, Any]]) -> str:
+        """A batch job with one sub-job per entities mapping, each on a random timeline."""
         now = self._now()
-        duration = self._duration(BATCH)
+        duration = self._duration(job_type)
+        sub_type = SUB_TYPES[job_type]
         subs = []
-        for disk in disks:
+        for entities in subs_entities:
             failed = self._rng.random() < self.failure_rate
             steps = random_steps(self._rng, duration, start=now, speed=self.speed, fail=failed)
-            subs.append((disk, steps, self._fail_info("createVolume")))
+            subs.append((entities, steps, self._fail_info(sub_type)))
         settle = self._rng.uniform(0.2, 1.0) / self.speed
         parent = batch_steps([steps for _, steps, _ in subs], start=now, settle=settle)
-        return self._register(BATCH, parent, {}, None, subs, now)
+        return self._register(job_type, parent, {}, None, subs, now, sub_type)
 
     def _spawn(
         self, job_type: str, entities: Mapping[str, Any], fail: tuple[str, str] | None = None
@@ -281,7 +290,7 @@ class Scenario:
     def _random_scripted(
         self, job_type: str, fail: tuple[str, str] | None, entities: Mapping[str, Any] | None
     ) -> str:
-        job_id = self.create_job(job_type, count=2 if job_type == BATCH else 1)
+        job_id = self.create_job(job_type, count=2 if job_type in SUB_TYPES else 1)
         job = self._jobs[job_id]
         job.entities.update(entities or {})
         if fail is not None:
@@ -297,13 +306,14 @@ class Scenario:
         fail: tuple[str, str] | None,
         subs: Sequence[tuple[Mapping[str, Any], Sequence[Step], tuple[str, str]]],
         now: float,
+        sub_type: str = "createVolume",
     ) -> str:
         job_id = self._hex_id()
         visible_at = now + self.invisible_for / self.speed
         sub_jobs = [
             SimJob(
                 job_id=self._hex_id(),
-                job_type="createVolume",
+                job_type=sub_type,
                 steps=sub_steps,
                 entities=sub_entities,
                 fail=sub_fail,
@@ -343,6 +353,8 @@ class Scenario:
             return {"volume_type": kind, "size": size, "volume_id": volume_id, "name": volume.name}
         if job_type == "extendVolume":
             return {"volume_id": self._uuid(), "size": self._rng.choice(_SIZES)}
+        if "Server" in job_type:
+            return {"server_id": self._uuid()}
         return {"volume_id": self._uuid()}
 
     def _duration(self, job_type: str) -> Duration:

@@ -121,6 +121,7 @@ def verify(
     body: bytes,
     credentials: Mapping[str, str],
     now: float,
+    security_tokens: Mapping[str, str] | None = None,
 ) -> str | None:
     """Check a signed request; return None when valid, else why it is not.
 
@@ -128,6 +129,8 @@ def verify(
         headers: the received headers (names in any case).
         credentials: secret key by access key.
         now: the current wall time (epoch seconds) the date is checked against.
+        security_tokens: by access key, the security token temporary keys must send
+            (as ``X-Security-Token``) and sign.
     """
     headers = {name.lower(): value for name, value in headers.items()}
     parsed = parse_authorization(headers.get("authorization", ""))
@@ -146,6 +149,13 @@ def verify(
         return "X-Sdk-Date is too far from the server time"
     if "x-sdk-date" not in signed or signed != sorted(signed):
         return "SignedHeaders must be sorted and include x-sdk-date"
+    expected_token = (security_tokens or {}).get(access)
+    if expected_token is not None:
+        sent = headers.get("x-security-token", "")
+        if not hmac.compare_digest(sent.encode(), expected_token.encode()):
+            return "temporary keys need their X-Security-Token"
+        if "x-security-token" not in signed:
+            return "X-Security-Token must be signed"
     values: dict[str, str] = {}
     for name in signed:
         value = headers.get(name)

@@ -7,10 +7,9 @@ job, a bisect for its state, a cached body; faults cost nothing unless enabled.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import ipaddress
 import random
-import string
+import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
@@ -30,15 +29,13 @@ from ._answers import (
     read_json,
 )
 from ._faults import Faults, Reply, canned_body, error_body, fault_reply, gateway_body, pick_fault
+from ._identity import Identity
 from ._jobs import Duration
 from ._scenario import Scenario
-from ._signing import verify
 
 __all__ = ["EvsSimulator", "RequestRecord"]
 
 _NOT_FOUND = error_body("Common.0011", "query job fail.")
-_TOKEN_CHARS = string.ascii_letters + string.digits + "-_"
-_KEY_CHARS = string.ascii_uppercase + string.digits
 
 
 @attrs.frozen
@@ -61,15 +58,26 @@ class EvsSimulator(Scenario):
     may be reassigned at any time. Every request lands in `requests`; see
     `transitions`, `statuses`, `outcome`, `ended_at` for the ground truth.
 
+    It also plays IAM (``POST /v3/auth/tokens`` for `identity.username`, `.password`
+    and `.domain_name`, scoped to `project_id` or `identity.project_name`) and the metadata
+    service (temporary keys at ``/openstack/latest/securitykey``, session tokens at
+    ``/meta-data/latest/api/token``): what they hand out is accepted until it expires.
+    With `ssl`, it serves https.
+
     Args:
         host: a loopback address only.
         port: 0 picks a free port (see `endpoint`).
-        project_id, token, access_key, secret_key: default to values drawn from `seed`.
+        project_id, token, access_key, secret_key, password: default to values drawn
+            from `seed`.
         failure_rate: probability that a random job or sub-job ends in FAIL.
         invisible_for: simulated seconds a new job answers not-found.
         durations: per job type, a `Duration` or fixed simulated seconds
             (for batchCreateVolume: each sub-job's).
         keep_requests: keep only the last N request records (None: all).
+        token_lifetime, key_lifetime: simulated seconds an IAM token and temporary keys
+            last (a day and an hour by default).
+        metadata_session_tokens: False plays an older metadata service without them.
+        ssl: a server-side context: serve https with its certificate.
     """
 
     def __init__(
@@ -81,6 +89,7 @@ class EvsSimulator(Scenario):
         token: str | None = None,
         access_key: str | None = None,
         secret_key: str | None = None,
+        password: str | None = None,
         speed: float = 1.0,
         seed: int = 0,
         failure_rate: float = 0.0,
@@ -88,6 +97,10 @@ class EvsSimulator(Scenario):
         invisible_for: float = 0.0,
         durations: Mapping[str, Duration | float] | None = None,
         keep_requests: int | None = None,
+        token_lifetime: float = 86400.0,
+        key_lifetime: float = 3600.0,
+        metadata_session_tokens: bool = True,
+        ssl: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(
             seed=seed,
@@ -100,13 +113,24 @@ class EvsSimulator(Scenario):
             raise ValueError(f"the simulator only listens on loopback, not {host!r}")
         self._host = host
         self._port = port
-        self._identity = random.Random(f"evs-sim:{seed}:identity")
-        self.project_id = project_id or f"{self._identity.getrandbits(128):032x}"
-        self._token = token or self._new_token()
-        self.access_key = access_key or "".join(self._identity.choices(_KEY_CHARS, k=20))
-        self.secret_key = secret_key or "".join(
-            self._identity.choices(string.ascii_letters + string.digits, k=40)
+        identity_rng = random.Random(f"evs-sim:{seed}:identity")
+        self.project_id = project_id or f"{identity_rng.getrandbits(128):032x}"
+        self.identity = Identity(
+            identity_rng,
+            now=self._now,
+            wall=self.wall_time,
+            record=self._record,
+            speed=self.speed,
+            project_id=self.project_id,
+            token=token,
+            access_key=access_key,
+            secret_key=secret_key,
+            password=password,
+            token_lifetime=token_lifetime,
+            key_lifetime=key_lifetime,
+            metadata_session_tokens=metadata_session_tokens,
         )
+        self._ssl = ssl
         self.faults = faults  # through the setter: caches whether any fault is on
         self._fault_rng = random.Random(f"evs-sim:{seed}:faults")
         self._injected: dict[str, deque[Reply]] = {}
@@ -129,24 +153,33 @@ class EvsSimulator(Scenario):
 
     @property
     def token(self) -> str:
-        """The X-Auth-Token value currently accepted."""
-        return self._token
+        """The X-Auth-Token value currently accepted (besides tokens IAM issued)."""
+        return self.identity.token
 
     def rotate_token(self) -> str:
         """Replace the accepted token (the old one stops working) and return the new one."""
-        self._token = self._new_token()
-        return self._token
+        return self.identity.rotate_token()
 
-    def _new_token(self) -> str:
-        return "MIIT" + "".join(self._identity.choices(_TOKEN_CHARS, k=92))
+    @property
+    def access_key(self) -> str:
+        """The access key of the simulator's lasting key pair."""
+        return self.identity.access_key
+
+    @property
+    def secret_key(self) -> str:
+        return self.identity.secret_key
+
+    def _record(self, method: str, path: str, status: int) -> None:
+        self.requests.append(RequestRecord(method, path, None, status, None, self._now()))
 
     @property
     def endpoint(self) -> str:
-        """`http://127.0.0.1:<port>` once started."""
+        """`http://127.0.0.1:<port>` once started (https with `ssl`)."""
         if self._runner is None:
             raise RuntimeError("the simulator is not started")
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self._port}"
+        scheme = "https" if self._ssl is not None else "http"
+        return f"{scheme}://{host}:{self._port}"
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -161,10 +194,11 @@ class EvsSimulator(Scenario):
         router.add_post("/v2/{project_id}/cloudvolumes", self._create)
         router.add_post("/v2/{project_id}/cloudvolumes/{volume_id}/action", self._action)
         router.add_delete("/v2/{project_id}/cloudvolumes/{volume_id}", self._delete)
+        self.identity.add_routes(router)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self._host, self._port)
+            site = web.TCPSite(runner, self._host, self._port, ssl_context=self._ssl)
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -294,29 +328,10 @@ class EvsSimulator(Scenario):
 
     async def _check(self, request: web.Request) -> Answer | None:
         """Gateway auth (token or AK/SK), then the project id of the path."""
-        headers = request.headers
-        token = headers.get("X-Auth-Token")
-        if token is not None:
-            if not hmac.compare_digest(token.encode(), self._token.encode()):
-                return self._gateway_error(401, "APIG.1002", "verify token fail")
-        elif "Authorization" in headers:
-            body = await request.read() if request.body_exists else b""
-            path, _, query = request.raw_path.partition("?")
-            problem = verify(
-                method=request.method,
-                path=path,
-                raw_query=query,
-                headers=headers,
-                body=body,
-                credentials={self.access_key: self.secret_key},
-                now=self.wall_time(),
-            )
-            if problem is not None:
-                return self._gateway_error(
-                    401, "APIG.0301", f"verify aksk signature fail: {problem}"
-                )
-        else:
-            return self._gateway_error(401, "APIG.1002", "x-auth-token not found")
+        body = await request.read() if "Authorization" in request.headers else b""
+        denied = self.identity.check(request, body)
+        if denied is not None:
+            return self._gateway_error(*denied)
         if request.match_info["project_id"] != self.project_id:
             message = "The project ID in the URL does not match the project of the token."
             return 400, error_body("Common.0018", message), JSON, None

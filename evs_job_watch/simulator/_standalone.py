@@ -1,7 +1,8 @@
 """Run the simulator as a standalone server (`python -m evs_job_watch.simulator`).
 
 On start it prints one JSON line with `endpoint`, `project_id`, `token`,
-`access_key` and `secret_key`, so a parent process (benchmarks, the CLI's
+`access_key` and `secret_key`, and the IAM user (`username`, `password`, `domain_name`,
+`project_name`; its IAM is at the endpoint too), so a parent process (benchmarks, the CLI's
 `simulate` command, a shell script) can connect; it serves until SIGINT/SIGTERM.
 """
 
@@ -85,6 +86,10 @@ async def serve(simulator: EvsSimulator, out: TextIO | None = None) -> None:
         "token": simulator.token,
         "access_key": simulator.access_key,
         "secret_key": simulator.secret_key,
+        "username": simulator.identity.username,
+        "password": simulator.identity.password,
+        "domain_name": simulator.identity.domain_name,
+        "project_name": simulator.identity.project_name,
     }
     out.write(orjson.dumps(info).decode() + "\n")
     out.flush()

@@ -6,6 +6,7 @@ breaks this file first.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,8 @@ from evs_job_watch import (
     AkSkAuth,
     ApiError,
     AuthenticationError,
+    ConnectionSetupError,
+    Credentials,
     EventStream,
     EvsApiError,
     EvsJobClient,
@@ -30,6 +33,8 @@ from evs_job_watch import (
     JobType,
     JobWatcher,
     MalformedResponseError,
+    MetadataCredentials,
+    PasswordAuth,
     PollPolicy,
     ServerError,
     ThrottledError,
@@ -38,6 +43,7 @@ from evs_job_watch import (
     WatcherStats,
     WatchTimeoutError,
     __version__,
+    endpoint_for,
 )
 
 version: str = __version__
@@ -57,6 +63,8 @@ def describe(job: Job) -> str:
     volume_id: str | None = entities.volume_id
     name: str | None = entities.name
     volume_type: str | None = entities.volume_type
+    server_id: str | None = entities.server_id
+    nic_id: str | None = entities.nic_id
     extra: Mapping[str, object] = entities.extra
     subs: tuple[Job, ...] = job.sub_jobs
     error: ApiError | None = job.error
@@ -66,7 +74,8 @@ def describe(job: Job) -> str:
     known: bool = status.is_known and (kind is None or kind.is_known)
     return (
         f"{job.job_id} {status.value} {kind} {begin} {end} {size} {volume_id} {name} "
-        f"{volume_type} {len(extra)} {len(subs)} {code} {reason} {terminal} {known}"
+        f"{volume_type} {len(extra)} {len(subs)} {code} {reason} {terminal} {known} "
+        f"{server_id} {nic_id}"
     )
 
 
@@ -193,3 +202,43 @@ def classify(error: EvsJobWatchError) -> str:
     if isinstance(error, WatcherClosedError):
         return f"closed {error.job_id}"
     return str(error)
+
+
+async def temporary_keys() -> Credentials:
+    return Credentials("ak", "sk", security_token="st", expires_at=None)
+
+
+async def production_clients(ca: ssl.SSLContext) -> None:
+    password = PasswordAuth(
+        "user",
+        "password",
+        domain_name="OTC00000000001000000001",
+        project_name="eu-de",
+        iam_endpoint=endpoint_for("otc", "eu-de", "iam"),
+        proxy="http://proxy.example:3128",
+    )
+    project: str = await password.resolve_project_id()
+    for auth in (
+        password,
+        AkSkAuth("ak", "sk", security_token="st"),
+        AkSkAuth.from_provider(temporary_keys),
+        AkSkAuth.from_provider(MetadataCredentials()),
+    ):
+        async with EvsJobClient(
+            endpoint_for("otc", "eu-de", service="ecs"),
+            project,
+            auth=auth,
+            ssl=ca,
+            proxy=None,
+            trust_env=True,
+        ) as client:
+            await client.get_job("4b5c6d7e8f90a1b2c3d4e5f60718293a")
+    client = await EvsJobClient.from_environment("otc", service="evs", ssl="/etc/ssl/ca.pem")
+    try:
+        await client.get_job("4b5c6d7e8f90a1b2c3d4e5f60718293a")
+    except ConnectionSetupError as exc:
+        where: tuple[str, str, int | None] = (exc.scheme, exc.host, exc.port)
+        reason: str = exc.reason
+        proxy: str | None = exc.proxy
+        print(where, reason, proxy, exc.job_id)
+    await client.aclose()

@@ -1,0 +1,120 @@
+"""Real network parts for the tests, all on 127.0.0.1: a CONNECT proxy, a closed port, and
+certificates from a test CA."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+from pathlib import Path
+from types import TracebackType
+
+import trustme
+
+__all__ = ["TestCA", "TunnelProxy", "closed_port"]
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class TestCA:
+    """A CA made for the test, and a server certificate for 127.0.0.1 and localhost."""
+
+    __test__ = False  # not a test class, whatever its name
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.ca = trustme.CA()
+        self.server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert("127.0.0.1", "localhost", "evs.eu-de.otc.t-systems.com").configure_cert(
+            self.server
+        )
+        self.bundle = tmp_path / "test-ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.bundle))
+
+    def client(self) -> ssl.SSLContext:
+        """A verifying client context that trusts this CA."""
+        context = ssl.create_default_context()
+        self.ca.configure_trust(context)
+        return context
+
+
+class TunnelProxy:
+    """An HTTP proxy that only tunnels (``CONNECT host:port``), as HTTPS proxies do.
+
+    It records each tunnel asked for in ``tunnels`` and each request head in ``heads``.
+    With ``to`` set, every tunnel goes there whatever was asked (so a test can use a
+    real host name without resolving it); with ``refuse`` set, it answers that status.
+    """
+
+    def __init__(self, *, to: tuple[str, int] | None = None, refuse: int | None = None) -> None:
+        self.to = to
+        self.refuse = refuse
+        self.tunnels: list[str] = []
+        self.heads: list[bytes] = []
+        self._server: asyncio.base_events.Server | None = None
+        self._pipes: set[asyncio.Task[None]] = set()
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> TunnelProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._pipes):
+            task.cancel()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._pipes.add(task)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            self.heads.append(head)
+            method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
+            if method != "CONNECT":
+                writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+                return
+            self.tunnels.append(target)
+            if self.refuse is not None:
+                writer.write(f"HTTP/1.1 {self.refuse} No\r\nContent-Length: 0\r\n\r\n".encode())
+                return
+            host, _, port = target.rpartition(":")
+            upstream_reader, upstream_writer = await asyncio.open_connection(
+                *(self.to or (host, int(port)))
+            )
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError, ValueError):
+            pass
+        finally:
+            writer.close()
+            self._pipes.discard(task)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        with contextlib.suppress(OSError, RuntimeError):
+            writer.close()
