@@ -62,7 +62,7 @@ class EvsSimulator(Scenario):
     `transitions`, `statuses`, `outcome`, `ended_at` for the ground truth.
 
     Args:
-        host: a loopback address only.
+        host: a loopback address only (``localhost`` means 127.0.0.1).
         port: 0 picks a free port (see `endpoint`).
         project_id, token, access_key, secret_key: default to values drawn from `seed`.
         failure_rate: probability that a random job or sub-job ends in FAIL.
@@ -96,6 +96,8 @@ class EvsSimulator(Scenario):
             invisible_for=invisible_for,
             durations=durations,
         )
+        if host == "localhost":
+            host = "127.0.0.1"  # one address: "localhost" may also bind ::1, on another port
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"the simulator only listens on loopback, not {host!r}")
         self._host = host
