@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
@@ -15,6 +16,8 @@ from yarl import URL
 from ._errors import AuthenticationError
 
 __all__ = ["AkSkAuth", "Auth", "TokenAuth", "sign_request"]
+
+logger = logging.getLogger("evs_job_watch")  # see docs/logging.md; never a credential
 
 TokenProvider = Callable[[], Awaitable[str]]
 _TOKEN_HEADER = "X-Auth-Token"
@@ -84,10 +87,12 @@ class TokenAuth:
         except Exception as exc:
             failure = type(exc).__name__
         if failure is not None:
+            logger.warning("the token provider raised %s", failure)
             # Only the type, raised outside the handler so that no __context__ keeps the
             # provider's exception: its message might quote a credential.
             raise AuthenticationError(f"the token provider raised {failure}")
         self._headers = {_TOKEN_HEADER: _checked_token(token)}
+        logger.info("the token provider gave a fresh token")
         return self._headers
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -27,6 +28,8 @@ from ._errors import (
 from ._models import Job
 
 __all__ = ["EvsJobClient", "check_id", "error_for"]
+
+logger = logging.getLogger("evs_job_watch")  # see docs/logging.md; never a header or body
 
 MAX_BODY_BYTES = 1024 * 1024
 _MAX_RETRY_AFTER = 600.0
@@ -58,7 +61,11 @@ _STATUS_ERRORS: Mapping[int, type[EvsApiError]] = {
 def check_id(value: object, what: str = "job id") -> str:
     """Return ``value`` if it is a safe id (1-128 of ``A-Za-z0-9_-``), else raise ValueError."""
     if not isinstance(value, str) or not _ID.fullmatch(value):
-        shown = repr(value)[:60] if isinstance(value, str) else type(value).__name__
+        shown = type(value).__name__
+        if isinstance(value, str):  # a long id is cut, its closing quote kept
+            shown = (
+                repr(value) if len(value) <= 60 else f"{value[:60]!r}... ({len(value)} characters)"
+            )
         raise ValueError(f"invalid {what} {shown}: expected 1 to 128 of A-Z a-z 0-9 - _")
     return value
 
@@ -184,10 +191,12 @@ class EvsJobClient:
 
     @property
     def endpoint(self) -> str:
+        """The endpoint the client queries, without a trailing slash."""
         return self._endpoint
 
     @property
     def project_id(self) -> str:
+        """The project the queried jobs belong to."""
         return self._project_id
 
     async def __aenter__(self) -> EvsJobClient:
@@ -244,13 +253,15 @@ class EvsJobClient:
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             failure = type(exc).__name__
         if failure is not None:
+            logger.debug("GET job failed: %s", failure, extra={"job_id": job_id})
             # Raised outside the handler, so no __context__ carries aiohttp's exception:
             # some of those keep the request's headers, and so the token.
             raise ServerError(f"request failed: {failure}", job_id=job_id)
+        logger.debug("GET job answered HTTP %d", status, extra={"job_id": job_id})
         if status == 200 and body is not None:
             data = loads(body, job_id)
             if type(data) is dict and "status" not in data and error_fields(data):
-                raise error_for(status, data, reply_headers, job_id)
+                raise _logged(error_for(status, data, reply_headers, job_id))
             job = job_from_data(data, body=body, job_id=job_id)
             if job.job_id != job_id:
                 raise MalformedResponseError(
@@ -270,7 +281,13 @@ class EvsJobClient:
             raise MalformedResponseError(
                 f"HTTP {status} without an API error body", body=body or b"", job_id=job_id
             )
-        raise error_for(status, data, reply_headers, job_id)
+        raise _logged(error_for(status, data, reply_headers, job_id))
+
+
+def _logged(error: EvsApiError) -> EvsApiError:
+    extra = {"job_id": error.job_id, "error_code": error.code}
+    logger.debug("GET job refused: %s %s", type(error).__name__, error.message, extra=extra)
+    return error
 
 
 async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:
