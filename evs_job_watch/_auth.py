@@ -61,11 +61,13 @@ class TokenAuth:
         return f"TokenAuth(<{source}, redacted>)"
 
     async def headers(self, method: str, url: URL) -> Mapping[str, str]:
+        """``X-Auth-Token``; from the provider on first use, with a provider."""
         if self._headers is not None:
             return self._headers
         return await self._fetch()
 
     async def refresh(self, used: Mapping[str, str]) -> bool:
+        """After ``used`` was refused: a fresh token from the provider (once for all)."""
         if self._provider is None:
             return False
         if self._headers is not None and self._headers is not used:
@@ -105,7 +107,12 @@ def _checked_token(token: object) -> str:
 
 
 class AkSkAuth:
-    """An access key pair; each request is signed with SDK-HMAC-SHA256."""
+    """An access key pair; each request is signed with SDK-HMAC-SHA256.
+
+    Args:
+        access_key: the access key id (AK), sent in the ``Authorization`` header.
+        secret_key: the secret key (SK), used only to sign; never sent, shown or logged.
+    """
 
     __slots__ = ("_access_key", "_secret_key")
 
@@ -120,10 +127,12 @@ class AkSkAuth:
         return "AkSkAuth(<redacted>)"
 
     async def headers(self, method: str, url: URL) -> Mapping[str, str]:
+        """The signature of this request, dated now."""
         sdk_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         return sign_request(method, url, self._access_key, self._secret_key, sdk_date)
 
     async def refresh(self, used: Mapping[str, str]) -> bool:
+        """Always False: a signature cannot be renewed, a refused key pair is final."""
         return False  # a signature cannot be renewed: a refused key pair is final
 
 

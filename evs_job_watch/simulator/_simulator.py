@@ -43,7 +43,16 @@ _KEY_CHARS = string.ascii_uppercase + string.digits
 
 @attrs.frozen
 class RequestRecord:
-    """One request the simulator received (`status` 0: connection dropped)."""
+    """One request the simulator received.
+
+    Attributes:
+        method: the HTTP method.
+        path: the request path.
+        job_id: the job queried, for a job query; else None.
+        status: the answer's HTTP status (0: the connection was dropped).
+        fault: the fault injected into the answer (`"throttle"`, ...), or None.
+        at: the loop time the request arrived.
+    """
 
     method: str
     path: str
@@ -64,7 +73,13 @@ class EvsSimulator(Scenario):
     Args:
         host: a loopback address only (``localhost`` means 127.0.0.1).
         port: 0 picks a free port (see `endpoint`).
-        project_id, token, access_key, secret_key: default to values drawn from `seed`.
+        project_id: the project id served; drawn from `seed` by default.
+        token: the X-Auth-Token accepted; drawn from `seed` by default.
+        access_key: the AK of the signatures accepted; drawn from `seed` by default.
+        secret_key: the SK of the signatures accepted; drawn from `seed` by default.
+        speed: simulated seconds per loop second.
+        seed: the seed of every random choice (timelines, outcomes, faults, identity).
+        faults: the random faults of the job query.
         failure_rate: probability that a random job or sub-job ends in FAIL.
         invisible_for: simulated seconds a new job answers not-found.
         durations: per job type, a `Duration` or fixed simulated seconds
