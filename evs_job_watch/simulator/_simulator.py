@@ -78,7 +78,7 @@ class EvsSimulator(Scenario):
         access_key: the AK of the signatures accepted; drawn from `seed` by default.
         secret_key: the SK of the signatures accepted; drawn from `seed` by default.
         speed: simulated seconds per loop second.
-        seed: the seed of every random choice (timelines, outcomes, faults, identity).
+        seed: seeds every random choice (timelines, outcomes, faults, identity).
         faults: the random faults of the job query.
         failure_rate: probability that a random job or sub-job ends in FAIL.
         invisible_for: simulated seconds a new job answers not-found.
@@ -111,8 +111,7 @@ class EvsSimulator(Scenario):
             invisible_for=invisible_for,
             durations=durations,
         )
-        if host == "localhost":
-            host = "127.0.0.1"  # one address: "localhost" may also bind ::1, on another port
+        host = "127.0.0.1" if host == "localhost" else host  # one address, one port
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"the simulator only listens on loopback, not {host!r}")
         self._host = host
