@@ -264,3 +264,39 @@ def test_python_m_prints_the_version() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("evs-job-watch ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--host", "10.0.0.1"], "argument --host: the simulator listens on loopback only"),
+        (["--host", "example.org"], "(127.0.0.1, ::1 or localhost), not 'example.org'"),
+        (["--port", "http"], "argument --port: 'http' is not a port number"),
+        (["--speed", "0"], "argument --speed: must be a number above 0, got 0"),
+        (["--failure-rate", "2"], "argument --failure-rate: must be a number from 0 to 1"),
+        (["--latency", "2", "1"], "argument --latency: latency must be (min, max)"),
+        (["--throttle", "0.6", "--drop", "0.6"], "argument --server-error/--throttle/"),
+        (["--keep-requests", "0"], "argument --keep-requests: must be a whole number of 1"),
+    ],
+)
+def test_simulate_usage_errors_are_one_line_naming_the_flag(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert main(["simulate", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("evs-job-watch simulate: error: ")
+    assert message in err
+    assert len(err.splitlines()) == 1
+
+
+def test_simulate_in_process_reports_a_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["simulate", "--port", str(port)]) == 2
+    assert capsys.readouterr().err == (
+        f"evs-job-watch simulate: error: argument --port: {port} is in use on 127.0.0.1\n"
+    )
