@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -215,3 +217,34 @@ def test_a_broken_pipe_on_a_write_ends_the_run_with_141(
     assert code == 141
     assert len(out.getvalue().splitlines()) == 1
     assert capsys.readouterr().err == ""
+
+
+class SignalOnFirstWrite(io.StringIO):
+    """A stdout that sends this process ``signum`` when the first event is written."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__()
+        self.signum = signum
+
+    def write(self, text: str) -> int:
+        if not self.getvalue():
+            os.kill(os.getpid(), self.signum)
+        return super().write(text)
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_signal_in_process_ends_the_run_with_its_code(
+    threaded: ThreadedSimulator, capsys: pytest.CaptureFixture[str], signum: int, code: int
+) -> None:
+    running = threaded.call(threaded.sim.add_job, timeline=FOREVER)
+    out = SignalOnFirstWrite(signum)
+    args = ["watch", "--endpoint", threaded.sim.endpoint, *QUICK, "--json", running]
+    assert main(args, out=out) == code
+    summary = json.loads(out.getvalue().splitlines()[-1])
+    name = signal.Signals(signum).name
+    assert (summary["stopped"], summary["unfinished"]) == (name, [running])
+    assert capsys.readouterr().err == (
+        f"evs-job-watch: stopped by {name}: 0 of 1 job ended (0 succeeded, 0 failed, "
+        f"0 watch errors); 1 still running: {running}\n"
+    )
+    assert signal.getsignal(signum) is signal.SIG_DFL  # the handlers are gone again

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 from collections.abc import Iterator
@@ -96,6 +97,22 @@ def test_ctrl_c_stops_the_live_view_on_a_terminal(threaded: ThreadedSimulator) -
     assert "stopped by SIGINT: 0 of 1 job ended" in err
     assert f"1 still running: {running}" in err
     assert_no_traceback(err)
+
+
+def test_the_live_view_ends_with_the_failed_jobs_listed(threaded: ThreadedSimulator) -> None:
+    done = threaded.call(threaded.sim.add_job, timeline=DONE)
+    failed = threaded.call(
+        threaded.sim.add_job, timeline=[(0.0, "FAIL")], fail=("EVS.2024", "no room")
+    )
+    with Shell(watch(threaded, done, failed), environment(threaded), terminal=True) as shell:
+        status, out, err = shell.finish()
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)  # the terminal's control sequences
+    assert (status, err) == (1, "")
+    assert "2/2 jobs ended" in text
+    assert text.replace("\r\n", "\n").endswith(
+        "2 jobs: 1 succeeded, 1 failed, 0 watch errors\n"
+        f"FAIL  {failed} createVolume [EVS.2024] no room\n"
+    )
 
 
 def test_ctrl_c_stops_the_demo(threaded: ThreadedSimulator) -> None:
