@@ -62,12 +62,14 @@ class TokenAuth:
         return f"TokenAuth(<{source}, redacted>)"
 
     async def headers(self, method: str, url: URL) -> Mapping[str, str]:
+        """``X-Auth-Token``; with a provider, its token (fetched on first use)."""
         if self._renewal is None:
             assert self._fixed is not None
             return self._fixed
         return await self._renewal.get()
 
     async def refresh(self, used: Mapping[str, str]) -> bool:
+        """After ``used`` was refused: a fresh token from the provider (once for all)."""
         if self._renewal is None:
             return False
         await self._renewal.renew(used)
@@ -92,6 +94,11 @@ def token_headers(token: object) -> Mapping[str, str]:
 
 class AkSkAuth:
     """An access key pair; each request is signed with SDK-HMAC-SHA256.
+
+    Args:
+        access_key: the access key id (AK), sent in the ``Authorization`` header.
+        secret_key: the secret key (SK), used only to sign; never sent, shown or logged.
+        security_token: the security token of temporary keys, sent and signed.
 
     Temporary keys come with a ``security_token``: it is sent as ``X-Security-Token`` and
     signed with the request. For keys that expire, use ``AkSkAuth.from_provider``.
@@ -122,6 +129,7 @@ class AkSkAuth:
         return f"AkSkAuth(<{source}redacted>)"
 
     async def headers(self, method: str, url: URL) -> Mapping[str, str]:
+        """The signature of this request, dated now."""
         keys = self._fixed if self._renewal is None else await self._renewal.get()
         assert keys is not None
         sdk_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -135,6 +143,7 @@ class AkSkAuth:
         )
 
     async def refresh(self, used: Mapping[str, str]) -> bool:
+        """After ``used`` was refused: fresh keys from the provider (once for all)."""
         if self._renewal is None:
             return False  # a fixed key pair cannot be renewed: a refusal is final
         current = self._renewal.current

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import os
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -40,6 +41,7 @@ from ._validate import check_id, positive_int
 
 __all__ = ["EvsJobClient", "error_for"]
 
+logger = logging.getLogger("evs_job_watch")  # see docs/logging.md; never a header or body
 _MAX_RETRY_AFTER = 600.0
 
 # The API's error codes, by what they mean for a caller.
@@ -230,10 +232,12 @@ class EvsJobClient:
 
     @property
     def endpoint(self) -> str:
+        """The endpoint the client queries, without a trailing slash."""
         return self._endpoint
 
     @property
     def project_id(self) -> str:
+        """The project the queried jobs belong to."""
         return self._project_id
 
     async def __aenter__(self) -> EvsJobClient:
@@ -302,13 +306,14 @@ class EvsJobClient:
                 exc, url, answered=self._answered, proxy=self._proxy, job_id=job_id
             )
         if failure is not None:
+            logger.debug("GET job failed: %s", failure, extra={"job_id": job_id})
             # Raised outside the handler, so no __context__ carries aiohttp's exception:
             # some of those keep the request's headers, and so the token.
             raise failure
         if status == 200 and body is not None:
             data = loads(body, job_id)
             if type(data) is dict and "status" not in data and error_fields(data):
-                raise error_for(status, data, reply_headers, job_id)
+                raise _logged(error_for(status, data, reply_headers, job_id))
             job = job_from_data(data, body=body, job_id=job_id)
             if job.job_id != job_id:
                 raise MalformedResponseError(
@@ -328,7 +333,13 @@ class EvsJobClient:
             raise MalformedResponseError(
                 f"HTTP {status} without an API error body", body=body or b"", job_id=job_id
             )
-        raise error_for(status, data, reply_headers, job_id)
+        raise _logged(error_for(status, data, reply_headers, job_id))
+
+
+def _logged(error: EvsApiError) -> EvsApiError:
+    extra = {"job_id": error.job_id, "error_code": error.code}
+    logger.debug("GET job refused: %s %s", type(error).__name__, error.message, extra=extra)
+    return error
 
 
 def _try_loads(body: bytes | None) -> Any:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import statistics
 from collections.abc import Sequence
-from typing import TextIO
 
 import aiohttp
 import attrs
@@ -14,15 +15,17 @@ from rich.table import Table
 
 from . import simulator
 from ._auth import TokenAuth
+from ._cli_run import Session
 from ._client import EvsJobClient
 from ._display import choose_display
-from ._errors import JobFailedError
 from ._events import JobEvent
-from ._models import Job
 from ._policy import PollPolicy
+from ._report import Tally
 from ._watcher import JobWatcher
 
 __all__ = ["DemoPlan", "run_demo"]
+
+logger = logging.getLogger("evs_job_watch")
 
 
 @attrs.frozen
@@ -69,7 +72,7 @@ async def _create_jobs(
     return ids
 
 
-async def run_demo(plan: DemoPlan, out: TextIO) -> int:
+async def run_demo(plan: DemoPlan, session: Session) -> int:
     """Run the demo and print its summary; 0 when every job was watched to its end."""
     faults = (
         simulator.Faults(
@@ -103,7 +106,8 @@ async def run_demo(plan: DemoPlan, out: TextIO) -> int:
 
         async with aiohttp.ClientSession(headers={"X-Auth-Token": sim.token}) as http:
             job_ids = await _create_jobs(http, sim, plan)
-        display = choose_display(job_ids, json_lines=False, out=out)
+        tally = session.tally = Tally(job_ids)
+        display = choose_display(tally, session.output)
 
         def on_status_change(event: JobEvent) -> None:
             if event.status.is_terminal and not event.is_sub_job:
@@ -117,16 +121,19 @@ async def run_demo(plan: DemoPlan, out: TextIO) -> int:
             ) as watcher,
         ):
             with display:
-                results = await watcher.wait_all(job_ids, return_exceptions=True)
+                logger.info("demo: watching %d jobs at %s", len(job_ids), sim.endpoint)
+                wait = asyncio.ensure_future(watcher.wait_all(job_ids, return_exceptions=True))
+                with session.stoppable(wait), contextlib.suppress(asyncio.CancelledError):
+                    await wait
             stats = watcher.stats
         lateness = [(ended[job_id] - sim.ended_at(job_id)) * plan.speed for job_id in ended]
-    succeeded = sum(isinstance(r, Job) for r in results)
-    failed = sum(isinstance(r, JobFailedError) for r in results)
-    errors = len(results) - succeeded - failed
-    subs = sum(len(sim.sub_job_ids(job_id)) for job_id in job_ids)
+        subs = sum(len(sim.sub_job_ids(job_id)) for job_id in job_ids)
+    if session.stopped is not None:
+        return 0  # the session says why, and with which code
+    errors = len(tally.errors)
     table = Table(title="evs-job-watch demo", show_header=False)
     table.add_row("jobs watched", f"{len(job_ids)} ({subs} sub-jobs in {plan.batches} batches)")
-    table.add_row("succeeded / failed", f"{succeeded} / {failed}")
+    table.add_row("succeeded / failed", f"{tally.succeeded} / {len(tally.failed)}")
     table.add_row("watch errors", str(errors))
     table.add_row("polls made", f"{stats.polls} ({stats.polls / max(len(job_ids), 1):.1f} per job)")
     table.add_row("errors retried", f"{stats.errors} (429s: {stats.throttled})")
@@ -134,7 +141,8 @@ async def run_demo(plan: DemoPlan, out: TextIO) -> int:
     table.add_row(
         "clock", f"simulated x{plan.speed:g}: one real second is {plan.speed:g} API seconds"
     )
-    Console(file=out).print(table)
+    with session.output.guard():
+        Console(file=session.output.stream).print(table)
     return 0 if errors == 0 else 3
 
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
 from types import TracebackType
-from typing import TextIO
 
 import orjson
 from rich.console import Console, Group, RenderableType
@@ -16,19 +13,23 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from ._cli_run import Output
 from ._events import JobEvent
+from ._report import Tally, describe_error
 
 __all__ = ["Display", "JsonDisplay", "LiveDisplay", "PlainDisplay", "choose_display"]
 
 _STYLES = {"SUCCESS": "green", "FAIL": "red", "RUNNING": "cyan", "INIT": "yellow"}
-_WAITING = "WAITING"  # not seen yet
 
 
 class Display:
-    """Tracks the watched jobs and shows their events; the base shows nothing."""
+    """Shows a run's events as they come and its report at the end; the base shows nothing.
 
-    def __init__(self, job_ids: Iterable[str]) -> None:
-        self.status: dict[str, str] = dict.fromkeys(job_ids, _WAITING)
+    Every event and error is recorded in the ``Tally`` first, whatever is shown.
+    """
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
 
     def __enter__(self) -> Display:
         return self
@@ -41,19 +42,14 @@ class Display:
     ) -> None:
         return None
 
-    @property
-    def finished(self) -> int:
-        return sum(1 for status in self.status.values() if status in ("SUCCESS", "FAIL", "ERROR"))
-
     def event(self, event: JobEvent) -> None:
         """A status change of a job or sub-job."""
-        if not event.is_sub_job:
-            self.status[event.job_id] = event.status.value
+        self.tally.event(event)
         self.show_event(event)
 
     def error(self, job_id: str, error: BaseException) -> None:
         """A watch that ended with an error."""
-        self.status[job_id] = "ERROR"
+        self.tally.error(job_id, error)
         self.show_error(job_id, error)
 
     def show_event(self, event: JobEvent) -> None:
@@ -61,6 +57,9 @@ class Display:
 
     def show_error(self, job_id: str, error: BaseException) -> None:
         """Show one watch error (subclasses)."""
+
+    def report(self, stopped: str | None) -> None:
+        """Show the end of the run: the failed jobs and the watch errors (subclasses)."""
 
 
 def describe(event: JobEvent) -> str:
@@ -75,31 +74,46 @@ def describe(event: JobEvent) -> str:
 
 
 class PlainDisplay(Display):
-    """One line per event, for logs and pipes."""
+    """One line per event, for logs and pipes; with ``quiet``, only the failures at the end."""
 
-    def __init__(self, job_ids: Iterable[str], out: TextIO) -> None:
-        super().__init__(job_ids)
-        self._out = out
+    def __init__(self, tally: Tally, output: Output, *, quiet: bool = False) -> None:
+        super().__init__(tally)
+        self._output = output
+        self._quiet = quiet
 
     def show_event(self, event: JobEvent) -> None:
-        self._write(describe(event))
+        if not self._quiet:
+            self._write(describe(event))
 
     def show_error(self, job_id: str, error: BaseException) -> None:
-        self._write(f"{job_id}: watch ended: {type(error).__name__}: {error}")
+        if not self._quiet:
+            self._write(f"{job_id}: watch ended: {describe_error(error)}")
+
+    def report(self, stopped: str | None) -> None:
+        lines = [line for _, line in self.tally.problems()]
+        if not self._quiet:
+            lines.insert(0, self.tally.counts())
+        if lines:
+            self._output.write("".join(f"{line}\n" for line in lines))
 
     def _write(self, line: str) -> None:
-        self._out.write(f"{time.strftime('%H:%M:%S')} {line}\n")
-        self._out.flush()
+        self._output.write(f"{time.strftime('%H:%M:%S')} {line}\n")
 
 
 class JsonDisplay(Display):
-    """One JSON object per line for every event and every watch error."""
+    """One JSON object per line for every event and watch error, and a summary at the end.
 
-    def __init__(self, job_ids: Iterable[str], out: TextIO) -> None:
-        super().__init__(job_ids)
-        self._out = out
+    With ``quiet``, only the summary.
+    """
+
+    def __init__(self, tally: Tally, output: Output, *, quiet: bool = False) -> None:
+        super().__init__(tally)
+        self._output = output
+        self._quiet = quiet
 
     def show_event(self, event: JobEvent) -> None:
+        if self._quiet:
+            return
         job = event.job
         self._write(
             {
@@ -116,28 +130,36 @@ class JsonDisplay(Display):
         )
 
     def show_error(self, job_id: str, error: BaseException) -> None:
-        self._write(
-            {
-                "event": "error",
-                "job_id": job_id,
-                "error": type(error).__name__,
-                "message": str(error),
-            }
-        )
+        if not self._quiet:
+            self._write(
+                {
+                    "event": "error",
+                    "job_id": job_id,
+                    "error": type(error).__name__,
+                    "message": str(error),
+                }
+            )
+
+    def report(self, stopped: str | None) -> None:
+        self._write(self.tally.summary_record(stopped))
 
     def _write(self, record: dict[str, object]) -> None:
         record["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        self._out.write(orjson.dumps(record).decode() + "\n")
-        self._out.flush()
+        self._output.write(orjson.dumps(record).decode() + "\n")
 
 
 class LiveDisplay(Display):
-    """A live terminal view: a progress bar, counts per status, the latest events."""
+    """A live terminal view: a progress bar, counts per status, the latest events.
 
-    def __init__(self, job_ids: Iterable[str], console: Console, *, recent: int = 8) -> None:
-        super().__init__(job_ids)
+    The failed jobs and watch errors are listed below it once the run ends.
+    """
+
+    def __init__(self, tally: Tally, output: Output, *, recent: int = 8) -> None:
+        super().__init__(tally)
+        self._output = output
+        self._console = Console(file=output.stream)
         self._recent: deque[Text] = deque(maxlen=recent)
-        self._live = Live(console=console, get_renderable=self._render, refresh_per_second=8)
+        self._live = Live(console=self._console, get_renderable=self._render, refresh_per_second=8)
 
     def __enter__(self) -> Display:
         self._live.start()
@@ -149,37 +171,46 @@ class LiveDisplay(Display):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._live.stop()
+        with self._output.guard():
+            self._live.stop()
 
     def show_event(self, event: JobEvent) -> None:
         style = _STYLES.get(event.status.value, "")
         self._recent.append(Text(describe(event), style=style))
 
     def show_error(self, job_id: str, error: BaseException) -> None:
-        self._recent.append(Text(f"{job_id}: {type(error).__name__}: {error}", style="bold red"))
+        self._recent.append(Text(f"{job_id}: {describe_error(error)}", style="bold red"))
+
+    def report(self, stopped: str | None) -> None:
+        with self._output.guard():
+            self._console.print(Text(self.tally.counts(), style="bold"))
+            for kind, line in self.tally.problems():
+                self._console.print(
+                    Text(line, style=_STYLES["FAIL"] if kind == "FAIL" else "bold red")
+                )
 
     def _render(self) -> RenderableType:
-        total = len(self.status)
-        counts = Counter(self.status.values())
+        tally = self.tally
+        total = tally.total
+        counts = Counter(tally.status.values())
         header = Table.grid(padding=(0, 2))
         header.add_row(
-            ProgressBar(total=max(total, 1), completed=self.finished, width=40),
-            Text(f"{self.finished}/{total} jobs ended"),
+            ProgressBar(total=max(total, 1), completed=tally.ended, width=40),
+            Text(f"{tally.ended}/{total} jobs ended"),
         )
-        tally = Text("  ").join(
+        text = Text("  ").join(
             Text(f"{status} {count}", style=_STYLES.get(status, "bold"))
             for status, count in sorted(counts.items())
         )
-        return Group(header, tally, Text(""), *self._recent)
+        return Group(header, text, Text(""), *self._recent)
 
 
 def choose_display(
-    job_ids: Iterable[str], *, json_lines: bool, out: TextIO | None = None
+    tally: Tally, output: Output, *, json_lines: bool = False, quiet: bool = False
 ) -> Display:
     """JSON lines if asked, a live view on a terminal, plain lines otherwise."""
-    out = out or sys.stdout
     if json_lines:
-        return JsonDisplay(job_ids, out)
-    if out.isatty():
-        return LiveDisplay(job_ids, Console(file=out))
-    return PlainDisplay(job_ids, out)
+        return JsonDisplay(tally, output, quiet=quiet)
+    if output.isatty() and not quiet:
+        return LiveDisplay(tally, output)
+    return PlainDisplay(tally, output, quiet=quiet)

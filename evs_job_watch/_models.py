@@ -85,7 +85,12 @@ def _read_only(value: Mapping[str, Any]) -> Mapping[str, Any]:
 
 @attrs.frozen
 class ApiError:
-    """An ``error`` object inside a job body."""
+    """An ``error`` object inside a job body.
+
+    Attributes:
+        code: the API error code, such as ``EVS.2024``.
+        message: the API's message.
+    """
 
     code: str | None = None
     message: str | None = None
@@ -95,7 +100,15 @@ class ApiError:
 class JobEntities:
     """What a job is about; keys the library does not know are kept in ``extra``.
 
-    EVS jobs name a disk (``volume_id``...), ECS jobs a server (``server_id``, ``nic_id``).
+    Attributes:
+        volume_id: the disk the job creates, extends or deletes.
+        name: the disk's name.
+        size: the disk's size in GB.
+        volume_type: the disk type, such as ``SSD``.
+        sub_jobs: the sub-jobs of a batch operation, in the API's order.
+        server_id: the server of an ECS job.
+        nic_id: the network interface of an ECS job, where it has one.
+        extra: every other key of ``entities``, read-only.
     """
 
     volume_id: str | None = None
@@ -114,7 +127,19 @@ NO_ENTITIES = JobEntities()
 
 @attrs.frozen
 class Job:
-    """One answer of ``GET /v1/{project_id}/jobs/{job_id}``; sub-jobs are ``Job``s too."""
+    """One answer of ``GET /v1/{project_id}/jobs/{job_id}``; sub-jobs are ``Job``s too.
+
+    Attributes:
+        job_id: the job's id.
+        status: where the job is; unknown statuses are kept and are not terminal.
+        job_type: the operation, such as ``createVolume``; None if the API gave none.
+        begin_time: when the job began (aware, UTC), or None.
+        end_time: when the job ended (aware, UTC), or None while it runs.
+        error_code: the failure's code, such as ``EVS.2024``, or None.
+        fail_reason: the failure's reason in words, or None.
+        entities: what the job is about, sub-jobs included.
+        error: an ``error`` object of the body, if it had one.
+    """
 
     job_id: str
     status: JobStatus

@@ -124,6 +124,7 @@ class Renewal(Generic[T]):
         except Exception as exc:
             failure = type(exc).__name__
         if failure is not None:
+            logger.warning("the %s raised %s", self.what, failure)
             # Only the type, raised outside the handler so that no __context__ keeps the
             # original exception: its message might quote a credential.
             raise AuthenticationError(f"the {self.what} raised {failure}")
@@ -141,4 +142,5 @@ class Renewal(Generic[T]):
             self._expires = now + left
             self._renew_at = self._expires - min(self._margin, left * self._fraction)
         self._value = value
+        logger.info("fresh credentials from the %s", self.what)
         return value

@@ -20,10 +20,11 @@ _ID = re.compile(r"[A-Za-z0-9_-]{1,128}", re.ASCII)
 def check_id(value: object, what: str = "job id") -> str:
     """Return ``value`` if it is a safe id (1-128 of ``A-Za-z0-9_-``), else raise ValueError."""
     if not isinstance(value, str) or not _ID.fullmatch(value):
-        if isinstance(value, str):
-            shown = repr(value) if len(value) <= 60 else repr(value[:57]) + "..."
-        else:
-            shown = type(value).__name__
+        shown = type(value).__name__
+        if isinstance(value, str):  # a long id is cut, its closing quote kept
+            shown = (
+                repr(value) if len(value) <= 60 else f"{value[:60]!r}... ({len(value)} characters)"
+            )
         raise ValueError(f"invalid {what} {shown}: expected 1 to 128 of A-Z a-z 0-9 - _")
     return value
 

@@ -1,69 +1,96 @@
 """The ``evs-job-watch`` command line: ``demo``, ``watch`` and ``simulate``.
 
 Exit codes of ``watch``: 0 every job succeeded, 1 some failed, 2 usage or
-configuration error, 3 a watch error (timeout, not found, authentication, API).
+configuration error, 3 a watch error (timeout, not found, authentication, API),
+129/130/143 stopped by SIGHUP/SIGINT/SIGTERM, 141 stdout closed by its reader.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TextIO
 
+from ._cli_args import (
+    EXIT_USAGE,
+    OneLineParser,
+    UsageError,
+    non_negative_int,
+    positive_int,
+    positive_number,
+    positive_seconds,
+    seconds_or_none,
+    shown,
+)
+from ._cli_input import job_ids_from
+from ._cli_log import LEVELS, log_level, logging_to_stderr
+from ._cli_run import EXIT_WATCH_ERROR, Session, say
+from ._cli_watch import WatchOptions, watch_jobs
 from ._client import EvsJobClient
 from ._demo import DemoPlan, run_demo
-from ._display import choose_display
 from ._environment import KEY_PAIRS
-from ._errors import EvsJobWatchError, JobFailedError
-from ._models import Job
+from ._errors import EvsJobWatchError
 from ._policy import PollPolicy
 from ._regions import PROVIDERS
-from ._validate import check_id
 from ._version import __version__
-from ._watcher import JobWatcher
-from .simulator import main as serve_simulator
+from .simulator import main as simulate
 
 __all__ = ["main"]
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_WATCH_ERROR = 0, 1, 2, 3
 
 _DEMO = DemoPlan()
 _POLICY = PollPolicy()
 
 
-class ConfigError(Exception):
-    """A problem with the command's options or environment (exit code 2)."""
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="evs-job-watch", description="Watch Elastic Volume Service jobs until they end."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    logs = OneLineParser(add_help=False)
+    logs.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log INFO to stderr (-vv: DEBUG)"
+    )
+    logs.add_argument(
+        "--log-level", type=str.lower, choices=LEVELS, help="the evs_job_watch logger's level"
+    )
 
-    demo = commands.add_parser("demo", help="watch a fleet of jobs on the embedded simulator")
+    demo = commands.add_parser(
+        "demo", parents=[logs], help="watch a fleet of jobs on the embedded simulator"
+    )
     demo.add_argument(
-        "--speed", type=float, default=_DEMO.speed, help="simulated seconds per real second"
+        "--speed", type=positive_number, default=_DEMO.speed, help="simulated seconds per second"
     )
     demo.add_argument("--seed", type=int, default=_DEMO.seed)
-    demo.add_argument("--jobs", type=int, default=_DEMO.singles, help="single-disk creates")
+    demo.add_argument(
+        "--jobs", type=non_negative_int, default=_DEMO.singles, help="single-disk creates"
+    )
     demo.add_argument("--no-faults", action="store_true", help="a well-behaved API")
 
     watch = commands.add_parser(
         "watch",
+        parents=[logs],
         help="watch jobs on a real endpoint",
         description=(
             "Credentials come from the environment: OS_AUTH_TOKEN, else an access key "
             "pair (" + ", ".join(f"{a}/{s}" for a, s, _ in KEY_PAIRS) + "), else "
             "OS_USERNAME/OS_PASSWORD; or from clouds.yaml with --os-cloud (OS_CLOUD). "
-            "Exit codes: 0 all succeeded, 1 some failed, 2 usage, 3 watch error."
+            "Exit codes: 0 all succeeded, 1 some failed, 2 usage, 3 watch error, "
+            "130/143 stopped by SIGINT/SIGTERM, 141 stdout closed."
         ),
     )
-    watch.add_argument("job_ids", nargs="+", metavar="JOB_ID")
+    watch.add_argument(
+        "job_ids", nargs="*", metavar="JOB_ID", help="job ids; - reads them from stdin"
+    )
+    watch.add_argument(
+        "--from-file",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="read job ids from a file, one a line (# comments and blank lines skipped)",
+    )
     where = watch.add_mutually_exclusive_group()
     where.add_argument("--endpoint", help="e.g. https://evs.eu-de.otc.t-systems.com")
     where.add_argument("--region", help="e.g. eu-de (with --cloud); default $OS_REGION_NAME")
@@ -71,13 +98,24 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--os-cloud", help="the clouds.yaml entry; default $OS_CLOUD")
     watch.add_argument("--service", choices=("evs", "ecs"), default="evs", help="job API")
     watch.add_argument("--project-id", help="default $OS_PROJECT_ID")
-    watch.add_argument("--timeout", type=float, default=600.0, help="seconds for all jobs together")
     watch.add_argument(
-        "--interval", type=float, default=_POLICY.interval, help="first poll delay (s)"
+        "--timeout",
+        type=seconds_or_none,
+        default=600.0,
+        help="seconds for all jobs together (inf: no limit)",
     )
-    watch.add_argument("--max-interval", type=float, default=_POLICY.max_interval, help="seconds")
-    watch.add_argument("--max-concurrency", type=int, default=64)
+    watch.add_argument(
+        "--interval", type=positive_seconds, default=_POLICY.interval, help="first poll delay (s)"
+    )
+    watch.add_argument(
+        "--max-interval", type=positive_seconds, default=_POLICY.max_interval, help="seconds"
+    )
+    watch.add_argument("--max-concurrency", type=positive_int, default=64)
     watch.add_argument("--json", action="store_true", help="one JSON object per event")
+    watch.add_argument(
+        "-q", "--quiet", action="store_true", help="print only the failed jobs and errors"
+    )
+    watch.add_argument("--fail-fast", action="store_true", help="stop at the first job that fails")
 
     # Listed for --help only: main() hands "simulate ..." to the simulator's own parser.
     commands.add_parser("simulate", help="serve the EVS simulator (see: simulate --help)")
@@ -85,11 +123,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _client_from(args: argparse.Namespace, env: Mapping[str, str]) -> EvsJobClient:
-    for job_id in args.job_ids:
-        check_id(job_id)
-    if not (args.timeout > 0 and args.max_concurrency > 0):
-        raise ConfigError("--timeout and --max-concurrency must be positive")
-    args.policy = PollPolicy(interval=args.interval, max_interval=args.max_interval)
     return await EvsJobClient.from_environment(
         args.os_cloud,
         service=args.service,
@@ -101,57 +134,74 @@ async def _client_from(args: argparse.Namespace, env: Mapping[str, str]) -> EvsJ
     )
 
 
-async def _connect_and_watch(args: argparse.Namespace, out: TextIO) -> int:
-    return await _watch(args, await _client_from(args, os.environ), out)
-
-
-async def _watch(args: argparse.Namespace, client: EvsJobClient, out: TextIO) -> int:
-    job_ids = list(dict.fromkeys(args.job_ids))
-    display = choose_display(job_ids, json_lines=args.json, out=out)
-    async with (
-        client,
-        JobWatcher(
-            client,
-            policy=args.policy,
-            max_concurrency=args.max_concurrency,
-            on_status_change=display.event,
-            on_error=display.error,
-        ) as watcher,
-    ):
-        with display:
-            results = await watcher.wait_all(job_ids, timeout=args.timeout, return_exceptions=True)
-            errors = {
-                job_id: result
-                for job_id, result in zip(job_ids, results, strict=True)
-                if not isinstance(result, (Job, JobFailedError))
-            }
-            for job_id, error in errors.items():
-                if display.status[job_id] != "ERROR":  # the overall timeout: no watch said it
-                    display.error(job_id, error)
-    if errors:
+async def _connect_and_watch(
+    session: Session, args: argparse.Namespace, options: WatchOptions
+) -> int:
+    try:
+        client = await _client_from(args, os.environ)
+    except (ValueError, ImportError) as exc:
+        raise _explained(args, exc) from None
+    except EvsJobWatchError as exc:  # IAM could not be reached or refused the password
+        say(f"error: {exc}")
         return EXIT_WATCH_ERROR
-    return EXIT_FAILED if any(isinstance(r, JobFailedError) for r in results) else EXIT_OK
+    return await watch_jobs(session, client, options)
+
+
+def _watch_options(args: argparse.Namespace, stdin: TextIO | None) -> WatchOptions:
+    if args.max_interval < args.interval:
+        raise UsageError(
+            f"--max-interval ({args.max_interval:g}) must not be smaller than "
+            f"--interval ({args.interval:g})"
+        )
+    return WatchOptions(
+        job_ids=job_ids_from(args.job_ids, args.from_file, stdin),
+        timeout=args.timeout,
+        policy=PollPolicy(interval=args.interval, max_interval=args.max_interval),
+        max_concurrency=args.max_concurrency,
+        json_lines=args.json,
+        quiet=args.quiet,
+        fail_fast=args.fail_fast,
+    )
+
+
+def _explained(args: argparse.Namespace, error: Exception) -> UsageError:
+    """A library ValueError about the endpoint or project, told with the flag it came from."""
+    message = str(error)
+    if message.startswith("endpoint") and args.endpoint:
+        flag = f"--endpoint {shown(args.endpoint)}"
+        if args.endpoint.startswith("http://"):
+            try:  # the same URL is fine but for its scheme: say so without library terms
+                EvsJobClient(args.endpoint, "p", allow_insecure_http=True)
+            except ValueError:
+                pass
+            else:
+                message = "must use https:// (http:// only to a loopback host)"
+        return UsageError(f"{flag}: {message}")
+    if "project id" in message:
+        return UsageError(f"--project-id (or $OS_PROJECT_ID): {message}")
+    return UsageError(message)
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
-    """Run the command line; returns the exit code."""
-    out = out or sys.stdout
+    """Run the command line; returns the exit code (see the module docstring)."""
+    stdout = out if out is not None else sys.stdout
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["simulate"]:
-        return serve_simulator(argv[1:], out=out, prog="evs-job-watch simulate")
-    args = _parser().parse_args(argv)
     try:
-        if args.command == "demo":
-            if args.speed <= 0 or args.jobs < 0:
-                raise ConfigError("--speed must be positive and --jobs not negative")
-            plan = DemoPlan(
-                speed=args.speed, seed=args.seed, singles=args.jobs, faults=not args.no_faults
-            )
-            return asyncio.run(run_demo(plan, out))
-        return asyncio.run(_connect_and_watch(args, out))
-    except (ConfigError, ValueError, ImportError) as exc:
-        print(f"evs-job-watch: error: {exc}", file=sys.stderr)
+        if argv[:1] == ["simulate"]:
+            return simulate(argv[1:], out=stdout, prog="evs-job-watch simulate")
+        args = _parser().parse_args(argv)
+        with logging_to_stderr(log_level(args.verbose, args.log_level)):
+            if args.command == "demo":
+                plan = DemoPlan(
+                    speed=args.speed, seed=args.seed, singles=args.jobs, faults=not args.no_faults
+                )
+                return Session(stdout).run(lambda session: run_demo(plan, session))
+            options = _watch_options(args, sys.stdin)
+            return Session(stdout).run(lambda session: _connect_and_watch(session, args, options))
+    except UsageError as exc:
+        say(f"error: {exc}")
         return EXIT_USAGE
-    except EvsJobWatchError as exc:  # IAM could not be reached or refused the password
-        print(f"evs-job-watch: error: {exc}", file=sys.stderr)
-        return EXIT_WATCH_ERROR
+    except SystemExit as exc:  # argparse: a usage error (said already), --help, --version
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C while reading stdin or starting up
+        return 130

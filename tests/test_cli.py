@@ -42,7 +42,9 @@ def test_all_succeeded_exits_0_with_one_json_object_per_event(threaded: Threaded
     batch = threaded.call(threaded.sim.add_job, sub_jobs=[DONE, [(0.0, "INIT"), (0.2, "SUCCESS")]])
     code, output = run_watch(threaded, "--json", single, batch)
     records = [json.loads(line) for line in output.splitlines()]
+    summary = records.pop()
     assert code == 0
+    assert (summary["event"], summary["total"], summary["succeeded"]) == ("summary", 2, 2)
     finals = {
         (r["job_id"], r["parent_id"]): r["status"] for r in records if r["status"] == "SUCCESS"
     }
@@ -74,7 +76,7 @@ def test_a_failed_job_exits_1(threaded: ThreadedSimulator) -> None:
 def test_a_timeout_exits_3_and_says_so(threaded: ThreadedSimulator) -> None:
     slow = threaded.call(threaded.sim.add_job, timeline=[(0.0, "RUNNING"), (3600.0, "SUCCESS")])
     code, output = run_watch(threaded, "--json", "--timeout", "0.5", slow)
-    errors = [json.loads(line) for line in output.splitlines() if '"error"' in line]
+    errors = [json.loads(line) for line in output.splitlines() if '"event":"error"' in line]
     assert code == 3
     assert [(e["job_id"], e["error"]) for e in errors] == [(slow, "WatchTimeoutError")]
 
@@ -85,7 +87,8 @@ def test_refused_credentials_exit_3(
     job = threaded.call(threaded.sim.add_job, timeline=DONE)
     monkeypatch.setenv("OS_AUTH_TOKEN", "not-the-token")
     code, output = run_watch(threaded, "--json", job)
-    [error] = [json.loads(line) for line in output.splitlines()]
+    [error, summary] = [json.loads(line) for line in output.splitlines()]
+    assert summary["errors"][0]["error"] == "AuthenticationError"
     assert code == 3
     assert error["error"] == "AuthenticationError"
     assert "not-the-token" not in output
@@ -130,7 +133,32 @@ def test_plain_lines_when_stdout_is_not_a_terminal(threaded: ThreadedSimulator) 
         (
             ["--endpoint", "https://e.x", "--timeout", "0", "j"],
             {"OS_AUTH_TOKEN": "t", "OS_PROJECT_ID": "p"},
-            "positive",
+            "argument --timeout: must be a positive number of seconds (or inf for none)",
+        ),
+        (
+            ["--endpoint", "https://e.x", "--interval", "2", "--max-interval", "1", "j"],
+            {"OS_AUTH_TOKEN": "t", "OS_PROJECT_ID": "p"},
+            "--max-interval (1) must not be smaller than --interval (2)",
+        ),
+        (
+            ["--endpoint", "https://e.x", "--project-id", "p/1", "j"],
+            {"OS_AUTH_TOKEN": "t"},
+            "--project-id (or $OS_PROJECT_ID): invalid project id 'p/1'",
+        ),
+        (
+            ["--endpoint", "https://e.x?q=1", "j"],
+            {"OS_AUTH_TOKEN": "t", "OS_PROJECT_ID": "p"},
+            "--endpoint 'https://e.x?q=1': endpoint must not carry a query",
+        ),
+        (
+            ["--endpoint", "https://e.x", "--from-file", "/nonexistent/ids.txt"],
+            {"OS_AUTH_TOKEN": "t", "OS_PROJECT_ID": "p"},
+            "--from-file /nonexistent/ids.txt: No such file or directory",
+        ),
+        (
+            ["--endpoint", "https://e.x", "a" * 200],
+            {"OS_AUTH_TOKEN": "t", "OS_PROJECT_ID": "p"},
+            f"invalid job id in JOB_ID argument 1 {'a' * 60!r}... (200 characters)",
         ),
     ],
 )
@@ -146,17 +174,36 @@ def test_configuration_errors_exit_2_with_a_message(
         monkeypatch.setenv(name, value)
     assert main(["watch", *args]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("evs-job-watch: error:")
+    assert err.startswith("evs-job-watch")
+    assert ": error: " in err
     assert message in err
-    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1
+    assert "allow_insecure_http" not in err
 
 
-def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as caught:
-        main(["watch"])
-    assert caught.value.code == 2
-    assert "JOB_ID" in capsys.readouterr().err
-    assert main(["demo", "--speed", "0"]) == 2
+def test_usage_errors_exit_2_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["watch"]) == 2
+    assert capsys.readouterr().err == (
+        "evs-job-watch: error: no job ids: give JOB_ID arguments, - to read stdin, or --from-file\n"
+    )
+    assert main(["demo", "--jobs", "-1"]) == 2
+    assert capsys.readouterr().err == (
+        "evs-job-watch demo: error: argument --jobs: must be 0 or more, got -1 "
+        "(see evs-job-watch demo --help)\n"
+    )
+
+
+def test_an_http_endpoint_is_refused_in_the_flag_s_terms(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clear_credentials(monkeypatch)
+    monkeypatch.setenv("OS_AUTH_TOKEN", "t")
+    args = ["watch", "--endpoint", "http://evs.example", "--project-id", "p", "j"]
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        "evs-job-watch: error: --endpoint 'http://evs.example': must use https:// "
+        "(http:// only to a loopback host)\n"
+    )
 
 
 def test_region_picks_the_cloud_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,3 +271,39 @@ def test_python_m_prints_the_version() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("evs-job-watch ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--host", "10.0.0.1"], "argument --host: the simulator listens on loopback only"),
+        (["--host", "example.org"], "(127.0.0.1, ::1 or localhost), not 'example.org'"),
+        (["--port", "http"], "argument --port: 'http' is not a port number"),
+        (["--speed", "0"], "argument --speed: must be a number above 0, got 0"),
+        (["--failure-rate", "2"], "argument --failure-rate: must be a number from 0 to 1"),
+        (["--latency", "2", "1"], "argument --latency: latency must be (min, max)"),
+        (["--throttle", "0.6", "--drop", "0.6"], "argument --server-error/--throttle/"),
+        (["--keep-requests", "0"], "argument --keep-requests: must be a whole number of 1"),
+    ],
+)
+def test_simulate_usage_errors_are_one_line_naming_the_flag(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert main(["simulate", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("evs-job-watch simulate: error: ")
+    assert message in err
+    assert len(err.splitlines()) == 1
+
+
+def test_simulate_in_process_reports_a_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["simulate", "--port", str(port)]) == 2
+    assert capsys.readouterr().err == (
+        f"evs-job-watch simulate: error: argument --port: {port} is in use on 127.0.0.1\n"
+    )

@@ -462,16 +462,22 @@ def test_the_command_line_never_shows_a_credential(
                     patch.setenv(name, value)
                 codes[label] = _run_cli(exposure, label, *argv)
                 codes[label + " json"] = _run_cli(exposure, label + " json", *argv, "--json")
+                # --log-level debug: every request and refusal logged to stderr.
+                codes[label + " debug"] = _run_cli(exposure, label, *argv, "-q", "-vv")
     exposure.assert_clean()
     assert codes == {
         "token": 0,
         "token json": 0,
+        "token debug": 0,
         "revoked token": 3,
         "revoked token json": 3,
+        "revoked token debug": 3,
         "ak/sk": 0,
         "ak/sk json": 0,
+        "ak/sk debug": 0,
         "old ak/sk": 3,
         "old ak/sk json": 3,
+        "old ak/sk debug": 3,
     }
 
 

@@ -4,10 +4,11 @@ It builds its JSON on its own and imports nothing of the library's models, codec
 client or watcher, so a bug there cannot hide itself here.
 """
 
+from ._answers import RequestRecord
 from ._faults import Faults, Reply
 from ._jobs import Duration
 from ._scenario import Transition
-from ._simulator import EvsSimulator, RequestRecord
+from ._simulator import EvsSimulator
 from ._standalone import main
 
 __all__ = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
 import orjson
 from aiohttp import web
 
@@ -12,6 +13,7 @@ __all__ = [
     "JSON",
     "Answer",
     "BadRequest",
+    "RequestRecord",
     "bad_request",
     "int_field",
     "item_not_found",
@@ -23,6 +25,27 @@ JSON = "application/json"
 
 # (status, body, content type, extra headers)
 Answer = tuple[int, bytes, str, Mapping[str, str] | None]
+
+
+@attrs.frozen
+class RequestRecord:
+    """One request the simulator received.
+
+    Attributes:
+        method: the HTTP method.
+        path: the request path.
+        job_id: the job queried, for a job query; else None.
+        status: the answer's HTTP status (0: the connection was dropped).
+        fault: the fault injected into the answer (`"throttle"`, ...), or None.
+        at: the loop time the request arrived.
+    """
+
+    method: str
+    path: str
+    job_id: str | None
+    status: int
+    fault: str | None
+    at: float
 
 
 class BadRequest(Exception):

@@ -72,6 +72,16 @@ class Faults:
     request (they are disjoint events, so their sum must be <= 1); `latency` adds a
     uniform delay in real (loop) seconds to every job query on top of that.
     `retry_after` is in seconds and written as an integer when it is whole.
+
+    Args:
+        server_error: probability of a 500 or 503 answer.
+        throttle: probability of a 429 answer (the gateway's `APIG.0308` body).
+        retry_after_share: the share of 429 answers that carry a `Retry-After` header.
+        retry_after: the `Retry-After` value, in seconds.
+        latency: `(min, max)` real seconds added to every job query, or None.
+        truncated: probability of a body cut short.
+        non_json: probability of a body that is not JSON (an HTML error page).
+        drop: probability of a connection closed without an answer.
     """
 
     server_error: float = attrs.field(default=0.0, validator=_probability)

@@ -43,7 +43,8 @@ class Duration:
     Args:
         median: the typical duration.
         spread: the standard deviation of the log (0 gives always `median`).
-        minimum, maximum: the clip range.
+        minimum: the shortest duration drawn.
+        maximum: the longest duration drawn.
     """
 
     median: float = attrs.field(validator=_positive)

@@ -46,7 +46,14 @@ Timeline = Sequence[tuple[float, str]]
 
 @attrs.frozen
 class Transition:
-    """One status a job or sub-job entered, at loop time `at` (ground truth)."""
+    """One status a job or sub-job entered, at loop time `at` (ground truth).
+
+    Attributes:
+        job_id: the job or sub-job.
+        parent_id: the batch job, for a sub-job; else None.
+        status: the status entered.
+        at: the loop time it was entered at.
+    """
 
     job_id: str
     parent_id: str | None

@@ -14,7 +14,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 
-import attrs
 import orjson
 from aiohttp import web
 
@@ -22,6 +21,7 @@ from ._answers import (
     JSON,
     Answer,
     BadRequest,
+    RequestRecord,
     bad_request,
     int_field,
     item_not_found,
@@ -33,21 +33,9 @@ from ._identity import Identity
 from ._jobs import Duration
 from ._scenario import Scenario
 
-__all__ = ["EvsSimulator", "RequestRecord"]
+__all__ = ["EvsSimulator"]
 
 _NOT_FOUND = error_body("Common.0011", "query job fail.")
-
-
-@attrs.frozen
-class RequestRecord:
-    """One request the simulator received (`status` 0: connection dropped)."""
-
-    method: str
-    path: str
-    job_id: str | None
-    status: int
-    fault: str | None
-    at: float
 
 
 class EvsSimulator(Scenario):
@@ -65,10 +53,16 @@ class EvsSimulator(Scenario):
     With `ssl`, it serves https.
 
     Args:
-        host: a loopback address only.
+        host: a loopback address only (``localhost`` means 127.0.0.1).
         port: 0 picks a free port (see `endpoint`).
-        project_id, token, access_key, secret_key, password: default to values drawn
-            from `seed`.
+        project_id: the project id served; drawn from `seed` by default.
+        token: the X-Auth-Token accepted; drawn from `seed` by default.
+        access_key: the AK of the signatures accepted; drawn from `seed` by default.
+        secret_key: the SK of the signatures accepted; drawn from `seed` by default.
+        password: the IAM password accepted; drawn from `seed` by default.
+        speed: simulated seconds per loop second.
+        seed: seeds every random choice (timelines, outcomes, faults, identity).
+        faults: the random faults of the job query.
         failure_rate: probability that a random job or sub-job ends in FAIL.
         invisible_for: simulated seconds a new job answers not-found.
         durations: per job type, a `Duration` or fixed simulated seconds
@@ -109,6 +103,7 @@ class EvsSimulator(Scenario):
             invisible_for=invisible_for,
             durations=durations,
         )
+        host = "127.0.0.1" if host == "localhost" else host  # one address, one port
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"the simulator only listens on loopback, not {host!r}")
         self._host = host

@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
+import ipaddress
+import math
 import signal
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, NoReturn, TextIO
 
 import orjson
 
@@ -23,28 +26,96 @@ from ._simulator import EvsSimulator
 
 __all__ = ["build_parser", "main", "serve", "simulator_from_args"]
 
+_FAULTS = ("server-error", "throttle", "truncated", "non-json", "drop")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line on stderr (exit 2): the flag and what is wrong with it."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(self.prog, f"{message} (see {self.prog} --help)")
+
+
+def _fail(prog: str, message: str) -> NoReturn:
+    """Say ``message`` in one line on stderr (if there is one), exit 2."""
+    if sys.stderr is not None:
+        with contextlib.suppress(OSError):
+            sys.stderr.write(f"{prog}: error: {message}\n")
+            sys.stderr.flush()
+    raise SystemExit(2)
+
+
+def _number(low: float, high: float = math.inf, *, low_open: bool = False) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (low < value if low_open else low <= value) or not value <= high:
+            above = f"above {low:g}" if low_open else f"from {low:g}"
+            upto = "" if high == math.inf else f" to {high:g}"
+            raise argparse.ArgumentTypeError(f"must be a number {above}{upto}, got {text}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 65535 (0: any free port), got {text}")
+    return value
+
+
+def _loopback(text: str) -> str:
+    host = "127.0.0.1" if text == "localhost" else text
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise argparse.ArgumentTypeError(
+            f"the simulator listens on loopback only (127.0.0.1, ::1 or localhost), not {text!r}"
+        )
+    return host
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {text!r}")
+    return value
+
 
 def build_parser(prog: str = "python -m evs_job_watch.simulator") -> argparse.ArgumentParser:
     """The command line options (reusable by the `evs-job-watch simulate` command)."""
-    parser = argparse.ArgumentParser(prog=prog, description="Serve a simulated EVS job API.")
+    parser = _Parser(prog=prog, description="Serve a simulated EVS job API.")
     add = parser.add_argument
-    add("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
-    add("--port", type=int, default=0, help="0 picks a free port (default)")
-    add("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    probability = _number(0.0, 1.0)
+    seconds = _number(0.0)
+    add("--host", type=_loopback, default="127.0.0.1", help="a loopback address or localhost")
+    add("--port", type=_port, default=0, help="0 picks a free port (default)")
+    add("--speed", type=_number(0.0, low_open=True), default=1.0, help="simulated s per second")
     add("--seed", type=int, default=0)
-    add("--failure-rate", type=float, default=0.0, help="probability a job ends in FAIL")
-    add("--invisible-for", type=float, default=0.0, help="simulated s a new job is not found")
+    add("--failure-rate", type=probability, default=0.0, help="probability a job ends in FAIL")
+    add("--invisible-for", type=seconds, default=0.0, help="simulated s a new job is not found")
     add("--project-id")
     add("--token")
     add("--access-key")
     add("--secret-key")
-    add("--keep-requests", type=int, default=10_000, help="request records kept in memory")
+    add("--keep-requests", type=_count, default=10_000, help="request records kept in memory")
     faults = parser.add_argument_group("faults on the job query (probabilities)")
-    for name in ("server-error", "throttle", "truncated", "non-json", "drop"):
-        faults.add_argument(f"--{name}", type=float, default=0.0)
-    faults.add_argument("--retry-after-share", type=float, default=0.5)
-    faults.add_argument("--retry-after", type=float, default=1.0, help="seconds")
-    faults.add_argument("--latency", type=float, nargs=2, metavar=("MIN", "MAX"), help="seconds")
+    for name in _FAULTS:
+        faults.add_argument(f"--{name}", type=probability, default=0.0)
+    faults.add_argument("--retry-after-share", type=probability, default=0.5)
+    faults.add_argument("--retry-after", type=seconds, default=1.0, help="seconds")
+    faults.add_argument("--latency", type=seconds, nargs=2, metavar=("MIN", "MAX"), help="seconds")
     return parser
 
 
@@ -91,8 +162,10 @@ async def serve(simulator: EvsSimulator, out: TextIO | None = None) -> None:
         "domain_name": simulator.identity.domain_name,
         "project_name": simulator.identity.project_name,
     }
-    out.write(orjson.dumps(info).decode() + "\n")
-    out.flush()
+    if out is not None:  # no stdout (>&-): serve all the same
+        with contextlib.suppress(OSError):  # nor does a reader that went away stop it
+            out.write(orjson.dumps(info).decode() + "\n")
+            out.flush()
     await simulator.serve_forever()
 
 
@@ -119,6 +192,24 @@ def main(
     try:
         simulator = simulator_from_args(args)
     except ValueError as exc:
-        parser.error(str(exc))
-    asyncio.run(_serve_until_signalled(simulator, out))
+        parser.error(_flagged(str(exc)))
+    try:
+        asyncio.run(_serve_until_signalled(simulator, out))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            _fail(prog, f"argument --port: {args.port} is in use on {args.host}")
+        _fail(
+            prog,
+            f"argument --host/--port: cannot listen on {args.host}:{args.port}: "
+            f"{exc.strerror or exc}",
+        )
     return 0
+
+
+def _flagged(message: str) -> str:
+    """A simulator ValueError, told with the flag it came from."""
+    if "fault probabilities" in message:
+        flags = "/".join(f"--{name}" for name in _FAULTS)
+        return f"argument {flags}: {message}"
+    name = message.split(" ", 1)[0]
+    return f"argument --{name.replace('_', '-')}: {message}" if name.isidentifier() else message

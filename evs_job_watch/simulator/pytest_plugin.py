@@ -5,6 +5,9 @@ only when pytest-asyncio is installed too. Use it in one line::
 
     async def test_disk_job(evs_simulator): ...  # a started EvsSimulator, stopped after
 
+A coroutine test that asks for `evs_simulator` runs under pytest-asyncio whatever its
+`asyncio_mode`: the plugin marks it `asyncio` if it is not marked already.
+
 Defaults: `speed=100` (100 simulated seconds per real second, so most jobs end
 within 0.05-0.5 s), `seed=0`, no failures or faults. Override the fixture
 `evs_simulator_options` to return other `EvsSimulator` keywords, e.g.
@@ -13,6 +16,7 @@ within 0.05-0.5 s), `seed=0`, no failures or faults. Override the fixture
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -45,3 +49,21 @@ if pytest_asyncio is not None:
 
         async with EvsSimulator(**{**DEFAULT_OPTIONS, **evs_simulator_options}) as simulator:
             yield simulator
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+        """Mark a coroutine test that asks for `evs_simulator` with `pytest.mark.asyncio`.
+
+        In pytest-asyncio's default (strict) mode an unmarked coroutine test is not run
+        at all; one that asks for this fixture can only mean to run on asyncio. The mark
+        goes on the function before pytest collects it, as a decorator would put it.
+        """
+        if not inspect.iscoroutinefunction(obj):
+            return
+        try:
+            wanted = inspect.signature(obj).parameters
+        except (TypeError, ValueError):
+            return
+        marks = getattr(obj, "pytestmark", [])
+        if "evs_simulator" in wanted and not any(mark.name == "asyncio" for mark in marks):
+            pytest.mark.asyncio(obj)
