@@ -19,10 +19,14 @@ _FIELDS = ("job_id", "error_code")  # the extra= fields worth a place on the lin
 
 
 def log_level(verbose: int, name: str | None) -> int:
-    """``--log-level`` if given, else WARNING, INFO for ``-v``, DEBUG for ``-vv``."""
+    """``--log-level`` if given, else ERROR, INFO for ``-v``, DEBUG for ``-vv``.
+
+    Not WARNING by default: the watches that give up (the library's warnings) are in the
+    command's own report already, once each.
+    """
     if name is not None:
         return int(logging.getLevelName(name.upper()))
-    return (logging.WARNING, logging.INFO)[verbose] if verbose < 2 else logging.DEBUG
+    return (logging.ERROR, logging.INFO)[verbose] if verbose < 2 else logging.DEBUG
 
 
 class _Formatter(logging.Formatter):

@@ -59,6 +59,12 @@ class Credentials:
     Temporary keys (from the metadata service or an agency) come with a
     ``security_token``, sent and signed with each request, and an ``expires_at``; they
     are renewed ahead of it. ``expires_at=None`` means they last until refused.
+
+    Attributes:
+        access_key: the access key id (AK).
+        secret_key: the secret key (SK); never shown.
+        security_token: the security token of temporary keys; never shown.
+        expires_at: when the keys expire (an aware datetime), or None.
     """
 
     access_key: str = attrs.field(validator=_check)

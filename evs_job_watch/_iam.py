@@ -48,13 +48,18 @@ class PasswordAuth:
     password is kept only to send to IAM: never in a repr, a log line or an error.
 
     Args:
-        username, password: the IAM user's.
+        username: the IAM user's name.
+        password: the IAM user's password.
         domain_name: the user's domain (account) name, e.g. ``OTC00000000001000000xxx``.
-        project_id, project_name: the project the token is scoped to (one of them; a
-            project given by name is in the user's domain).
+        project_id: the project the token is scoped to (this or ``project_name``).
+        project_name: the project by name, in the user's domain (looked up through IAM).
         iam_endpoint: e.g. ``https://iam.eu-de.otc.t-systems.com`` (a trailing ``/v3``
             is accepted, as in ``clouds.yaml``'s ``auth_url``).
-        ssl, proxy, trust_env, timeout, allow_insecure_http: as for ``EvsJobClient``.
+        ssl: as for ``EvsJobClient``.
+        proxy: as for ``EvsJobClient``.
+        trust_env: as for ``EvsJobClient``.
+        timeout: as for ``EvsJobClient``.
+        allow_insecure_http: as for ``EvsJobClient``.
     """
 
     __slots__ = (
@@ -113,9 +118,11 @@ class PasswordAuth:
         )
 
     async def headers(self, method: str, url: URL) -> Mapping[str, str]:
+        """``X-Auth-Token`` with the current token, fetched first or renewed when due."""
         return await self._renewal.get()
 
     async def refresh(self, used: Mapping[str, str]) -> bool:
+        """After ``used`` was refused: a new token from IAM (once for all requests)."""
         await self._renewal.renew(used)
         return True
 

@@ -187,10 +187,10 @@ def test_verbose_logs_the_library_to_stderr_and_restores_logging(
     assert "DEBUG" not in info
     assert run_watch(threaded, "--log-level", "DEBUG", "-q", ok) == (0, "")
     debug = capsys.readouterr().err
-    assert f"DEBUG evs_job_watch: GET job answered HTTP 200 job_id={ok}" in debug
+    assert f"DEBUG evs_job_watch: job {ok} is SUCCESS (" in debug
     assert (logger.level, logger.propagate, list(logger.handlers)) == before
     assert run_watch(threaded, "-q", ok) == (0, "")
-    assert capsys.readouterr().err == ""  # WARNING and up only, by default
+    assert capsys.readouterr().err == ""  # ERROR and up only, by default
 
 
 class ClosedPipe(io.StringIO):

@@ -217,11 +217,12 @@ def test_the_command_line_prints_a_setup_error_on_one_line_and_exits_3(
     out = io.StringIO()
     argv = ["watch", "--endpoint", f"http://127.0.0.1:{port}", "--project-id", "p1", "j1"]
     assert main(argv, out=out) == 3
-    [line] = out.getvalue().splitlines()
+    line, *report = out.getvalue().splitlines()
     assert line.endswith(
         f"j1: watch ended: ConnectionSetupError: cannot connect to http://127.0.0.1:{port}: "
         "connection refused (job j1)"
     )
+    assert report[0] == "1 job: 0 succeeded, 0 failed, 1 watch error"
     assert "Traceback" not in capsys.readouterr().err
 
 

@@ -68,8 +68,8 @@ class EvsSimulator(Scenario):
         durations: per job type, a `Duration` or fixed simulated seconds
             (for batchCreateVolume: each sub-job's).
         keep_requests: keep only the last N request records (None: all).
-        token_lifetime, key_lifetime: simulated seconds an IAM token and temporary keys
-            last (a day and an hour by default).
+        token_lifetime: simulated seconds an IAM token lasts (a day by default).
+        key_lifetime: simulated seconds temporary keys last (an hour by default).
         metadata_session_tokens: False plays an older metadata service without them.
         ssl: a server-side context: serve https with its certificate.
     """
@@ -162,6 +162,7 @@ class EvsSimulator(Scenario):
 
     @property
     def secret_key(self) -> str:
+        """The SK of the signatures accepted."""
         return self.identity.secret_key
 
     def _record(self, method: str, path: str, status: int) -> None:
