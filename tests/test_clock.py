@@ -62,3 +62,33 @@ def test_closing_waits_for_the_executors_threads_within_its_timeout() -> None:
         assert loop.time() == 0
     finally:
         loop.close()
+
+
+async def test_a_short_run_of_busy_turns_leaves_the_clock_exact() -> None:
+    loop = asyncio.get_running_loop()
+    before = loop.time()
+    for _ in range(5_000):  # far more turns in a row than any honest test makes
+        await asyncio.sleep(0)
+    assert loop.time() == before
+
+
+async def test_code_that_busy_waits_for_time_sees_it_pass() -> None:
+    loop = asyncio.get_running_loop()
+    mark = loop.time() + 0.0004  # a wait too short to be worth a timer
+    for _ in range(1_000_000):  # bounded: a clock that never moves fails, not hangs
+        if loop.time() >= mark:
+            break
+        await asyncio.sleep(0)  # back in line at the next turn, as a busy-wait does
+    assert mark <= loop.time() < mark + 0.001
+
+
+async def test_a_busy_wait_never_steps_past_a_timer() -> None:
+    loop = asyncio.get_running_loop()
+    fired: list[float] = []
+    loop.call_later(0.0001, lambda: fired.append(loop.time()))
+    mark = loop.time() + 1
+    for _ in range(1_000_000):
+        if loop.time() >= mark:
+            break
+        await asyncio.sleep(0)
+    assert fired == [0.0001]
