@@ -24,7 +24,6 @@ import pytest
 from evs_job_watch import (
     EvsJobClient,
     EvsJobWatchError,
-    Job,
     JobHandle,
     JobWatcher,
     PollPolicy,
@@ -33,7 +32,14 @@ from evs_job_watch import (
 )
 from evs_job_watch.simulator import EvsSimulator, Faults
 
-from .truth import Recorder, assert_matches_truth, create_mix, fault_count, result_matches
+from .truth import (
+    CountedSource,
+    Recorder,
+    assert_matches_truth,
+    create_mix,
+    fault_count,
+    result_matches,
+)
 
 SOAK_JOBS = int(os.environ.get("EVS_SOAK_JOBS", "1000"))
 WAVE = 100  # jobs created at a time
@@ -82,22 +88,6 @@ def library_tasks() -> list[asyncio.Task[object]]:
         if "evs_job_watch" in filename and "simulator" not in filename:
             found.append(task)
     return found
-
-
-class CountedSource:
-    """The client as the watcher sees it, counting the polls it has under way at once."""
-
-    def __init__(self, client: EvsJobClient) -> None:
-        self.client = client
-        self.in_flight = self.most = 0
-
-    async def get_job(self, job_id: str) -> Job:
-        self.in_flight += 1
-        self.most = max(self.most, self.in_flight)
-        try:
-            return await self.client.get_job(job_id)
-        finally:
-            self.in_flight -= 1
 
 
 def open_sessions() -> list[aiohttp.ClientSession]:
