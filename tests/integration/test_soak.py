@@ -32,7 +32,14 @@ from evs_job_watch import (
 )
 from evs_job_watch.simulator import EvsSimulator, Faults
 
-from .truth import Recorder, assert_matches_truth, create_mix, fault_count, result_matches
+from .truth import (
+    CountedSource,
+    Recorder,
+    assert_matches_truth,
+    create_mix,
+    fault_count,
+    result_matches,
+)
 
 SOAK_JOBS = int(os.environ.get("EVS_SOAK_JOBS", "1000"))
 WAVE = 100  # jobs created at a time
@@ -102,8 +109,9 @@ async def test_soak_every_job_ends_once_with_its_true_outcome_under_faults() -> 
         recorder = Recorder()
         streamed: defaultdict[str, list[str]] = defaultdict(list)
         client = EvsJobClient(sim.endpoint, sim.project_id, auth=TokenAuth(sim.token))
+        source = CountedSource(client)
         watcher = JobWatcher(
-            client, policy=POLICY, max_concurrency=MAX_CONCURRENCY, **recorder.callbacks()
+            source, policy=POLICY, max_concurrency=MAX_CONCURRENCY, **recorder.callbacks()
         )
         stream = watcher.events(max_pending=jobs * 20)
 
@@ -172,9 +180,11 @@ async def test_soak_every_job_ends_once_with_its_true_outcome_under_faults() -> 
     # The event stream saw exactly what the callbacks saw.
     assert stream.dropped == 0
     assert streamed == recorder.seen
-    # The requests in flight stayed within the limit, and the load did reach it.
+    # The requests in flight stayed within the limit, and the load did reach it: the
+    # watcher had a poll under way in every slot at once. (Counted where it polls: the
+    # server sees fewer at once when a busy machine's client is slow to parse answers.)
     assert sim.max_in_flight <= MAX_CONCURRENCY
-    assert sim.max_in_flight == MAX_CONCURRENCY
+    assert source.most == MAX_CONCURRENCY
     # The faults of the soak really happened.
     assert len(job_ids) == jobs
     assert {sim.outcome(job_id) for job_id in job_ids} == {"SUCCESS", "FAIL"}

@@ -10,9 +10,37 @@ from __future__ import annotations
 import asyncio
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from evs_job_watch import Job, JobEvent, JobFailedError, JobStatus
 from evs_job_watch.simulator import EvsSimulator
+
+
+class JobSource(Protocol):
+    """What a watcher polls (EvsJobClient, or a wrapper of it)."""
+
+    async def get_job(self, job_id: str) -> Job: ...
+
+
+class CountedSource:
+    """The client as the watcher sees it, counting the polls it has under way at once.
+
+    Counted where the watcher polls, to prove it filled every slot: the server sees fewer
+    requests at once when a busy machine's client is slow to parse the answers.
+    """
+
+    def __init__(self, client: JobSource) -> None:
+        self.client = client
+        self.in_flight = self.most = 0
+
+    async def get_job(self, job_id: str) -> Job:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            return await self.client.get_job(job_id)
+        finally:
+            self.in_flight -= 1
+
 
 # Singles of each kind the API makes, and batches of 2 to 5 disks.
 SINGLE_TYPES = ("createVolume", "extendVolume", "deleteVolume")
