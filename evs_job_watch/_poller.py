@@ -31,8 +31,6 @@ __all__ = ["JobSource", "Poller"]
 
 logger = logging.getLogger("evs_job_watch")
 
-_NOW = 0.001  # seconds: a delay shorter than this is not worth a place in the heap
-
 
 class JobSource(Protocol):
     """What the watcher polls: ``EvsJobClient`` or anything with the same ``get_job``."""
@@ -79,10 +77,11 @@ class Poller:
         if self._closed:
             return
         loop = asyncio.get_running_loop()
-        if delay < _NOW:
+        if delay <= 0:
             # Back in line at the next turn of the loop, all such watches with one
             # callback (a client that answers without waiting must still let the loop
-            # run, so never straight back into the ready queue).
+            # run, so never straight back into the ready queue). Any later time, however
+            # near, goes through the heap, so that the clock moves on before it is due.
             self._soon.append(watch)
             if len(self._soon) == 1:
                 loop.call_soon(self._line_up)
