@@ -31,6 +31,11 @@ def _strict_int(value: Any, _: object) -> int:
     return value
 
 
+# Disk types seen, each kept once rather than once per watched job (bounded: the API
+# sends a handful, and a server inventing new ones must not grow the process).
+_KINDS: dict[Any, str] = {}
+_MAX_KINDS = 256
+
 _STATUSES: dict[Any, JobStatus] = {member.value: member for member in JobStatus}
 _TYPES: dict[Any, JobType] = {member.value: member for member in JobType}
 
@@ -38,6 +43,15 @@ _TYPES: dict[Any, JobType] = {member.value: member for member in JobType}
 # Dict lookups first: an enum call costs three times as much, on every poll.
 def _job_type(value: Any) -> JobType:
     return JobType(_strict_str(value, None))
+
+
+def _kind(value: Any) -> str | None:
+    if value is None:
+        return None
+    kind = _strict_str(value, None)
+    if len(_KINDS) < _MAX_KINDS:
+        _KINDS[kind] = kind
+    return kind
 
 
 @functools.lru_cache(maxsize=4096)
@@ -64,17 +78,24 @@ def format_time(moment: datetime | None) -> str:
 
 
 def _job(value: Any, _: object = None) -> Job:
+    return _job_of(value, None)
+
+
+def _job_of(value: Any, job_id: str | None) -> Job:
     # Written out flat, with the checks inline: a batch body holds a job per disk, and
-    # this runs for every one of them on every poll.
-    get = _object(value, "a job").get
-    job_id, status, job_type = value["job_id"], value["status"], get("job_type")
+    # this runs for every one of them on every poll that changed.
+    if type(value) is not dict:
+        raise TypeError(f"a job must be an object, got {type(value).__name__}")
+    get = value.get
+    raw_id, status, job_type = value["job_id"], value["status"], get("job_type")
     begin, end = get("begin_time"), get("end_time")
     code, reason = get("error_code"), get("fail_reason")
     entities, error = get("entities"), get("error")
-    if type(job_id) is not str:
-        raise TypeError(f"job_id must be a string, got {type(job_id).__name__}")
+    if type(raw_id) is not str:
+        raise TypeError(f"job_id must be a string, got {type(raw_id).__name__}")
     return Job(  # positional, in field order: keywords cost a fifth more here
-        job_id,
+        # The caller's own string when equal: a watched job then keeps one copy of its id.
+        job_id if raw_id == job_id else raw_id,
         _STATUSES.get(status) or JobStatus(_strict_str(status, None)),
         None if job_type is None else _TYPES.get(job_type) or _job_type(job_type),
         None if begin is None or begin == "" else _parse_time_text(begin),
@@ -93,12 +114,14 @@ def _object(value: Any, what: str) -> dict[str, Any]:
 
 
 def _entities(value: Any) -> JobEntities:
-    get = _object(value, "entities").get
+    if type(value) is not dict:
+        raise TypeError(f"entities must be an object, got {type(value).__name__}")
+    get = value.get
     sub_jobs = get("sub_jobs")
     if sub_jobs is None:
         sub_jobs = ()
     elif type(sub_jobs) is list:
-        sub_jobs = tuple([_job(item) for item in sub_jobs])
+        sub_jobs = tuple([_job_of(item, None) for item in sub_jobs])
     else:
         raise TypeError(f"sub_jobs must be a list, got {type(sub_jobs).__name__}")
     volume_id, name, size, kind = get("volume_id"), get("name"), get("size"), get("volume_type")
@@ -106,7 +129,7 @@ def _entities(value: Any) -> JobEntities:
         volume_id if volume_id is None or type(volume_id) is str else _strict_str(volume_id, None),
         name if name is None or type(name) is str else _strict_str(name, None),
         size if size is None or type(size) is int else _strict_int(size, None),
-        kind if kind is None or type(kind) is str else _strict_str(kind, None),
+        _KINDS.get(kind) or _kind(kind),
         sub_jobs,
         (
             NO_EXTRA
@@ -128,7 +151,6 @@ def _make_converter() -> cattrs.Converter:
 
 
 _converter = _make_converter()
-_structure_job = _converter.get_structure_hook(Job)
 _structure_api_error = _converter.get_structure_hook(ApiError)
 _BROKEN = (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError)
 
@@ -148,17 +170,33 @@ def job_from_data(data: Any, *, body: bytes = b"", job_id: str | None = None) ->
             f"expected a JSON object, got {type(data).__name__}", body=body, job_id=job_id
         )
     try:
-        return _structure_job(data, Job)  # type: ignore[no-any-return]
+        return _job_of(data, job_id)  # the converter's Job hook, without its dispatch
     except _BROKEN as exc:
-        reason = "too deeply nested" if isinstance(exc, RecursionError) else exc
-        raise MalformedResponseError(
-            f"not a job ({type(exc).__name__}: {reason})", body=body, job_id=job_id
-        ) from None
+        raise _not_a_job(exc, body, job_id) from None
 
 
 def decode_job(body: bytes, job_id: str | None = None) -> Job:
-    """Response bytes to a Job; anything that is not a job is a MalformedResponseError."""
-    return job_from_data(loads(body, job_id), body=body, job_id=job_id)
+    """Response bytes to a Job; anything that is not a job is a MalformedResponseError.
+
+    ``job_id``: the id asked for, named in errors; the Job shares that string when equal.
+    """
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedResponseError(f"not JSON ({exc})", body=body, job_id=job_id) from None
+    if type(data) is not dict:
+        return job_from_data(data, body=body, job_id=job_id)  # raises, saying what it got
+    try:
+        return _job_of(data, job_id)
+    except _BROKEN as exc:
+        raise _not_a_job(exc, body, job_id) from None
+
+
+def _not_a_job(exc: Exception, body: bytes, job_id: str | None) -> MalformedResponseError:
+    reason = "too deeply nested" if isinstance(exc, RecursionError) else exc
+    return MalformedResponseError(
+        f"not a job ({type(exc).__name__}: {reason})", body=body, job_id=job_id
+    )
 
 
 def error_fields(data: Any) -> tuple[str | None, str | None] | None:

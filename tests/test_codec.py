@@ -19,6 +19,7 @@ from evs_job_watch import (
     JobStatus,
     JobType,
     MalformedResponseError,
+    _codec,
 )
 from evs_job_watch._codec import decode_job, encode_job, error_fields
 
@@ -282,6 +283,33 @@ def test_empty_and_null_times_are_none() -> None:
     job = decode_job(_body(begin_time="", end_time=None))
     assert job.begin_time is None
     assert job.end_time is None
+
+
+# -- what a decoded job keeps (many are kept at once, one per watched job) ----------------
+
+
+def test_a_job_decoded_for_its_own_id_shares_that_string() -> None:
+    asked = "".join(["8aa1e6c27e1b4f2c", "9d3e0f5a6b7c8d9e"])  # a string of its own
+    job = decode_job(RUNNING_CREATE, job_id=asked)
+    assert job.job_id == asked
+    assert job.job_id is asked
+    other = decode_job(RUNNING_CREATE, job_id="someone-else")
+    assert other.job_id == asked
+    assert other.job_id is not asked
+
+
+def test_a_disk_type_is_kept_once_for_all_jobs() -> None:
+    first = decode_job(_body(entities={"volume_type": "GPSSD"}))
+    second = decode_job(_body(entities={"volume_type": "GPSSD"}))
+    assert first.entities.volume_type == "GPSSD"
+    assert first.entities.volume_type is second.entities.volume_type
+
+
+def test_a_server_inventing_disk_types_cannot_grow_the_shared_ones() -> None:
+    for n in range(2 * _codec._MAX_KINDS):
+        job = decode_job(_body(entities={"volume_type": f"type-{n}"}))
+        assert job.entities.volume_type == f"type-{n}"
+    assert len(_codec._KINDS) <= _codec._MAX_KINDS
 
 
 # -- round trips --------------------------------------------------------------------------
