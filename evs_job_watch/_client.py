@@ -8,14 +8,14 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
 from ._auth import Auth
-from ._codec import error_fields, job_from_data, loads
+from ._codec import Answer, answer_from, error_fields, job_from_data, loads
 from ._errors import (
     AuthenticationError,
     EvsApiError,
@@ -30,6 +30,7 @@ from ._validate import check_id, positive_int
 __all__ = ["EvsJobClient", "error_for"]
 
 MAX_BODY_BYTES = 1024 * 1024
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 _MAX_RETRY_AFTER = 600.0
 _PATH = re.compile(r"[A-Za-z0-9._~/-]*", re.ASCII)
 
@@ -206,9 +207,17 @@ class EvsJobClient:
 
     async def get_job(self, job_id: str) -> Job:
         """The job's current state; raises an ``EvsJobWatchError`` subclass on failure."""
+        return (await self.poll_job(job_id)).job
+
+    async def poll_job(self, job_id: str, last: Answer | None = None) -> Answer:
+        """Like ``get_job``, for a caller that polls: ``last`` itself when the body is the
+        one ``last`` was decoded from (then nothing is decoded), else the new answer.
+
+        A running job answers the same bytes poll after poll, so most polls end here.
+        """
         url = URL(self._prefix + check_id(job_id), encoded=True)
         if self._auth is None:
-            return await self._get(url, {}, job_id)
+            return await self._get(url, _NO_HEADERS, job_id, last)
         refused: str | None = None
         try:
             headers = await self._auth.headers("GET", url)
@@ -217,21 +226,28 @@ class EvsJobClient:
         if refused is not None:  # a fresh error per request, raised outside the handler
             raise AuthenticationError(refused, job_id=job_id)
         try:
-            return await self._get(url, headers, job_id)
+            return await self._get(url, headers, job_id, last)
         except AuthenticationError:
             if not await self._auth.refresh(headers):
                 raise
-        return await self._get(url, await self._auth.headers("GET", url), job_id)
+        return await self._get(url, await self._auth.headers("GET", url), job_id, last)
 
-    async def _get(self, url: URL, headers: Mapping[str, str], job_id: str) -> Job:
+    async def _get(
+        self, url: URL, headers: Mapping[str, str], job_id: str, last: Answer | None
+    ) -> Answer:
         failure = None
         try:
             async with self._get_session().get(
                 url, headers=headers, allow_redirects=False, timeout=self._timeout
             ) as response:
                 status = response.status
-                body = await _read_capped(response)
                 reply_headers = response.headers
+                length = response.content_length
+                plain = "Content-Encoding" not in reply_headers
+                if length is not None and length <= MAX_BODY_BYTES and plain:
+                    body: bytes | None = await response.read()  # the usual case, read whole
+                else:
+                    body = await _read_capped(response)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             failure = type(exc).__name__
         if failure is not None:
@@ -239,15 +255,7 @@ class EvsJobClient:
             # some of those keep the request's headers, and so the token.
             raise ServerError(f"request failed: {failure}", job_id=job_id)
         if status == 200 and body is not None:
-            data = loads(body, job_id)
-            if type(data) is dict and "status" not in data and error_fields(data):
-                raise error_for(status, data, reply_headers, job_id)
-            job = job_from_data(data, body=body, job_id=job_id)
-            if job.job_id != job_id:
-                raise MalformedResponseError(
-                    f"the answer is about job {job.job_id!r}", body=body, job_id=job_id
-                )
-            return job
+            return answer_from(body, job_id, last, _job_in)
         if status == 200:
             raise MalformedResponseError(f"body larger than {MAX_BODY_BYTES} bytes", job_id=job_id)
         if 300 <= status < 400:
@@ -264,6 +272,19 @@ class EvsJobClient:
         raise error_for(status, data, reply_headers, job_id)
 
 
+def _job_in(body: bytes, job_id: str) -> Job:
+    """The job a 200 answer holds; an error object in it is the error it names."""
+    data = loads(body, job_id)
+    if type(data) is dict and "status" not in data and error_fields(data):
+        raise error_for(200, data, _NO_HEADERS, job_id)
+    job = job_from_data(data, body=body, job_id=job_id)
+    if job.job_id != job_id:
+        raise MalformedResponseError(
+            f"the answer is about job {job.job_id!r}", body=body, job_id=job_id
+        )
+    return job
+
+
 async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:
     """The body, or None when it is larger than the cap (then it is not read to the end).
 
@@ -272,8 +293,6 @@ async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:
     length = response.content_length
     if length is not None and length > MAX_BODY_BYTES:
         return None
-    if length is not None and "Content-Encoding" not in response.headers:
-        return await response.read()
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_any():

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+import attrs
 import cattrs
 import orjson
 from cattrs.gen import make_dict_structure_fn
@@ -13,7 +15,44 @@ from cattrs.gen import make_dict_structure_fn
 from ._errors import MalformedResponseError
 from ._models import NO_ENTITIES, NO_EXTRA, ApiError, Job, JobEntities, JobStatus, JobType
 
-__all__ = ["decode_job", "encode_job", "error_fields", "job_from_data", "loads"]
+__all__ = [
+    "Answer",
+    "answer_from",
+    "decode_job",
+    "encode_job",
+    "error_fields",
+    "job_from_data",
+    "loads",
+]
+
+@attrs.frozen(slots=True)
+class Answer:
+    """A decoded answer of the job query, and what tells its body again without decoding it.
+
+    Attributes:
+        job: the job the body holds.
+        digest: ``hash()`` of the body (Python's 64-bit SipHash, keyed per process): two
+            different bodies share one with odds of 1 in 2**64. None: no body was seen.
+    """
+
+    job: Job
+    digest: int | None = None
+
+
+def answer_from(
+    body: bytes, job_id: str, last: Answer | None, decode: Callable[[bytes, str], Job]
+) -> Answer:
+    """``last`` itself when ``body`` is the body it was decoded from, else a new answer
+    with ``decode(body, job_id)``.
+
+    A running job answers the same bytes poll after poll: those are not decoded again,
+    and the watch knows by identity that nothing changed.
+    """
+    digest = hash(body)
+    if last is not None and last.digest == digest:
+        return last
+    return Answer(decode(body, job_id), digest)
+
 
 _ENTITY_KEYS = frozenset(("volume_id", "name", "size", "volume_type", "sub_jobs"))
 

@@ -2,10 +2,11 @@
 
 Due times sit in one heap, under one loop timer for the earliest (no timer per job and
 no scan of all jobs per tick). A due watch joins a ready queue, which at most
-``max_concurrency`` worker tasks drain in order, most overdue first; a worker exists
-only while there is work, so a slot is held only while a request waits for its turn or
-is in flight, never while a job sleeps. What to do after an answer or an error is
-decided by ``_schedule``; what an answer means, by the watch itself.
+``max_concurrency`` worker tasks drain in order, most overdue first. A worker that finds
+the queue empty parks until there is work again (a new task per poll would cost more
+than the poll's own work at low rates); so a slot is held only while a request waits
+for its turn or is in flight, never while a job sleeps. What to do after an answer or an
+error is decided by ``_schedule``; what an answer means, by the watch itself.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import logging
 import random
 import time
 from collections import deque
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from ._codec import Answer
 from ._errors import EvsApiError, EvsJobWatchError, ThrottledError
 from ._learn import DurationModel
 from ._models import Job
@@ -27,7 +29,7 @@ from ._policy import PollPolicy
 from ._schedule import after_answer, after_error, is_transient
 from ._watch import Watch
 
-__all__ = ["JobSource", "Poller"]
+__all__ = ["AnswerSource", "JobSource", "Poller"]
 
 logger = logging.getLogger("evs_job_watch")
 
@@ -40,6 +42,17 @@ class JobSource(Protocol):
     async def get_job(self, job_id: str) -> Job: ...
 
 
+@runtime_checkable
+class AnswerSource(Protocol):
+    """A source that knows a body it has seen before, and then decodes nothing.
+
+    ``EvsJobClient.poll_job``: it gives ``last`` back when the body is the one ``last``
+    was decoded from, so the watch sees at once that nothing changed.
+    """
+
+    async def poll_job(self, job_id: str, last: Answer | None) -> Answer: ...
+
+
 class Poller:
     """Polls watches on their schedule, paced by one ``Pacer``."""
 
@@ -48,6 +61,7 @@ class Poller:
     ) -> None:
         self.policy = policy
         self._client = client
+        self._source = client if isinstance(client, AnswerSource) else None
         self._max_concurrency = max_concurrency
         self._pacer = pacer
         self._rng = random.Random()
@@ -57,6 +71,7 @@ class Poller:
         self._ready: deque[Watch] = deque()
         self._soon: list[Watch] = []  # due now, joining the ready queue at the next turn
         self._workers: set[asyncio.Task[None]] = set()
+        self._parked: list[asyncio.Future[None]] = []  # workers waiting for work
         self._starting = False
         self._closed = False
         self._durations = DurationModel()
@@ -72,6 +87,7 @@ class Poller:
         self._due.clear()
         self._ready.clear()
         self._soon.clear()
+        self._parked.clear()
         return set(self._workers)
 
     def schedule(self, watch: Watch, delay: float) -> None:
@@ -112,27 +128,32 @@ class Poller:
         self._start_worker()
 
     def _start_worker(self) -> None:
-        # One worker starts at a time; each one that finds more work starts the next, so
-        # a burst of due jobs fans out to max_concurrency workers in as many loop steps.
-        if (
-            self._ready
-            and not self._starting
-            and not self._closed
-            and len(self._workers) < self._max_concurrency
-        ):
+        # One worker starts (or wakes) at a time; each one that finds more work starts the
+        # next, so a burst of due jobs fans out to max_concurrency workers in as many steps.
+        if not self._ready or self._starting or self._closed:
+            return
+        if self._parked:
+            self._starting = True
+            self._parked.pop().set_result(None)
+        elif len(self._workers) < self._max_concurrency:
             self._starting = True
             task = asyncio.get_running_loop().create_task(self._work())
             self._workers.add(task)
             task.add_done_callback(self._workers.discard)
 
     async def _work(self) -> None:
-        self._starting = False
+        loop = asyncio.get_running_loop()
         ready = self._ready
-        while ready:
-            watch = ready.popleft()
-            self._start_worker()
-            if watch.polling:
-                await self._poll(watch)
+        while True:
+            self._starting = False
+            while ready:
+                watch = ready.popleft()
+                self._start_worker()
+                if watch.polling:
+                    await self._poll(watch)
+            parked = loop.create_future()
+            self._parked.append(parked)
+            await parked  # until _start_worker has work for it, or close cancels it
 
     async def _poll(self, watch: Watch) -> None:
         loop = asyncio.get_running_loop()
@@ -145,7 +166,10 @@ class Poller:
         self.polls += 1
         sent = loop.time()
         try:
-            job = await self._client.get_job(watch.job_id)
+            if self._source is not None:
+                answer = await self._source.poll_job(watch.job_id, watch.answer)
+            else:
+                answer = Answer(await self._client.get_job(watch.job_id))
         except EvsJobWatchError as exc:
             if watch.polling:
                 self._failed(watch, exc, loop.time())
@@ -158,18 +182,20 @@ class Poller:
         finally:
             self.in_flight -= 1
         if watch.polling:
-            self._answered(watch, job, loop.time(), sent)
+            self._answered(watch, answer, loop.time(), sent)
 
-    def _answered(self, watch: Watch, job: Job, now: float, sent: float) -> None:
-        logger.debug(
-            "job %s is %s (%.0f ms)",
-            job.job_id,
-            job.status.value,
-            (now - sent) * 1000,
-            extra={"job_id": job.job_id, "status": job.status.value},
-        )
+    def _answered(self, watch: Watch, answer: Answer, now: float, sent: float) -> None:
+        job = answer.job
+        if logger.isEnabledFor(logging.DEBUG):  # else not even the record's fields are built
+            logger.debug(
+                "job %s is %s (%.0f ms)",
+                job.job_id,
+                job.status.value,
+                (now - sent) * 1000,
+                extra={"job_id": job.job_id, "status": job.status.value},
+            )
         self._pacer.answered(now)
-        changed = watch.answered(job)
+        changed = watch.answered(answer)
         if job.status.is_terminal:
             self._durations.observe(job)
         elif watch.polling:

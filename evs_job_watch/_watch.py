@@ -17,6 +17,7 @@ import enum
 import functools
 from typing import Protocol
 
+from ._codec import Answer
 from ._delivery import Delivery
 from ._errors import WatcherClosedError, WatchTimeoutError
 from ._events import JobEvent, Statuses
@@ -65,9 +66,9 @@ class Watch:
         "_outbox",
         "_seen",
         "_tracker",
+        "answer",
         "cadence",
         "job_id",
-        "latest",
         "phase",
     )
 
@@ -76,7 +77,7 @@ class Watch:
     ) -> None:
         self.job_id = job_id
         self.phase = Phase.POLLING
-        self.latest: Job | None = None  # the last answer
+        self.answer: Answer | None = None  # the last answer; given back when it repeats
         self.cadence: Cadence = START  # the Poller's: how this watch is being polled
         # What the polls have shown (the next answer is compared with it), and what was
         # delivered (what a snapshot keeps); both start from a resumed snapshot's.
@@ -95,18 +96,26 @@ class Watch:
     def polling(self) -> bool:
         return self.phase is Phase.POLLING
 
+    @property
+    def latest(self) -> Job | None:
+        """The job as the last answer showed it."""
+        return None if self.answer is None else self.answer.job
+
     # -- what happens to a watch -------------------------------------------------------
 
     def hold(self, holder: Holder) -> None:
         """One more caller waits for this watch."""
         self._holders.append(holder)
 
-    def answered(self, job: Job) -> bool:
+    def answered(self, answer: Answer) -> bool:
         """A poll's answer: deliver its events, and end if the job ended.
 
         Returns whether anything changed since the last answer.
         """
-        self.latest = job
+        if answer is self.answer:
+            return False  # the source saw the same body again: nothing can have changed
+        self.answer = answer
+        job = answer.job
         events = self._seen.changes(job)
         if events:
             for event in events:
@@ -154,7 +163,8 @@ class Watch:
         """
         if self._delivered.ended or self.phase is Phase.SETTLED:
             return None
-        if self.phase is Phase.DELIVERING and not (self.latest and self.latest.is_terminal):
+        latest = self.latest
+        if self.phase is Phase.DELIVERING and not (latest and latest.is_terminal):
             return None
         deadlines = [holder.deadline() for holder in self._holders]
         timeout = None
