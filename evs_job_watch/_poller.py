@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import itertools
 import logging
 import random
 import time
@@ -26,7 +25,7 @@ from ._learn import DurationModel
 from ._models import Job
 from ._pacer import Pacer
 from ._policy import PollPolicy
-from ._schedule import after_answer, after_error, is_transient
+from ._schedule import Cadence, after_answer, after_error, is_transient
 from ._watch import Watch
 
 __all__ = ["AnswerSource", "JobSource", "Poller"]
@@ -34,6 +33,7 @@ __all__ = ["AnswerSource", "JobSource", "Poller"]
 logger = logging.getLogger("evs_job_watch")
 
 _NOW = 0.001  # seconds: a delay shorter than this is not worth a place in the heap
+_CADENCES = 256  # distinct cadences shared at most
 
 
 class JobSource(Protocol):
@@ -65,8 +65,7 @@ class Poller:
         self._max_concurrency = max_concurrency
         self._pacer = pacer
         self._rng = random.Random()
-        self._due: list[tuple[float, int, Watch]] = []  # a heap of (due time, tie-breaker, watch)
-        self._order = itertools.count()
+        self._due: list[tuple[float, Watch]] = []  # a heap of (due time, watch)
         self._wakeup: asyncio.TimerHandle | None = None  # at the heap's earliest due time
         self._ready: deque[Watch] = deque()
         self._soon: list[Watch] = []  # due now, joining the ready queue at the next turn
@@ -75,6 +74,7 @@ class Poller:
         self._starting = False
         self._closed = False
         self._durations = DurationModel()
+        self._cadences: dict[Cadence, Cadence] = {}  # one of each seen after an answer
         self.in_flight = 0
         self.polls = self.errors = self.throttled = 0
 
@@ -104,7 +104,7 @@ class Poller:
                 loop.call_soon(self._line_up)
             return
         due = loop.time() + delay
-        heapq.heappush(self._due, (due, next(self._order), watch))
+        heapq.heappush(self._due, (due, watch))
         if self._wakeup is None or due < self._wakeup.when():
             if self._wakeup is not None:
                 self._wakeup.cancel()
@@ -120,7 +120,7 @@ class Poller:
         loop = asyncio.get_running_loop()
         now, due, ready = loop.time(), self._due, self._ready
         while due and due[0][0] <= now:
-            watch = heapq.heappop(due)[2]
+            watch = heapq.heappop(due)[1]
             if watch.polling:  # an ended watch just leaves the heap
                 ready.append(watch)
         if due:
@@ -199,9 +199,16 @@ class Poller:
         if job.status.is_terminal:
             self._durations.observe(job)
         elif watch.polling:
-            watch.cadence, delay = after_answer(
+            cadence, delay = after_answer(
                 watch.cadence, changed, self._learned(job), self.policy, self._rng
             )
+            if cadence is not watch.cadence:
+                # Watches on the same cadence share one record (after an answer most are
+                # on one of a few intervals): thousands of watches, a handful of them.
+                cadence = self._cadences.setdefault(cadence, cadence)
+                if len(self._cadences) > _CADENCES:
+                    self._cadences.clear()
+                watch.cadence = cadence
             self.schedule(watch, delay)
 
     def _learned(self, job: Job) -> float | None:

@@ -84,13 +84,16 @@ class Watch:
         known = known or Statuses()
         self._seen = known
         self._delivered = Statuses(known.job, known.subs)
-        self._holders: list[Holder] = []
-        self._outbox: Outbox | None = None  # made at the first delivery
+        self._holders: tuple[Holder, ...] = ()  # usually one: a tuple is the smallest
+        self._outbox: Outbox | None = None  # only while it has items to run
         self._tracker = tracker
         self._delivery = delivery
 
     def __repr__(self) -> str:
         return f"<Watch {self.job_id} {self.phase.value}>"
+
+    def __lt__(self, other: Watch) -> bool:
+        return False  # the heap of due times may poll watches due at one moment in any order
 
     @property
     def polling(self) -> bool:
@@ -105,7 +108,7 @@ class Watch:
 
     def hold(self, holder: Holder) -> None:
         """One more caller waits for this watch."""
-        self._holders.append(holder)
+        self._holders = (*self._holders, holder)
 
     def answered(self, answer: Answer) -> bool:
         """A poll's answer: deliver its events, and end if the job ended.
@@ -132,7 +135,7 @@ class Watch:
     def expired(self, holder: Holder, limit: float) -> None:
         """A holder's deadline passed: the watch ends with it if it was the last one."""
         error = WatchTimeoutError(self.job_id, limit)
-        if self.polling and self._holders == [holder]:
+        if self.polling and self._holders == (holder,):
             self._end(error)
         else:
             holder.settle(error)
@@ -140,7 +143,7 @@ class Watch:
     def released(self, holder: Holder) -> None:
         """A holder stopped waiting; with none left, polling stops and nobody is told."""
         if holder in self._holders:
-            self._holders.remove(holder)
+            self._holders = tuple(other for other in self._holders if other is not holder)
         if not self._holders and self.polling:
             self._end(None)
 
@@ -197,7 +200,7 @@ class Watch:
             self._tell(outcome)
 
     def _tell(self, outcome: Outcome) -> None:
-        for holder in list(self._holders):
+        for holder in self._holders:
             holder.settle(outcome)
 
     def _record(self, event: JobEvent) -> None:
@@ -209,3 +212,5 @@ class Watch:
         if self._outbox is None:
             self._outbox = self._delivery.outbox()
         self._outbox.post(items)
+        if self._outbox.idle:  # all run already: thousands of quiet watches keep none
+            self._outbox = None
