@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -116,6 +117,31 @@ def format_time(moment: datetime | None) -> str:
     return utc.isoformat(timespec=spec) + "Z"
 
 
+def _slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
+    """The setters of a slotted attrs class's fields, in field order."""
+    return tuple(getattr(cls, field.name).__set__ for field in attrs.fields(cls))
+
+
+# A frozen attrs __init__ sets each field through object.__setattr__; decoding builds a
+# Job and its JobEntities per job in a body, so it fills their slots directly instead
+# (test_codec checks that these follow the classes' fields).
+_new = object.__new__
+_set_job = _slot_setters(Job)
+_set_entities = _slot_setters(JobEntities)
+(
+    _set_id,
+    _set_status,
+    _set_type,
+    _set_begin,
+    _set_end,
+    _set_code,
+    _set_reason,
+    _set_entities_of,
+    _set_error,
+) = _set_job
+_set_volume, _set_name, _set_size, _set_kind, _set_subs, _set_extra = _set_entities
+
+
 def _job(value: Any, _: object = None) -> Job:
     return _job_of(value, None)
 
@@ -132,18 +158,23 @@ def _job_of(value: Any, job_id: str | None) -> Job:
     entities, error = get("entities"), get("error")
     if type(raw_id) is not str:
         raise TypeError(f"job_id must be a string, got {type(raw_id).__name__}")
-    return Job(  # positional, in field order: keywords cost a fifth more here
-        # The caller's own string when equal: a watched job then keeps one copy of its id.
-        job_id if raw_id == job_id else raw_id,
-        _STATUSES.get(status) or JobStatus(_strict_str(status, None)),
-        None if job_type is None else _TYPES.get(job_type) or _job_type(job_type),
-        None if begin is None or begin == "" else _parse_time_text(begin),
-        None if end is None or end == "" else _parse_time_text(end),
-        code if code is None or type(code) is str else _strict_str(code, None),
-        reason if reason is None or type(reason) is str else _strict_str(reason, None),
-        NO_ENTITIES if entities is None else _entities(entities),
+    job = _new(Job)
+    # The caller's own string when equal: a watched job then keeps one copy of its id.
+    _set_id(job, job_id if raw_id == job_id else raw_id)
+    _set_status(job, _STATUSES.get(status) or JobStatus(_strict_str(status, None)))
+    _set_type(job, None if job_type is None else _TYPES.get(job_type) or _job_type(job_type))
+    _set_begin(job, None if begin is None or begin == "" else _parse_time_text(begin))
+    _set_end(job, None if end is None or end == "" else _parse_time_text(end))
+    _set_code(job, code if code is None or type(code) is str else _strict_str(code, None))
+    _set_reason(
+        job, reason if reason is None or type(reason) is str else _strict_str(reason, None)
+    )
+    _set_entities_of(job, NO_ENTITIES if entities is None else _entities(entities))
+    _set_error(
+        job,
         None if error is None else _structure_api_error(_object(error, "error"), ApiError),
     )
+    return job
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:
@@ -164,18 +195,23 @@ def _entities(value: Any) -> JobEntities:
     else:
         raise TypeError(f"sub_jobs must be a list, got {type(sub_jobs).__name__}")
     volume_id, name, size, kind = get("volume_id"), get("name"), get("size"), get("volume_type")
-    return JobEntities(
+    entities = _new(JobEntities)
+    _set_volume(
+        entities,
         volume_id if volume_id is None or type(volume_id) is str else _strict_str(volume_id, None),
-        name if name is None or type(name) is str else _strict_str(name, None),
-        size if size is None or type(size) is int else _strict_int(size, None),
-        _KINDS.get(kind) or _kind(kind),
-        sub_jobs,
-        (
-            NO_EXTRA
-            if _ENTITY_KEYS.issuperset(value)
-            else {k: v for k, v in value.items() if k not in _ENTITY_KEYS}
-        ),
     )
+    _set_name(entities, name if name is None or type(name) is str else _strict_str(name, None))
+    _set_size(entities, size if size is None or type(size) is int else _strict_int(size, None))
+    _set_kind(entities, _KINDS.get(kind) or _kind(kind))
+    _set_subs(entities, sub_jobs)
+    _set_extra(
+        entities,
+        NO_EXTRA
+        if _ENTITY_KEYS.issuperset(value)
+        # What JobEntities' converter would make of it: a read-only view of a fresh dict.
+        else MappingProxyType({k: v for k, v in value.items() if k not in _ENTITY_KEYS}),
+    )
+    return entities
 
 
 def _make_converter() -> cattrs.Converter:

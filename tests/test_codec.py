@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -310,6 +311,45 @@ def test_a_server_inventing_disk_types_cannot_grow_the_shared_ones() -> None:
         job = decode_job(_body(entities={"volume_type": f"type-{n}"}))
         assert job.entities.volume_type == f"type-{n}"
     assert len(_codec._KINDS) <= _codec._MAX_KINDS
+
+
+def test_a_decoded_job_is_the_job_its_constructor_makes() -> None:
+    # The codec fills the models' slots directly, in field order: it unpacks exactly
+    # these fields, so a field added to a model fails the import until it is added there.
+    assert [f.name for f in attrs.fields(Job)] == [
+        "job_id",
+        "status",
+        "job_type",
+        "begin_time",
+        "end_time",
+        "error_code",
+        "fail_reason",
+        "entities",
+        "error",
+    ]
+    assert [f.name for f in attrs.fields(JobEntities)] == [
+        "volume_id",
+        "name",
+        "size",
+        "volume_type",
+        "sub_jobs",
+        "extra",
+    ]
+    body = _body(entities={"volume_type": "SSD", "size": 5, "zone": "eu-de-01"}, end_time="")
+    for job in (decode_job(body), decode_job(BATCH_SUCCESS), decode_job(FAILED_CREATE)):
+        entities = job.entities
+        rebuilt = Job(
+            **{f.name: getattr(job, f.name) for f in attrs.fields(Job) if f.name != "entities"},
+            entities=JobEntities(
+                **{f.name: getattr(entities, f.name) for f in attrs.fields(JobEntities)}
+            ),
+        )
+        assert rebuilt == job
+        assert hash(rebuilt) == hash(job)
+        assert repr(rebuilt) == repr(job)
+    assert dict(decode_job(body).entities.extra) == {"zone": "eu-de-01"}
+    with pytest.raises(TypeError):
+        decode_job(body).entities.extra["zone"] = "changed"  # type: ignore[index]
 
 
 # -- round trips --------------------------------------------------------------------------
