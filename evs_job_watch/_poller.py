@@ -90,8 +90,9 @@ class Poller:
         self._parked.clear()
         return set(self._workers)
 
-    def schedule(self, watch: Watch, delay: float) -> None:
-        """Poll ``watch`` in ``delay`` seconds (0: at the next turn of the loop)."""
+    def schedule(self, watch: Watch, delay: float, now: float | None = None) -> None:
+        """Poll ``watch`` in ``delay`` seconds (0: at the next turn of the loop) from ``now``
+        (the loop's time, when the caller has just read it)."""
         if self._closed:
             return
         loop = asyncio.get_running_loop()
@@ -103,7 +104,7 @@ class Poller:
             if len(self._soon) == 1:
                 loop.call_soon(self._line_up)
             return
-        due = loop.time() + delay
+        due = (loop.time() if now is None else now) + delay
         heapq.heappush(self._due, (due, watch))
         if self._wakeup is None or due < self._wakeup.when():
             if self._wakeup is not None:
@@ -157,14 +158,15 @@ class Poller:
 
     async def _poll(self, watch: Watch) -> None:
         loop = asyncio.get_running_loop()
-        wait = self._pacer.turn(loop.time())
+        sent = loop.time()
+        wait = self._pacer.turn(sent)
         if wait > 0:
             await asyncio.sleep(wait)
             if not watch.polling:
                 return
+            sent = loop.time()
         self.in_flight += 1
         self.polls += 1
-        sent = loop.time()
         try:
             if self._source is not None:
                 answer = await self._source.poll_job(watch.job_id, watch.answer)
@@ -196,9 +198,10 @@ class Poller:
             )
         self._pacer.answered(now)
         changed = watch.answered(answer)
-        if job.status.is_terminal:
-            self._durations.observe(job)
-        elif watch.polling:
+        if not watch.polling:  # it ended: with this answer, or a callback let it go
+            if job.is_terminal:
+                self._durations.observe(job)
+        else:
             cadence, delay = after_answer(
                 watch.cadence, changed, self._learned(job), self.policy, self._rng
             )
@@ -209,7 +212,7 @@ class Poller:
                 if len(self._cadences) > _CADENCES:
                     self._cadences.clear()
                 watch.cadence = cadence
-            self.schedule(watch, delay)
+            self.schedule(watch, delay, now)
 
     def _learned(self, job: Job) -> float | None:
         """The delay that the durations of ended jobs of its type suggest, if any."""

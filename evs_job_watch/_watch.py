@@ -70,6 +70,7 @@ class Watch:
         "cadence",
         "job_id",
         "phase",
+        "polling",
     )
 
     def __init__(
@@ -77,6 +78,7 @@ class Watch:
     ) -> None:
         self.job_id = job_id
         self.phase = Phase.POLLING
+        self.polling = True  # phase is POLLING: a plain attribute, read a few times a poll
         self.answer: Answer | None = None  # the last answer; given back when it repeats
         self.cadence: Cadence = START  # the Poller's: how this watch is being polled
         # What the polls have shown (the next answer is compared with it), and what was
@@ -94,10 +96,6 @@ class Watch:
 
     def __lt__(self, other: Watch) -> bool:
         return False  # the heap of due times may poll watches due at one moment in any order
-
-    @property
-    def polling(self) -> bool:
-        return self.phase is Phase.POLLING
 
     @property
     def latest(self) -> Job | None:
@@ -151,7 +149,7 @@ class Watch:
         """The watcher closes: callbacks not yet run are dropped, the holders are told."""
         if self.phase is Phase.SETTLED:
             return
-        self.phase = Phase.SETTLED
+        self._enter(Phase.SETTLED)
         if self._outbox is not None:
             self._outbox.cancel()
         self._tell(WatcherClosedError(self.job_id))
@@ -182,7 +180,7 @@ class Watch:
 
         ``outcome`` None: released, nobody is left to tell.
         """
-        self.phase = Phase.DELIVERING
+        self._enter(Phase.DELIVERING)
         self._tracker.ended(self)
         items: list[Item] = []
         if isinstance(outcome, BaseException):
@@ -194,10 +192,14 @@ class Watch:
         """DELIVERING to SETTLED: its callbacks ran (unless it was closed meanwhile)."""
         if self.phase is not Phase.DELIVERING:
             return
-        self.phase = Phase.SETTLED
+        self._enter(Phase.SETTLED)
         self._tracker.settled(self)
         if outcome is not None:
             self._tell(outcome)
+
+    def _enter(self, phase: Phase) -> None:
+        self.phase = phase
+        self.polling = phase is Phase.POLLING
 
     def _tell(self, outcome: Outcome) -> None:
         for holder in self._holders:
