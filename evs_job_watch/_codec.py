@@ -26,6 +26,7 @@ __all__ = [
     "loads",
 ]
 
+
 @attrs.frozen(slots=True)
 class Answer:
     """A decoded answer of the job query, and what tells its body again without decoding it.
@@ -166,9 +167,7 @@ def _job_of(value: Any, job_id: str | None) -> Job:
     _set_begin(job, None if begin is None or begin == "" else _parse_time_text(begin))
     _set_end(job, None if end is None or end == "" else _parse_time_text(end))
     _set_code(job, code if code is None or type(code) is str else _strict_str(code, None))
-    _set_reason(
-        job, reason if reason is None or type(reason) is str else _strict_str(reason, None)
-    )
+    _set_reason(job, reason if reason is None or type(reason) is str else _strict_str(reason, None))
     _set_entities_of(job, NO_ENTITIES if entities is None else _entities(entities))
     _set_error(
         job,
