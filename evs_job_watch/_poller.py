@@ -2,10 +2,11 @@
 
 Due times sit in one heap, under one loop timer for the earliest (no timer per job and
 no scan of all jobs per tick). A due watch joins a ready queue, which at most
-``max_concurrency`` worker tasks drain in order, most overdue first. A worker that finds
-the queue empty parks until there is work again (a new task per poll would cost more
-than the poll's own work at low rates); so a slot is held only while a request waits
-for its turn or is in flight, never while a job sleeps. What to do after an answer or an
+``max_concurrency`` worker tasks drain in order, most overdue first: as many workers as
+there are ready watches are set going in the same loop step, so watches due together go
+out together. A worker that finds the queue empty parks until there is work again (a new
+task per poll would cost more than the poll's own work at low rates); so a slot is held
+only while a request waits for its turn or is in flight, never while a job sleeps. What to do after an answer or an
 error is decided by ``_schedule``; what an answer means, by the watch itself.
 """
 
@@ -71,7 +72,7 @@ class Poller:
         self._soon: list[Watch] = []  # due now, joining the ready queue at the next turn
         self._workers: set[asyncio.Task[None]] = set()
         self._parked: list[asyncio.Future[None]] = []  # workers waiting for work
-        self._starting = False
+        self._waking = 0  # workers woken or started that have not taken work yet
         self._closed = False
         self._durations = DurationModel()
         self._cadences: dict[Cadence, Cadence] = {}  # one of each seen after an answer
@@ -114,7 +115,7 @@ class Poller:
     def _line_up(self) -> None:
         self._ready.extend(self._soon)
         self._soon.clear()
-        self._start_worker()
+        self._dispatch()
 
     def _wake(self) -> None:
         self._wakeup = None
@@ -126,35 +127,35 @@ class Poller:
                 ready.append(watch)
         if due:
             self._wakeup = loop.call_at(due[0][0], self._wake)
-        self._start_worker()
+        self._dispatch()
 
-    def _start_worker(self) -> None:
-        # One worker starts (or wakes) at a time; each one that finds more work starts the
-        # next, so a burst of due jobs fans out to max_concurrency workers in as many steps.
-        if not self._ready or self._starting or self._closed:
-            return
-        if self._parked:
-            self._starting = True
+    def _dispatch(self) -> None:
+        # As many workers as there are ready watches, all in this loop step (woken if
+        # parked, else started, up to max_concurrency): due watches go out together.
+        wanted = len(self._ready) - self._waking
+        while wanted > 0 and self._parked and not self._closed:
             self._parked.pop().set_result(None)
-        elif len(self._workers) < self._max_concurrency:
-            self._starting = True
+            self._waking += 1
+            wanted -= 1
+        while wanted > 0 and len(self._workers) < self._max_concurrency and not self._closed:
             task = asyncio.get_running_loop().create_task(self._work())
             self._workers.add(task)
             task.add_done_callback(self._workers.discard)
+            self._waking += 1
+            wanted -= 1
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
         ready = self._ready
         while True:
-            self._starting = False
+            self._waking -= 1
             while ready:
                 watch = ready.popleft()
-                self._start_worker()
                 if watch.polling:
                     await self._poll(watch)
             parked = loop.create_future()
             self._parked.append(parked)
-            await parked  # until _start_worker has work for it, or close cancels it
+            await parked  # until _dispatch has work for it, or close cancels it
 
     async def _poll(self, watch: Watch) -> None:
         loop = asyncio.get_running_loop()
