@@ -82,10 +82,11 @@ class Watch:
         self.answer: Answer | None = None  # the last answer; given back when it repeats
         self.cadence: Cadence = START  # the Poller's: how this watch is being polled
         # What the polls have shown (the next answer is compared with it), and what was
-        # delivered (what a snapshot keeps); both start from a resumed snapshot's.
-        known = known or Statuses()
-        self._seen = known
-        self._delivered = Statuses(known.job, known.subs)
+        # delivered (what a snapshot keeps); both start from a resumed snapshot's. The
+        # delivered side is None while it equals the seen one, as it does whenever no
+        # event is on its way: most watches, most of the time, keep one Statuses.
+        self._seen = known or Statuses()
+        self._delivered: Statuses | None = None
         self._holders: tuple[Holder, ...] = ()  # usually one: a tuple is the smallest
         self._outbox: Outbox | None = None  # only while it has items to run
         self._tracker = tracker
@@ -119,6 +120,8 @@ class Watch:
         job = answer.job
         events = self._seen.changes(job)
         if events:
+            if self._delivered is None:
+                self._delivered = Statuses(self._seen.job, self._seen.subs)
             for event in events:
                 self._seen.record(event)
             self._post(self._delivery.events(events, self._record))
@@ -162,7 +165,8 @@ class Watch:
         A live watch is kept, and so is one that ended with its job while the job's last
         events are being delivered: those are delivered again after a restart, not lost.
         """
-        if self._delivered.ended or self.phase is Phase.SETTLED:
+        delivered = self._delivered or self._seen
+        if delivered.ended or self.phase is Phase.SETTLED:
             return None
         latest = self.latest
         if self.phase is Phase.DELIVERING and not (latest and latest.is_terminal):
@@ -171,7 +175,7 @@ class Watch:
         timeout = None
         if deadlines and None not in deadlines:
             timeout = max(0.0, max(d for d in deadlines if d is not None) - now)
-        return SavedWatch(self.job_id, self._delivered.job, self._delivered.subs or {}, timeout)
+        return SavedWatch(self.job_id, delivered.job, delivered.subs or {}, timeout)
 
     # -- the steps of an ending --------------------------------------------------------
 
@@ -207,7 +211,11 @@ class Watch:
 
     def _record(self, event: JobEvent) -> None:
         """An event's callbacks returned: it counts as delivered from now on."""
-        self._delivered.record(event)
+        delivered = self._delivered
+        assert delivered is not None  # made when the event was seen, kept until delivered
+        delivered.record(event)
+        if delivered.job is self._seen.job and delivered.subs == self._seen.subs:
+            self._delivered = None  # caught up: nothing on its way
         self._tracker.changed()
 
     def _post(self, items: list[Item]) -> None:
