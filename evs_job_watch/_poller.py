@@ -6,8 +6,9 @@ no scan of all jobs per tick). A due watch joins a ready queue, which at most
 there are ready watches are set going in the same loop step, so watches due together go
 out together. A worker that finds the queue empty parks until there is work again (a new
 task per poll would cost more than the poll's own work at low rates); so a slot is held
-only while a request waits for its turn or is in flight, never while a job sleeps. What to do after an answer or an
-error is decided by ``_schedule``; what an answer means, by the watch itself.
+only while a request waits for its turn or is in flight, never while a job sleeps. What
+to do after an answer or an error is decided by ``_schedule``; what an answer means, by
+the watch itself.
 """
 
 from __future__ import annotations
