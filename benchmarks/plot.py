@@ -33,6 +33,7 @@ def plot(report: dict[str, Any], out: Path) -> None:
 
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     data = points(report)
     fig, (cpu, late) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
@@ -47,6 +48,8 @@ def plot(report: dict[str, Any], out: Path) -> None:
             axis.plot(list(target), list(target.values()), "rv", label="target")
         axis.set_xscale("log")
         axis.set_yscale("log")
+        axis.yaxis.set_major_formatter(ScalarFormatter())
+        axis.yaxis.set_minor_formatter(NullFormatter())
         axis.set_xlabel("watched jobs")
         axis.set_ylabel(label)
         axis.grid(True, which="both", alpha=0.3)
