@@ -1,5 +1,6 @@
-"""`python -m benchmarks [--quick] [--json PATH] [--only SECTION ...]`: every benchmark,
-one table, and every figure (with its reference, ratio and target) as JSON.
+"""`python -m benchmarks [--quick] [--json PATH] [--plot PNG] [--only SECTION ...]`: every
+benchmark, one table, every figure (with its reference, ratio and target) as JSON, and
+the scale figures as a plot (matplotlib, in the bench extra).
 
 Sections: decode, throughput, scale, alternatives, policy. `scale` paces its polls at
 half the watcher's throughput, so it runs the throughput section first when asked
@@ -9,6 +10,7 @@ alone.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import subprocess
 import sys
@@ -81,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="shorter runs (< 90 s in all)")
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--only", choices=SECTIONS, action="append", help="repeatable")
+    parser.add_argument("--plot", type=Path, help="plot the scale figures here (a .png)")
     args = parser.parse_args(argv)
     wanted = args.only or list(SECTIONS)
     started, measured_on = time.perf_counter(), machine()
@@ -101,16 +104,21 @@ def main(argv: list[str] | None = None) -> int:
     took = time.perf_counter() - started
     log(f"done in {took:.0f} s")
     print(table(figures))
+    report = {
+        "command": " ".join(["python -m benchmarks", *(argv or sys.argv[1:])]),
+        "mode": "quick" if args.quick else "full",
+        "seconds": took,
+        "machine": measured_on,
+        "load_average": os.getloadavg(),  # at the end: how busy the shared machine was
+        "rates": rates,
+        "figures": [f.as_json() for f in figures],
+    }
     if args.json:
-        report = {
-            "command": " ".join(["python -m benchmarks", *(argv or sys.argv[1:])]),
-            "mode": "quick" if args.quick else "full",
-            "seconds": took,
-            "machine": measured_on,
-            "rates": rates,
-            "figures": [f.as_json() for f in figures],
-        }
         args.json.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    if args.plot and "scale" in wanted:
+        from . import plot
+
+        plot.plot(orjson.loads(orjson.dumps(report)), args.plot)
     return 0
 
 

@@ -1,15 +1,19 @@
-"""Profile the watcher's throughput run and the decode, and list the library's hot spots.
+"""Profile the watcher's throughput run, its end-to-end run and the decode, and list the
+library's hot spots.
 
 `python -m benchmarks.profile [--seconds S] [--target T ...]` starts a simulator
 process, then runs each workload in a child process under py-spy (sampling, `--gil`:
 only samples holding the GIL, so time blocked in epoll is left out) and prints each
-library function's share of the samples (inclusive: itself and what it calls) and the
-top functions by own time. Targets: `watcher` (the flat-out run of `throughput`),
-`client` and `bare` (its two references, to compare), and `decode` (`decode_job` on a
-single-job and a 20-sub-job body, alternately). For the polling targets each share is
-also shown as µs per poll (the share of the child's measured CPU per poll); py-spy
-slows the child down a little, so compare shares, not absolute µs, with the benchmark.
-Without py-spy it falls back to cProfile in this process (slower code, same ranking).
+library function's share of the workload's samples (inclusive: itself and what it
+calls) and the top functions by own time; samples outside the workload (imports, set-up)
+are left out. Targets: `watcher` (the flat-out run of `throughput`), `client` and `bare`
+(its two references, to compare); `mix-watcher` and `mix-hand` (`alternatives`: the
+watcher with its defaults, and the hand-written loop, each watching the 200-job mix
+until every job ended, on a fresh simulator); and `decode` (`decode_job` on a single-job
+and a 20-sub-job body, alternately). For the polling targets each share is also shown as
+µs per poll (the share of the child's measured CPU per poll); py-spy slows the child
+down a little, so compare shares, not absolute µs, with the benchmark. Without py-spy
+it falls back to cProfile in this process (slower code, same ranking).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import cProfile
 import os
 import pstats
@@ -32,16 +37,32 @@ import orjson
 
 from evs_job_watch._codec import decode_job
 
-from ._common import Simulator, create_jobs, simulator
+from . import alternatives
+from ._common import Simulator, cpu_clock, create_jobs, simulator, since
 from .decode import _create_batch
 from .throughput import bare_loop, client_loop, session, watcher_loop
 
 LIBRARY = "evs_job_watch"
+WORKLOAD = "workload (benchmarks/profile.py)"
 LOOPS = {"watcher": watcher_loop, "client": client_loop, "bare": bare_loop}
+MIXES = {"mix-watcher": "watcher-token", "mix-hand": "hand-written"}
+MIX_JOBS = 200
+MIX_SPEED = 10.0
 
 
 def workload(target: str, setup: dict[str, Any], seconds: float) -> dict[str, float]:
     """Run one workload for about `seconds`; its polls (or decodes) and CPU seconds."""
+    if target in MIXES:
+        mix_sim = Simulator(**setup["mix"][target])
+
+        async def watch_all() -> int:
+            if target == "mix-hand":
+                return await alternatives.with_hand_written(mix_sim, setup["mix_ids"][target])
+            return await alternatives.with_watcher(mix_sim, setup["mix_ids"][target], "token")
+
+        start = cpu_clock()
+        requests = asyncio.run(watch_all())
+        return {"polls": requests, "cpu": since(start)[1]}
     if target == "decode":
         bodies = [body.encode() for body in setup["bodies"]]
         start, stop, calls = time.process_time(), time.perf_counter() + seconds, 0
@@ -69,6 +90,8 @@ def _shares(raw: str) -> tuple[int, collections.Counter[str], collections.Counte
         for line in lines:
             stack, _, count = line.rstrip().rpartition(" ")
             frames = [re.sub(r" \((.*/)?([^/]+/[^/]+)\)$", r" (\2)", f) for f in stack.split(";")]
+            if WORKLOAD not in frames:
+                continue  # imports and set-up, not the workload
             weight = int(count)
             total += weight
             own[frames[-1]] += weight
@@ -104,38 +127,59 @@ async def _profile(targets: list[str], seconds: float) -> None:
         for job_id in (ids[0], batch):
             async with http.get(sim.job_url(job_id), headers=sim.headers) as response:
                 bodies.append((await response.read()).decode())
-        setup = {"sim": vars(sim), "ids": ids, "bodies": bodies}
+        setup: dict[str, Any] = {"sim": vars(sim), "ids": ids, "bodies": bodies}
+        setup.update(mix={}, mix_ids={})
         with tempfile.TemporaryDirectory() as folder:
             setup_path = os.path.join(folder, "setup.json")
-            with open(setup_path, "wb") as file:  # noqa: ASYNC230 - a small file, once
-                file.write(orjson.dumps(setup))
             for target in targets:
-                if spy is None:
-                    profiler = cProfile.Profile()
-                    profiler.enable()
-                    await asyncio.to_thread(workload, target, setup, seconds)
-                    profiler.disable()
-                    print(f"\n== {target} (cProfile; py-spy not found)")
-                    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
-                    continue
-                raw = os.path.join(folder, f"{target}.raw")
-                command = ["record", "--gil", "--nolineno", "-r", "400", "-f", "raw", "-o", raw]
-                command += ["--", sys.executable, "-m", "benchmarks.profile", "--child", target]
-                command += ["--setup", setup_path, "--seconds", str(seconds)]
-                process = await asyncio.create_subprocess_exec(
-                    spy, *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-                )
-                out, err = await process.communicate()
-                if process.returncode:
-                    raise RuntimeError(f"py-spy failed on {target}: {err.decode()[-500:]}")
-                done = orjson.loads([x for x in out.splitlines() if x.startswith(b"{")][-1])
-                report(target, raw, done["cpu"] / done["polls"] * 1e6)
+                async with contextlib.AsyncExitStack() as stack:
+                    if target in MIXES:  # a fresh simulator: the mix's jobs start now
+                        mix_sim = await stack.enter_async_context(
+                            simulator(MIX_SPEED, seed=alternatives.SEED, failure_rate=0.1)
+                        )
+                        setup["mix"][target] = vars(mix_sim)
+                        setup["mix_ids"][target] = await create_jobs(mix_sim, MIX_JOBS, mix=True)
+                    with open(setup_path, "wb") as file:  # noqa: ASYNC230 - a small file
+                        file.write(orjson.dumps(setup))
+                    await _profile_one(spy, target, setup, setup_path, seconds, folder)
+
+
+async def _profile_one(
+    spy: str | None,
+    target: str,
+    setup: dict[str, Any],
+    setup_path: str,
+    seconds: float,
+    folder: str,
+) -> None:
+    """Profile one workload in a child process (under py-spy), and print its report."""
+    if spy is None:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await asyncio.to_thread(workload, target, setup, seconds)
+        profiler.disable()
+        print(f"\n== {target} (cProfile; py-spy not found)")
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+        return
+    raw = os.path.join(folder, f"{target}.raw")
+    rate = "2000" if target in MIXES else "400"  # a mix takes a fraction of a CPU-second
+    command = ["record", "--gil", "--nolineno", "-r", rate, "-f", "raw", "-o", raw]
+    command += ["--", sys.executable, "-m", "benchmarks.profile", "--child", target]
+    command += ["--setup", setup_path, "--seconds", str(seconds)]
+    process = await asyncio.create_subprocess_exec(
+        spy, *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await process.communicate()
+    if process.returncode:
+        raise RuntimeError(f"py-spy failed on {target}: {err.decode()[-500:]}")
+    done = orjson.loads([x for x in out.splitlines() if x.startswith(b"{")][-1])
+    report(target, raw, done["cpu"] / done["polls"] * 1e6)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile")
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--target", choices=[*LOOPS, "decode"], action="append")
+    parser.add_argument("--target", choices=[*LOOPS, *MIXES, "decode"], action="append")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--setup", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -9,14 +9,14 @@ import os
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
 from ._auth import Auth
-from ._codec import error_fields, job_from_data, loads
+from ._codec import Answer, answer_from, error_fields, job_from_data, loads
 from ._environment import read_settings
 from ._errors import (
     AuthenticationError,
@@ -42,6 +42,7 @@ from ._validate import check_id, positive_int
 __all__ = ["EvsJobClient", "error_for"]
 
 logger = logging.getLogger("evs_job_watch")  # see docs/logging.md; never a header or body
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 _MAX_RETRY_AFTER = 600.0
 
 # The API's error codes, by what they mean for a caller.
@@ -264,16 +265,24 @@ class EvsJobClient:
 
     async def get_job(self, job_id: str) -> Job:
         """The job's current state; raises an ``EvsJobWatchError`` subclass on failure."""
+        return (await self.poll_job(job_id)).job
+
+    async def poll_job(self, job_id: str, last: Answer | None = None) -> Answer:
+        """Like ``get_job``, for a caller that polls: ``last`` itself when the body is the
+        one ``last`` was decoded from (then nothing is decoded), else the new answer.
+
+        A running job answers the same bytes poll after poll, so most polls end here.
+        """
         url = URL(self._prefix + check_id(job_id), encoded=True)
         if self._auth is None:
-            return await self._get(url, {}, job_id)
+            return await self._get(url, _NO_HEADERS, job_id, last)
         headers = await self._credentials(url, job_id)
         try:
-            return await self._get(url, headers, job_id)
+            return await self._get(url, headers, job_id, last)
         except AuthenticationError:
             if not await self._refresh(headers, job_id):
                 raise
-        return await self._get(url, await self._credentials(url, job_id), job_id)
+        return await self._get(url, await self._credentials(url, job_id), job_id, last)
 
     async def _credentials(self, url: URL, job_id: str) -> Mapping[str, str]:
         assert self._auth is not None
@@ -293,14 +302,21 @@ class EvsJobClient:
             failed = _for_job(exc, job_id)
         raise failed
 
-    async def _get(self, url: URL, headers: Mapping[str, str], job_id: str) -> Job:
+    async def _get(
+        self, url: URL, headers: Mapping[str, str], job_id: str, last: Answer | None
+    ) -> Answer:
         failure = None
         try:
             async with self._get_session().get(url, headers=headers, **self._options) as response:
                 self._answered = True
                 status = response.status
-                body = await read_capped(response)
                 reply_headers = response.headers
+                length = response.content_length
+                plain = "Content-Encoding" not in reply_headers
+                if length is not None and length <= MAX_BODY_BYTES and plain:
+                    body: bytes | None = await response.read()  # the usual case, read whole
+                else:
+                    body = await read_capped(response)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             failure = connection_failure(
                 exc, url, answered=self._answered, proxy=self._proxy, job_id=job_id
@@ -311,15 +327,7 @@ class EvsJobClient:
             # some of those keep the request's headers, and so the token.
             raise failure
         if status == 200 and body is not None:
-            data = loads(body, job_id)
-            if type(data) is dict and "status" not in data and error_fields(data):
-                raise _logged(error_for(status, data, reply_headers, job_id))
-            job = job_from_data(data, body=body, job_id=job_id)
-            if job.job_id != job_id:
-                raise MalformedResponseError(
-                    f"the answer is about job {job.job_id!r}", body=body, job_id=job_id
-                )
-            return job
+            return answer_from(body, job_id, last, _job_in)
         if status == 200:
             raise MalformedResponseError(f"body larger than {MAX_BODY_BYTES} bytes", job_id=job_id)
         if 300 <= status < 400:
@@ -340,6 +348,19 @@ def _logged(error: EvsApiError) -> EvsApiError:
     extra = {"job_id": error.job_id, "error_code": error.code}
     logger.debug("GET job refused: %s %s", type(error).__name__, error.message, extra=extra)
     return error
+
+
+def _job_in(body: bytes, job_id: str) -> Job:
+    """The job a 200 answer holds; an error object in it is the error it names."""
+    data = loads(body, job_id)
+    if type(data) is dict and "status" not in data and error_fields(data):
+        raise _logged(error_for(200, data, _NO_HEADERS, job_id))
+    job = job_from_data(data, body=body, job_id=job_id)
+    if job.job_id != job_id:
+        raise MalformedResponseError(
+            f"the answer is about job {job.job_id!r}", body=body, job_id=job_id
+        )
+    return job
 
 
 def _try_loads(body: bytes | None) -> Any:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any
 
+import attrs
 import cattrs
 import orjson
 from cattrs.gen import make_dict_structure_fn
@@ -13,7 +16,45 @@ from cattrs.gen import make_dict_structure_fn
 from ._errors import MalformedResponseError
 from ._models import NO_ENTITIES, NO_EXTRA, ApiError, Job, JobEntities, JobStatus, JobType
 
-__all__ = ["decode_job", "encode_job", "error_fields", "job_from_data", "loads"]
+__all__ = [
+    "Answer",
+    "answer_from",
+    "decode_job",
+    "encode_job",
+    "error_fields",
+    "job_from_data",
+    "loads",
+]
+
+
+@attrs.frozen(slots=True)
+class Answer:
+    """A decoded answer of the job query, and what tells its body again without decoding it.
+
+    Attributes:
+        job: the job the body holds.
+        digest: ``hash()`` of the body (Python's 64-bit SipHash, keyed per process): two
+            different bodies share one with odds of 1 in 2**64. None: no body was seen.
+    """
+
+    job: Job
+    digest: int | None = None
+
+
+def answer_from(
+    body: bytes, job_id: str, last: Answer | None, decode: Callable[[bytes, str], Job]
+) -> Answer:
+    """``last`` itself when ``body`` is the body it was decoded from, else a new answer
+    with ``decode(body, job_id)``.
+
+    A running job answers the same bytes poll after poll: those are not decoded again,
+    and the watch knows by identity that nothing changed.
+    """
+    digest = hash(body)
+    if last is not None and last.digest == digest:
+        return last
+    return Answer(decode(body, job_id), digest)
+
 
 _TEXT_KEYS = ("volume_id", "name", "volume_type", "server_id", "nic_id")
 _ENTITY_KEYS = frozenset((*_TEXT_KEYS, "size", "sub_jobs"))
@@ -32,6 +73,11 @@ def _strict_int(value: Any, _: object) -> int:
     return value
 
 
+# Disk types seen, each kept once rather than once per watched job (bounded: the API
+# sends a handful, and a server inventing new ones must not grow the process).
+_KINDS: dict[Any, str] = {}
+_MAX_KINDS = 256
+
 _STATUSES: dict[Any, JobStatus] = {member.value: member for member in JobStatus}
 _TYPES: dict[Any, JobType] = {member.value: member for member in JobType}
 
@@ -39,6 +85,15 @@ _TYPES: dict[Any, JobType] = {member.value: member for member in JobType}
 # Dict lookups first: an enum call costs three times as much, on every poll.
 def _job_type(value: Any) -> JobType:
     return JobType(_strict_str(value, None))
+
+
+def _kind(value: Any) -> str | None:
+    if value is None:
+        return None
+    kind = _strict_str(value, None)
+    if len(_KINDS) < _MAX_KINDS:
+        _KINDS[kind] = kind
+    return kind
 
 
 @functools.lru_cache(maxsize=4096)
@@ -64,27 +119,71 @@ def format_time(moment: datetime | None) -> str:
     return utc.isoformat(timespec=spec) + "Z"
 
 
+def _slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
+    """The setters of a slotted attrs class's fields, in field order."""
+    return tuple(getattr(cls, field.name).__set__ for field in attrs.fields(cls))
+
+
+# A frozen attrs __init__ sets each field through object.__setattr__; decoding builds a
+# Job and its JobEntities per job in a body, so it fills their slots directly instead
+# (test_codec checks that these follow the classes' fields).
+_new = object.__new__
+_set_job = _slot_setters(Job)
+_set_entities = _slot_setters(JobEntities)
+(
+    _set_id,
+    _set_status,
+    _set_type,
+    _set_begin,
+    _set_end,
+    _set_code,
+    _set_reason,
+    _set_entities_of,
+    _set_error,
+) = _set_job
+(
+    _set_volume,
+    _set_name,
+    _set_size,
+    _set_kind,
+    _set_server,
+    _set_nic,
+    _set_subs,
+    _set_extra,
+) = _set_entities
+
+
 def _job(value: Any, _: object = None) -> Job:
+    return _job_of(value, None)
+
+
+def _job_of(value: Any, job_id: str | None) -> Job:
     # Written out flat, with the checks inline: a batch body holds a job per disk, and
-    # this runs for every one of them on every poll.
-    get = _object(value, "a job").get
-    job_id, status, job_type = value["job_id"], value["status"], get("job_type")
+    # this runs for every one of them on every poll that changed.
+    if type(value) is not dict:
+        raise TypeError(f"a job must be an object, got {type(value).__name__}")
+    get = value.get
+    raw_id, status, job_type = value["job_id"], value["status"], get("job_type")
     begin, end = get("begin_time"), get("end_time")
     code, reason = get("error_code"), get("fail_reason")
     entities, error = get("entities"), get("error")
-    if type(job_id) is not str:
-        raise TypeError(f"job_id must be a string, got {type(job_id).__name__}")
-    return Job(  # positional, in field order: keywords cost a fifth more here
-        job_id,
-        _STATUSES.get(status) or JobStatus(_strict_str(status, None)),
-        None if job_type is None else _TYPES.get(job_type) or _job_type(job_type),
-        None if begin is None or begin == "" else _parse_time_text(begin),
-        None if end is None or end == "" else _parse_time_text(end),
-        code if code is None or type(code) is str else _strict_str(code, None),
-        reason if reason is None or type(reason) is str else _strict_str(reason, None),
-        NO_ENTITIES if entities is None else _entities(entities),
+    if type(raw_id) is not str:
+        raise TypeError(f"job_id must be a string, got {type(raw_id).__name__}")
+    job = _new(Job)
+    # The caller's own string when equal: a watched job then keeps one copy of its id.
+    _set_id(job, job_id if raw_id == job_id else raw_id)
+    _set_status(job, _STATUSES.get(status) or JobStatus(_strict_str(status, None)))
+    _set_type(job, None if job_type is None else _TYPES.get(job_type) or _job_type(job_type))
+    _set_begin(job, None if begin is None or begin == "" else _parse_time_text(begin))
+    _set_end(job, None if end is None or end == "" else _parse_time_text(end))
+    _set_code(job, code if code is None or type(code) is str else _strict_str(code, None))
+    _set_reason(job, reason if reason is None or type(reason) is str else _strict_str(reason, None))
+    _set_entities_of(job, NO_ENTITIES if entities is None else _entities(entities))
+    _set_error(
+        job,
         None if error is None else _structure_api_error(_object(error, "error"), ApiError),
     )
+    return job
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:
@@ -94,30 +193,39 @@ def _object(value: Any, what: str) -> dict[str, Any]:
 
 
 def _entities(value: Any) -> JobEntities:
-    get = _object(value, "entities").get
+    if type(value) is not dict:
+        raise TypeError(f"entities must be an object, got {type(value).__name__}")
+    get = value.get
     sub_jobs = get("sub_jobs")
     if sub_jobs is None:
         sub_jobs = ()
     elif type(sub_jobs) is list:
-        sub_jobs = tuple([_job(item) for item in sub_jobs])
+        sub_jobs = tuple([_job_of(item, None) for item in sub_jobs])
     else:
         raise TypeError(f"sub_jobs must be a list, got {type(sub_jobs).__name__}")
     volume_id, name, size, kind = get("volume_id"), get("name"), get("size"), get("volume_type")
     server, nic = get("server_id"), get("nic_id")
-    return JobEntities(
+    entities = _new(JobEntities)
+    _set_volume(
+        entities,
         volume_id if volume_id is None or type(volume_id) is str else _strict_str(volume_id, None),
-        name if name is None or type(name) is str else _strict_str(name, None),
-        size if size is None or type(size) is int else _strict_int(size, None),
-        kind if kind is None or type(kind) is str else _strict_str(kind, None),
-        server if server is None or type(server) is str else _strict_str(server, None),
-        nic if nic is None or type(nic) is str else _strict_str(nic, None),
-        sub_jobs,
-        (
-            NO_EXTRA
-            if _ENTITY_KEYS.issuperset(value)
-            else {k: v for k, v in value.items() if k not in _ENTITY_KEYS}
-        ),
     )
+    _set_name(entities, name if name is None or type(name) is str else _strict_str(name, None))
+    _set_size(entities, size if size is None or type(size) is int else _strict_int(size, None))
+    _set_kind(entities, _KINDS.get(kind) or _kind(kind))
+    _set_server(
+        entities, server if server is None or type(server) is str else _strict_str(server, None)
+    )
+    _set_nic(entities, nic if nic is None or type(nic) is str else _strict_str(nic, None))
+    _set_subs(entities, sub_jobs)
+    _set_extra(
+        entities,
+        NO_EXTRA
+        if _ENTITY_KEYS.issuperset(value)
+        # What JobEntities' converter would make of it: a read-only view of a fresh dict.
+        else MappingProxyType({k: v for k, v in value.items() if k not in _ENTITY_KEYS}),
+    )
+    return entities
 
 
 def _make_converter() -> cattrs.Converter:
@@ -132,7 +240,6 @@ def _make_converter() -> cattrs.Converter:
 
 
 _converter = _make_converter()
-_structure_job = _converter.get_structure_hook(Job)
 _structure_api_error = _converter.get_structure_hook(ApiError)
 _BROKEN = (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError)
 
@@ -152,17 +259,33 @@ def job_from_data(data: Any, *, body: bytes = b"", job_id: str | None = None) ->
             f"expected a JSON object, got {type(data).__name__}", body=body, job_id=job_id
         )
     try:
-        return _structure_job(data, Job)  # type: ignore[no-any-return]
+        return _job_of(data, job_id)  # the converter's Job hook, without its dispatch
     except _BROKEN as exc:
-        reason = "too deeply nested" if isinstance(exc, RecursionError) else exc
-        raise MalformedResponseError(
-            f"not a job ({type(exc).__name__}: {reason})", body=body, job_id=job_id
-        ) from None
+        raise _not_a_job(exc, body, job_id) from None
 
 
 def decode_job(body: bytes, job_id: str | None = None) -> Job:
-    """Response bytes to a Job; anything that is not a job is a MalformedResponseError."""
-    return job_from_data(loads(body, job_id), body=body, job_id=job_id)
+    """Response bytes to a Job; anything that is not a job is a MalformedResponseError.
+
+    ``job_id``: the id asked for, named in errors; the Job shares that string when equal.
+    """
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedResponseError(f"not JSON ({exc})", body=body, job_id=job_id) from None
+    if type(data) is not dict:
+        return job_from_data(data, body=body, job_id=job_id)  # raises, saying what it got
+    try:
+        return _job_of(data, job_id)
+    except _BROKEN as exc:
+        raise _not_a_job(exc, body, job_id) from None
+
+
+def _not_a_job(exc: Exception, body: bytes, job_id: str | None) -> MalformedResponseError:
+    reason = "too deeply nested" if isinstance(exc, RecursionError) else exc
+    return MalformedResponseError(
+        f"not a job ({type(exc).__name__}: {reason})", body=body, job_id=job_id
+    )
 
 
 def error_fields(data: Any) -> tuple[str | None, str | None] | None:

@@ -84,6 +84,11 @@ class Outbox:
         if not self._busy:  # else a run is under way (a courier, or a caller up the stack)
             self._run()
 
+    @property
+    def idle(self) -> bool:
+        """Whether every item posted has run (no courier is carrying any)."""
+        return not self._busy and not self._items
+
     def cancel(self) -> None:
         """Drop every item not yet run (the watcher is closing)."""
         self._items.clear()

@@ -2,40 +2,56 @@
 
 Due times sit in one heap, under one loop timer for the earliest (no timer per job and
 no scan of all jobs per tick). A due watch joins a ready queue, which at most
-``max_concurrency`` worker tasks drain in order, most overdue first; a worker exists
-only while there is work, so a slot is held only while a request waits for its turn or
-is in flight, never while a job sleeps. What to do after an answer or an error is
-decided by ``_schedule``; what an answer means, by the watch itself.
+``max_concurrency`` worker tasks drain in order, most overdue first: as many workers as
+there are ready watches are set going in the same loop step, so watches due together go
+out together. A worker that finds the queue empty parks until there is work again (a new
+task per poll would cost more than the poll's own work at low rates); so a slot is held
+only while a request waits for its turn or is in flight, never while a job sleeps. What
+to do after an answer or an error is decided by ``_schedule``; what an answer means, by
+the watch itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
-import itertools
 import logging
 import random
 import time
 from collections import deque
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from ._codec import Answer
 from ._errors import EvsApiError, EvsJobWatchError, ThrottledError
 from ._learn import DurationModel
 from ._models import Job
 from ._pacer import Pacer
 from ._policy import PollPolicy
-from ._schedule import after_answer, after_error, is_transient
+from ._schedule import Cadence, after_answer, after_error, is_transient
 from ._watch import Watch
 
-__all__ = ["JobSource", "Poller"]
+__all__ = ["AnswerSource", "JobSource", "Poller"]
 
 logger = logging.getLogger("evs_job_watch")
+
+_CADENCES = 256  # distinct cadences shared at most
 
 
 class JobSource(Protocol):
     """What the watcher polls: ``EvsJobClient`` or anything with the same ``get_job``."""
 
     async def get_job(self, job_id: str) -> Job: ...
+
+
+@runtime_checkable
+class AnswerSource(Protocol):
+    """A source that knows a body it has seen before, and then decodes nothing.
+
+    ``EvsJobClient.poll_job``: it gives ``last`` back when the body is the one ``last``
+    was decoded from, so the watch sees at once that nothing changed.
+    """
+
+    async def poll_job(self, job_id: str, last: Answer | None) -> Answer: ...
 
 
 class Poller:
@@ -46,18 +62,20 @@ class Poller:
     ) -> None:
         self.policy = policy
         self._client = client
+        self._source = client if isinstance(client, AnswerSource) else None
         self._max_concurrency = max_concurrency
         self._pacer = pacer
         self._rng = random.Random()
-        self._due: list[tuple[float, int, Watch]] = []  # a heap of (due time, tie-breaker, watch)
-        self._order = itertools.count()
+        self._due: list[tuple[float, Watch]] = []  # a heap of (due time, watch)
         self._wakeup: asyncio.TimerHandle | None = None  # at the heap's earliest due time
         self._ready: deque[Watch] = deque()
         self._soon: list[Watch] = []  # due now, joining the ready queue at the next turn
         self._workers: set[asyncio.Task[None]] = set()
-        self._starting = False
+        self._parked: list[asyncio.Future[None]] = []  # workers waiting for work
+        self._waking = 0  # workers woken or started that have not taken work yet
         self._closed = False
         self._durations = DurationModel()
+        self._cadences: dict[Cadence, Cadence] = {}  # one of each seen after an answer
         self.in_flight = 0
         self.polls = self.errors = self.throttled = 0
 
@@ -70,10 +88,12 @@ class Poller:
         self._due.clear()
         self._ready.clear()
         self._soon.clear()
+        self._parked.clear()
         return set(self._workers)
 
-    def schedule(self, watch: Watch, delay: float) -> None:
-        """Poll ``watch`` in ``delay`` seconds (0: at the next turn of the loop)."""
+    def schedule(self, watch: Watch, delay: float, now: float | None = None) -> None:
+        """Poll ``watch`` in ``delay`` seconds (0: at the next turn of the loop) from ``now``
+        (the loop's time, when the caller has just read it)."""
         if self._closed:
             return
         loop = asyncio.get_running_loop()
@@ -86,8 +106,8 @@ class Poller:
             if len(self._soon) == 1:
                 loop.call_soon(self._line_up)
             return
-        due = loop.time() + delay
-        heapq.heappush(self._due, (due, next(self._order), watch))
+        due = (loop.time() if now is None else now) + delay
+        heapq.heappush(self._due, (due, watch))
         if self._wakeup is None or due < self._wakeup.when():
             if self._wakeup is not None:
                 self._wakeup.cancel()
@@ -96,55 +116,64 @@ class Poller:
     def _line_up(self) -> None:
         self._ready.extend(self._soon)
         self._soon.clear()
-        self._start_worker()
+        self._dispatch()
 
     def _wake(self) -> None:
         self._wakeup = None
         loop = asyncio.get_running_loop()
         now, due, ready = loop.time(), self._due, self._ready
         while due and due[0][0] <= now:
-            watch = heapq.heappop(due)[2]
+            watch = heapq.heappop(due)[1]
             if watch.polling:  # an ended watch just leaves the heap
                 ready.append(watch)
         if due:
             self._wakeup = loop.call_at(due[0][0], self._wake)
-        self._start_worker()
+        self._dispatch()
 
-    def _start_worker(self) -> None:
-        # One worker starts at a time; each one that finds more work starts the next, so
-        # a burst of due jobs fans out to max_concurrency workers in as many loop steps.
-        if (
-            self._ready
-            and not self._starting
-            and not self._closed
-            and len(self._workers) < self._max_concurrency
-        ):
-            self._starting = True
+    def _dispatch(self) -> None:
+        # As many workers as there are ready watches, all in this loop step (woken if
+        # parked, else started, up to max_concurrency): due watches go out together.
+        wanted = len(self._ready) - self._waking
+        while wanted > 0 and self._parked and not self._closed:
+            self._parked.pop().set_result(None)
+            self._waking += 1
+            wanted -= 1
+        while wanted > 0 and len(self._workers) < self._max_concurrency and not self._closed:
             task = asyncio.get_running_loop().create_task(self._work())
             self._workers.add(task)
             task.add_done_callback(self._workers.discard)
+            self._waking += 1
+            wanted -= 1
 
     async def _work(self) -> None:
-        self._starting = False
+        loop = asyncio.get_running_loop()
         ready = self._ready
-        while ready:
-            watch = ready.popleft()
-            self._start_worker()
-            if watch.polling:
-                await self._poll(watch)
+        while True:
+            self._waking -= 1
+            while ready:
+                watch = ready.popleft()
+                if watch.polling:
+                    await self._poll(watch)
+            parked = loop.create_future()
+            self._parked.append(parked)
+            await parked  # until _dispatch has work for it, or close cancels it
 
     async def _poll(self, watch: Watch) -> None:
         loop = asyncio.get_running_loop()
-        wait = self._pacer.turn(loop.time())
+        sent = loop.time()
+        wait = self._pacer.turn(sent)
         if wait > 0:
             await asyncio.sleep(wait)
             if not watch.polling:
                 return
+            sent = loop.time()
         self.in_flight += 1
         self.polls += 1
-        sent = loop.time()
         try:
-            job = await self._client.get_job(watch.job_id)
+            if self._source is not None:
+                answer = await self._source.poll_job(watch.job_id, watch.answer)
+            else:
+                answer = Answer(await self._client.get_job(watch.job_id))
         except EvsJobWatchError as exc:
             if watch.polling:
                 self._failed(watch, exc, loop.time())
@@ -157,25 +186,35 @@ class Poller:
         finally:
             self.in_flight -= 1
         if watch.polling:
-            self._answered(watch, job, loop.time(), sent)
+            self._answered(watch, answer, loop.time(), sent)
 
-    def _answered(self, watch: Watch, job: Job, now: float, sent: float) -> None:
-        logger.debug(
-            "job %s is %s (%.0f ms)",
-            job.job_id,
-            job.status.value,
-            (now - sent) * 1000,
-            extra={"job_id": job.job_id, "status": job.status.value},
-        )
+    def _answered(self, watch: Watch, answer: Answer, now: float, sent: float) -> None:
+        job = answer.job
+        if logger.isEnabledFor(logging.DEBUG):  # else not even the record's fields are built
+            logger.debug(
+                "job %s is %s (%.0f ms)",
+                job.job_id,
+                job.status.value,
+                (now - sent) * 1000,
+                extra={"job_id": job.job_id, "status": job.status.value},
+            )
         self._pacer.answered(now)
-        changed = watch.answered(job)
-        if job.status.is_terminal:
-            self._durations.observe(job)
-        elif watch.polling:
-            watch.cadence, delay = after_answer(
+        changed = watch.answered(answer)
+        if not watch.polling:  # it ended: with this answer, or a callback let it go
+            if job.is_terminal:
+                self._durations.observe(job)
+        else:
+            cadence, delay = after_answer(
                 watch.cadence, changed, self._learned(job), self.policy, self._rng
             )
-            self.schedule(watch, delay)
+            if cadence is not watch.cadence:
+                # Watches on the same cadence share one record (after an answer most are
+                # on one of a few intervals): thousands of watches, a handful of them.
+                cadence = self._cadences.setdefault(cadence, cadence)
+                if len(self._cadences) > _CADENCES:
+                    self._cadences.clear()
+                watch.cadence = cadence
+            self.schedule(watch, delay, now)
 
     def _learned(self, job: Job) -> float | None:
         """The delay that the durations of ended jobs of its type suggest, if any."""

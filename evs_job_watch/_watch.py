@@ -17,6 +17,7 @@ import enum
 import functools
 from typing import Protocol
 
+from ._codec import Answer
 from ._delivery import Delivery
 from ._errors import WatcherClosedError, WatchTimeoutError
 from ._events import JobEvent, Statuses
@@ -65,10 +66,11 @@ class Watch:
         "_outbox",
         "_seen",
         "_tracker",
+        "answer",
         "cadence",
         "job_id",
-        "latest",
         "phase",
+        "polling",
     )
 
     def __init__(
@@ -76,39 +78,50 @@ class Watch:
     ) -> None:
         self.job_id = job_id
         self.phase = Phase.POLLING
-        self.latest: Job | None = None  # the last answer
+        self.polling = True  # phase is POLLING: a plain attribute, read a few times a poll
+        self.answer: Answer | None = None  # the last answer; given back when it repeats
         self.cadence: Cadence = START  # the Poller's: how this watch is being polled
         # What the polls have shown (the next answer is compared with it), and what was
-        # delivered (what a snapshot keeps); both start from a resumed snapshot's.
-        known = known or Statuses()
-        self._seen = known
-        self._delivered = Statuses(known.job, known.subs)
-        self._holders: list[Holder] = []
-        self._outbox: Outbox | None = None  # made at the first delivery
+        # delivered (what a snapshot keeps); both start from a resumed snapshot's. The
+        # delivered side is None while it equals the seen one, as it does whenever no
+        # event is on its way: most watches, most of the time, keep one Statuses.
+        self._seen = known or Statuses()
+        self._delivered: Statuses | None = None
+        self._holders: tuple[Holder, ...] = ()  # usually one: a tuple is the smallest
+        self._outbox: Outbox | None = None  # only while it has items to run
         self._tracker = tracker
         self._delivery = delivery
 
     def __repr__(self) -> str:
         return f"<Watch {self.job_id} {self.phase.value}>"
 
+    def __lt__(self, other: Watch) -> bool:
+        return False  # the heap of due times may poll watches due at one moment in any order
+
     @property
-    def polling(self) -> bool:
-        return self.phase is Phase.POLLING
+    def latest(self) -> Job | None:
+        """The job as the last answer showed it."""
+        return None if self.answer is None else self.answer.job
 
     # -- what happens to a watch -------------------------------------------------------
 
     def hold(self, holder: Holder) -> None:
         """One more caller waits for this watch."""
-        self._holders.append(holder)
+        self._holders = (*self._holders, holder)
 
-    def answered(self, job: Job) -> bool:
+    def answered(self, answer: Answer) -> bool:
         """A poll's answer: deliver its events, and end if the job ended.
 
         Returns whether anything changed since the last answer.
         """
-        self.latest = job
+        if answer is self.answer:
+            return False  # the source saw the same body again: nothing can have changed
+        self.answer = answer
+        job = answer.job
         events = self._seen.changes(job)
         if events:
+            if self._delivered is None:
+                self._delivered = Statuses(self._seen.job, self._seen.subs)
             for event in events:
                 self._seen.record(event)
             self._post(self._delivery.events(events, self._record))
@@ -123,7 +136,7 @@ class Watch:
     def expired(self, holder: Holder, limit: float) -> None:
         """A holder's deadline passed: the watch ends with it if it was the last one."""
         error = WatchTimeoutError(self.job_id, limit)
-        if self.polling and self._holders == [holder]:
+        if self.polling and self._holders == (holder,):
             self._end(error)
         else:
             holder.settle(error)
@@ -131,7 +144,7 @@ class Watch:
     def released(self, holder: Holder) -> None:
         """A holder stopped waiting; with none left, polling stops and nobody is told."""
         if holder in self._holders:
-            self._holders.remove(holder)
+            self._holders = tuple(other for other in self._holders if other is not holder)
         if not self._holders and self.polling:
             self._end(None)
 
@@ -139,7 +152,7 @@ class Watch:
         """The watcher closes: callbacks not yet run are dropped, the holders are told."""
         if self.phase is Phase.SETTLED:
             return
-        self.phase = Phase.SETTLED
+        self._enter(Phase.SETTLED)
         if self._outbox is not None:
             self._outbox.cancel()
         self._tell(WatcherClosedError(self.job_id))
@@ -152,15 +165,17 @@ class Watch:
         A live watch is kept, and so is one that ended with its job while the job's last
         events are being delivered: those are delivered again after a restart, not lost.
         """
-        if self._delivered.ended or self.phase is Phase.SETTLED:
+        delivered = self._delivered or self._seen
+        if delivered.ended or self.phase is Phase.SETTLED:
             return None
-        if self.phase is Phase.DELIVERING and not (self.latest and self.latest.is_terminal):
+        latest = self.latest
+        if self.phase is Phase.DELIVERING and not (latest and latest.is_terminal):
             return None
         deadlines = [holder.deadline() for holder in self._holders]
         timeout = None
         if deadlines and None not in deadlines:
             timeout = max(0.0, max(d for d in deadlines if d is not None) - now)
-        return SavedWatch(self.job_id, self._delivered.job, self._delivered.subs or {}, timeout)
+        return SavedWatch(self.job_id, delivered.job, delivered.subs or {}, timeout)
 
     # -- the steps of an ending --------------------------------------------------------
 
@@ -169,7 +184,7 @@ class Watch:
 
         ``outcome`` None: released, nobody is left to tell.
         """
-        self.phase = Phase.DELIVERING
+        self._enter(Phase.DELIVERING)
         self._tracker.ended(self)
         items: list[Item] = []
         if isinstance(outcome, BaseException):
@@ -181,21 +196,31 @@ class Watch:
         """DELIVERING to SETTLED: its callbacks ran (unless it was closed meanwhile)."""
         if self.phase is not Phase.DELIVERING:
             return
-        self.phase = Phase.SETTLED
+        self._enter(Phase.SETTLED)
         self._tracker.settled(self)
         if outcome is not None:
             self._tell(outcome)
 
+    def _enter(self, phase: Phase) -> None:
+        self.phase = phase
+        self.polling = phase is Phase.POLLING
+
     def _tell(self, outcome: Outcome) -> None:
-        for holder in list(self._holders):
+        for holder in self._holders:
             holder.settle(outcome)
 
     def _record(self, event: JobEvent) -> None:
         """An event's callbacks returned: it counts as delivered from now on."""
-        self._delivered.record(event)
+        delivered = self._delivered
+        assert delivered is not None  # made when the event was seen, kept until delivered
+        delivered.record(event)
+        if delivered.job is self._seen.job and delivered.subs == self._seen.subs:
+            self._delivered = None  # caught up: nothing on its way
         self._tracker.changed()
 
     def _post(self, items: list[Item]) -> None:
         if self._outbox is None:
             self._outbox = self._delivery.outbox()
         self._outbox.post(items)
+        if self._outbox.idle:  # all run already: thousands of quiet watches keep none
+            self._outbox = None

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import orjson
+
 from evs_job_watch import (
     Job,
     JobEntities,
@@ -15,6 +17,7 @@ from evs_job_watch import (
     JobType,
     PollPolicy,
 )
+from evs_job_watch._codec import Answer, answer_from, decode_job
 
 Step = Job | BaseException
 
@@ -116,3 +119,79 @@ class ScriptedClient:
         if not points or now < points[0][0]:
             return JobNotFoundError("No jobs found.", status=400, code="Common.0011", job_id=job_id)
         return [step for at, step in points if at <= now][-1]
+
+
+def job_body(
+    job_id: str,
+    status: str,
+    *,
+    subs: Sequence[tuple[str, str]] = (),
+    job_type: str = "createVolume",
+    begin_time: str = "2024-03-14T10:00:00.000Z",
+    end_time: str = "",
+) -> bytes:
+    """A job query's response body, as the API sends it; the same arguments, the same bytes."""
+
+    def one(jid: str, st: str, kind: str, entities: dict[str, object]) -> dict[str, object]:
+        return {
+            "status": st,
+            "entities": entities,
+            "job_id": jid,
+            "job_type": kind,
+            "begin_time": begin_time,
+            "end_time": end_time,
+            "error_code": "EVS.2024" if st == "FAIL" else None,
+            "fail_reason": "volume creation failed" if st == "FAIL" else None,
+        }
+
+    if subs:
+        sub_jobs = [one(sid, st, "createVolume", {"size": 10}) for sid, st in subs]
+        return orjson.dumps(one(job_id, status, "batchCreateVolume", {"sub_jobs": sub_jobs}))
+    return orjson.dumps(one(job_id, status, job_type, {"size": 10, "volume_type": "SSD"}))
+
+
+class ScriptedBodies:
+    """Each job answers response bodies from a script (one per poll) or a timeline on the
+    loop clock, told apart the way ``EvsJobClient.poll_job`` tells them: through the
+    library's ``answer_from``, so a body identical to the last one is not decoded again.
+
+    Attributes:
+        calls: (job_id, loop time) of every request, in order.
+        decoded: how many bodies were decoded.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float]] = []
+        self.decoded = 0
+        self._steps: dict[str, list[bytes | BaseException]] = {}
+        self._timelines: dict[str, list[tuple[float, bytes | BaseException]]] = {}
+
+    def script(self, job_id: str, *steps: bytes | BaseException) -> None:
+        """Answer the polls of ``job_id`` with ``steps`` in turn; the last one repeats."""
+        self._steps[job_id] = list(steps)
+
+    def timeline(self, job_id: str, *points: tuple[float, bytes | BaseException]) -> None:
+        """Answer with the step whose loop time is the latest not after the poll."""
+        self._timelines[job_id] = sorted(points, key=lambda point: point[0])
+
+    def polls(self, job_id: str) -> list[float]:
+        return [at for jid, at in self.calls if jid == job_id]
+
+    async def get_job(self, job_id: str) -> Job:
+        return (await self.poll_job(job_id, None)).job
+
+    async def poll_job(self, job_id: str, last: Answer | None) -> Answer:
+        now = asyncio.get_running_loop().time()
+        self.calls.append((job_id, now))
+        if job_id in self._steps:
+            steps = self._steps[job_id]
+            step = steps.pop(0) if len(steps) > 1 else steps[0]
+        else:
+            step = [step for at, step in self._timelines[job_id] if at <= now][-1]
+        if isinstance(step, BaseException):
+            raise step
+        return answer_from(step, job_id, last, self._decode)
+
+    def _decode(self, body: bytes, job_id: str) -> Job:
+        self.decoded += 1
+        return decode_job(body, job_id)

@@ -383,6 +383,53 @@ async def test_ok_answer_about_another_job_is_malformed(
     assert "ffffffffffffffffffffffffffffffff" in str(caught.value)
 
 
+# -- polling: a body seen before is not decoded again ---------------------------------
+
+
+async def test_poll_job_gives_the_last_answer_back_for_the_same_body(
+    mocked: aioresponses, client: EvsJobClient
+) -> None:
+    mocked.get(JOB_URL, body=json.dumps(job_body()), repeat=True)
+    first = await client.poll_job(JOB)
+    again = await client.poll_job(JOB, first)
+    assert again is first
+    assert first.job.status is JobStatus.RUNNING
+    assert len(requests_made(mocked)) == 2
+
+
+async def test_poll_job_decodes_a_body_that_changed_anywhere(
+    mocked: aioresponses, client: EvsJobClient
+) -> None:
+    before = job_body()
+    after = {**before, "entities": {**before["entities"], "size": 11}}  # one digit differs
+    mocked.get(JOB_URL, body=json.dumps(before))
+    mocked.get(JOB_URL, body=json.dumps(after))
+    first = await client.poll_job(JOB)
+    second = await client.poll_job(JOB, first)
+    assert second is not first
+    assert (first.job.entities.size, second.job.entities.size) == (10, 11)
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (_api("EVS.9876", "the service says no"), EvsApiError),
+        (job_body(job_id="ffffffffffffffffffffffffffffffff"), MalformedResponseError),
+        ({"volumes": []}, MalformedResponseError),
+    ],
+    ids=["error object", "another job", "not a job"],
+)
+async def test_poll_job_checks_a_changed_body_as_get_job_does(
+    mocked: aioresponses, client: EvsJobClient, body: dict[str, Any], error: type[Exception]
+) -> None:
+    mocked.get(JOB_URL, body=json.dumps(job_body()))
+    mocked.get(JOB_URL, body=json.dumps(body))
+    first = await client.poll_job(JOB)
+    with pytest.raises(error) as caught:
+        await client.poll_job(JOB, first)
+    assert caught.value.job_id == JOB  # type: ignore[attr-defined]
+
+
 def _padded_job(size: int) -> bytes:
     head = json.dumps(job_body())[:-1].encode() + b', "pad": "'
     tail = b'"}'

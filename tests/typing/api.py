@@ -128,6 +128,15 @@ async def query_one() -> Job:
             raise
 
 
+async def poll_until_it_changes(client: EvsJobClient, job_id: str) -> Job:
+    first = await client.poll_job(job_id)
+    answer = await client.poll_job(job_id, first)
+    while answer is first:  # the same body: nothing was decoded
+        answer = await client.poll_job(job_id, answer)
+    changed: Job = answer.job
+    return changed
+
+
 async def watch_many(session: aiohttp.ClientSession, job_ids: list[str]) -> list[Job]:
     client = EvsJobClient(
         "https://evs.eu-de.otc.t-systems.com",
