@@ -8,17 +8,25 @@ Everything the API tells counts (``docs/ARCHITECTURE.md`` has the full story):
 - a type with little history leans on the pool of all types, the pool on a prior built
   from the API's facts (durations of tens of seconds), so the first job is scheduled too.
 
-The schedule (``delay``): a job is polled every ``latency`` seconds while it may end at
-any moment, so that most ends are seen within ``latency``; while an end is unlikely, the
-poll skips ahead as far as the job has at most a small chance (``_SKIP``) of ending
-before the last ``latency`` seconds of the skip. Past the history, the skip grows with
-the job's age, never straight to the cap. Pure: no clock, no I/O.
+The schedule (``delay``), for a job of age ``a`` on its kind's survival curve:
+- skip: while jobs of that age rarely end (under a ``_DENSE`` chance per ``latency``),
+  wait out the stretch in which the job ends with at most a ``_SKIP`` chance (less where
+  few jobs were seen: a small chance cannot be told from few samples);
+- then cover ``latency`` seconds, so an end after the skip is seen within ``latency``;
+  only half of it if the job most likely ends in that half (then it is seen sooner);
+  and never past the point by which it has ended with a ``_DONE`` chance;
+- past the history, the skip is a share of the age (a scale-free tail), so the delay
+  grows with the overshoot instead of jumping to ``max_interval``;
+- a batch ends with its last running sub-job: the chance that it ends is theirs
+  multiplied; once all its sub-jobs ended, it is polled again soon.
+``_schedule.after_answer`` then caps the delay, spreads it, and keeps it above the
+policy's floor. Pure: no clock, no I/O.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 
 from ._models import Job
@@ -30,13 +38,16 @@ _KEEP = 200  # durations remembered per kind of job (the most recent ones)
 _RUNNING = 512  # running jobs remembered per kind (the most recently seen ones)
 _KINDS = 64  # kinds of job remembered at most (an API inventing types cannot grow us)
 _KIND_TEXT = 200  # characters of a kind's name, at most (longer ones are not learned)
-_PRIOR = prior_hazards(median=20.0, spread=1.0)  # the API's "tens of seconds"
+# The prior, from the API's facts: durations of tens of seconds (a log-normal with a
+# median of 20 s, wide: one job in six takes under 5 s, one in six over 90 s).
+_PRIOR = prior_hazards(median=20.0, spread=1.5)
 _PRIOR_WEIGHT = 2.0  # jobs the prior counts as, in every bin of the pool
-_POOL_WEIGHT = 3.0  # jobs the pool counts as, in every bin of a kind
-_SKIP = 0.03  # the chance of an end, early in a skip, that a skip may take
-_SOON = 0.4
-_DENSE = 0.08  # the chance of ending within ``latency`` from which polls are dense
-_SURE = 15.0  # jobs at risk at which a kind's estimate is half trusted for a skip
+_POOL_WEIGHT = 2.0  # jobs the pool counts as, in every bin of a kind new to the watcher
+_SURE = 25.0  # jobs of a kind at which its history is half trusted (skip, pool weight)
+_SKIP = 0.025  # the chance of ending unseen for longer than `latency` a skip may take
+_DENSE = 0.1  # the chance of ending within `latency` from which polls are dense
+_SOON = 0.45  # the chance of ending within `latency / 2` from which that is the delay
+_DONE = 0.9  # the chance of having ended past which no poll is put off
 _REFRESH = 16  # changes between rebuilds of the curves: a running job seen counts 1,
 _ENDED = 4  # an ended job this many (and the first _REFRESH of a kind a whole rebuild)
 
@@ -50,8 +61,10 @@ class _Kind:
         self.ended: deque[float] = deque()
         self.events = [0.0] * BINS  # ended durations per bin
         self.alive = [0.0] * BINS  # running jobs per bin of the age they were last seen at
-        self.running: dict[str, int] = {}  # job id -> that bin
-        self.done: dict[str, None] = {}  # ids of the jobs counted as ended, most recent last
+        # OrderedDicts: dropping the oldest entry is O(1) (a dict's first entry after many
+        # deletions is found by a scan).
+        self.running: OrderedDict[str, int] = OrderedDict()  # job id -> that bin
+        self.done: OrderedDict[str, None] = OrderedDict()  # ids counted as ended, oldest first
         self.curve: tuple[int, Curve] | None = None  # (generation, curve)
 
 
@@ -93,7 +106,7 @@ class DurationModel:
         if job.end_time is not None and job.job_id not in kind.done:
             kind.done[job.job_id] = None
             if len(kind.done) > _KEEP:
-                del kind.done[next(iter(kind.done))]
+                kind.done.popitem(last=False)
             self._add(kind, (job.end_time.timestamp() - begin,))
 
     def _alive(self, kind: _Kind, job_id: str, age: float) -> None:
@@ -102,8 +115,7 @@ class DurationModel:
         if was is not None:
             self._count(kind.alive, self._pool_alive, was, -1.0)
         elif len(kind.running) >= _RUNNING:  # forget the job seen longest ago
-            oldest = next(iter(kind.running))
-            self._count(kind.alive, self._pool_alive, kind.running.pop(oldest), -1.0)
+            self._count(kind.alive, self._pool_alive, kind.running.popitem(last=False)[1], -1.0)
         kind.running[job_id] = j
         self._count(kind.alive, self._pool_alive, j, 1.0)
         self._changed(1)
@@ -156,11 +168,8 @@ class DurationModel:
     # -- deciding ------------------------------------------------------------------
 
     def delay(self, job: Job, now: float, latency: float) -> float | None:
-        """Seconds until the next poll of a running ``job``; None without its begin_time.
-
-        ``latency`` plus the skip: the longest wait during which the job has at most a
-        ``_SKIP`` chance of ending before the last ``latency`` seconds of it.
-        """
+        """Seconds until the next poll of a running ``job`` seen at wall time ``now``,
+        aiming to see its end within ``latency``; None without its begin_time."""
         if job.begin_time is None:
             return None
         age = max(now - job.begin_time.timestamp(), 0.0)
@@ -177,11 +186,16 @@ class DurationModel:
             if sub.begin_time is not None
         ]
         if subs:
-            return latency + _last_of(subs, _DENSE / latency)
+            return latency + _last_of(subs)
         curve = self._curve(kind)
-        if curve.ending_within(age, latency / 2) >= _SOON:
-            return latency / 2
-        return latency + _skip(curve, age, _DENSE / latency)
+        skip = _skip(curve, age, _DENSE / latency)
+        # Where the skip lands, a job likely to end within half the latency is looked at
+        # again after half of it: most ends happen there, and each is then seen sooner.
+        soon = latency / 2
+        if curve.ending_within(age + skip, soon) >= _SOON:
+            return skip + soon
+        # And never past the point by which the job has most likely ended.
+        return min(skip + latency, max(curve.quiet(age, _DONE), soon))
 
     def _curve(self, name: str) -> Curve:
         generation = self._generation
@@ -226,7 +240,7 @@ def _tail(curve: Curve, age: float) -> float:
     return _SKIP * age / (1 - _SKIP) / (1 + curve.at_risk(age))
 
 
-def _last_of(subs: list[tuple[Curve, float]], rate: float) -> float:
+def _last_of(subs: list[tuple[Curve, float]]) -> float:
     """How far past ``latency`` the next poll of a batch may go: it ends with its last
     running sub-job, so the chance that it ends is the product of theirs."""
     chance = min(_chance(curve, age) for curve, age in subs)

@@ -59,7 +59,7 @@ class PollPolicy:
     jitter: float = attrs.field(default=0.1, converter=float)
     max_consecutive_errors: int = attrs.field(default=10)
     not_found_grace: float = attrs.field(default=30.0, converter=seconds, validator=_non_negative)
-    latency: float | None = attrs.field(default=4.0, converter=_optional_seconds)
+    latency: float | None = attrs.field(default=4.2, converter=_optional_seconds)
 
     def __attrs_post_init__(self) -> None:
         if self.max_interval < self.interval:

@@ -8,6 +8,7 @@ that the poller asks the model, and that a restart keeps what was learned.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from datetime import datetime, timedelta, timezone
 
@@ -312,5 +313,25 @@ async def test_a_restart_keeps_what_was_learned(tmp_path: object) -> None:
             handle.cancel()
         return client.polls("new")[1] - start
 
-    assert await second_poll_of_a_new_job() < LATENCY + 1  # cold: about `latency`
+    assert await second_poll_of_a_new_job() < policy.latency + 1  # type: ignore[operator]
     assert await second_poll_of_a_new_job(state_path=state) > 15.0  # warm from the file
+
+
+@pytest.mark.virtual_clock
+async def test_the_default_never_polls_a_job_more_than_once_a_second() -> None:
+    # A batch whose sub-jobs all ended asks for a poll at once; the floor says 1 s.
+    now = datetime.now(timezone.utc)
+    begin, end = now - timedelta(seconds=30), now - timedelta(seconds=0.2)
+    subs = tuple(Job(f"s{n}", JobStatus.SUCCESS, CREATE, begin, end) for n in range(2))
+    batch = Job("b", JobStatus.RUNNING, JobType.BATCH_CREATE_VOLUME, begin)
+    client = ScriptedClient()
+    client.script("b", attrs.evolve(batch, entities=JobEntities(sub_jobs=subs)))
+    async with JobWatcher(client) as watcher:
+        handle = watcher.watch("b")
+        await asyncio.sleep(20)
+        handle.cancel()
+    polls = client.polls("b")
+    gaps = [later - earlier for earlier, later in itertools.pairwise(polls)]
+    assert len(gaps) > 10
+    assert min(gaps) >= 1.0
+    assert max(gaps) <= 1.1 + 1e-9  # 1 s, spread by the default jitter, floored at 1 s

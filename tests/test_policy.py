@@ -14,7 +14,7 @@ def test_defaults_are_the_documented_ones() -> None:
     policy = PollPolicy()
     assert (policy.interval, policy.max_interval, policy.multiplier) == (2.0, 15.0, 1.5)
     assert (policy.jitter, policy.max_consecutive_errors, policy.not_found_grace) == (0.1, 10, 30.0)
-    assert (policy.latency, policy.floor) == (4.0, 1.0)
+    assert (policy.latency, policy.floor) == (4.2, 1.0)
 
 
 def test_latency_is_seconds_or_none() -> None:
