@@ -61,11 +61,10 @@ def percentile(values: Sequence[float], share: float) -> float:
 
 def fixed(interval: float) -> PollPolicy:
     """A policy that polls every `interval` seconds exactly: no growth, no jitter, and
-    no schedule learned from job durations (where the library has that knob)."""
-    extra: dict[str, Any] = {}
-    if "hazard" in attrs.fields_dict(PollPolicy):
-        extra["hazard"] = None
-    return PollPolicy(interval=interval, max_interval=interval, multiplier=1, jitter=0, **extra)
+    no schedule learned from job durations."""
+    return PollPolicy(
+        interval=interval, max_interval=interval, multiplier=1, jitter=0, latency=None
+    )
 
 
 def scaled(policy: PollPolicy, speed: float) -> PollPolicy:
@@ -75,6 +74,7 @@ def scaled(policy: PollPolicy, speed: float) -> PollPolicy:
         interval=policy.interval / speed,
         max_interval=policy.max_interval / speed,
         not_found_grace=policy.not_found_grace / speed,
+        latency=None if policy.latency is None else policy.latency / speed,
     )
 
 

@@ -1,74 +1,110 @@
-"""Polling policy: requests per job and detection latency (p50/p95, simulated seconds
-from a job's end to the watcher's event) of the default `PollPolicy`, against fixed
-intervals of 1, 2, 5 and 10 s (and against itself without its learned schedule,
-`hazard=None`, where the library has one), on a mix of job durations from a few seconds to
-several minutes (per job type; see `DURATIONS`).
+"""Polling policy: requests per job and detection latency (p50/p95, simulated seconds from
+a job's true end to the watcher seeing it) of the default `PollPolicy`, against fixed
+intervals of 1, 2, 3, 5, 10, 15 and 20 s, and the default's knob (`latency`) swept.
 
-It measures counts and simulated time, not CPU, so the simulator runs in this process
-(`EvsSimulator`): the ground-truth end (`sim.ended_at`, loop time) and the moment the
-watcher's `on_complete`/`on_fail` fires are read on the same loop clock. The clock runs
-`speed` times fast, so every policy is scaled by 1/speed and every latency multiplied by
-speed: the comparison is in simulated seconds. Each policy watches its own simulator of
-the same seed, so all see the same jobs with the same timelines, all at once. A policy
-that learns from the durations of jobs it saw end (`hazard`) first watches a history
-wave of 96 jobs to its end, as a service that has run for a while would have; then
-every simulator makes the measured wave at the same moment. A ticker measures the
-loop's lag; its p99 times the speed is the measurement's uncertainty.
+The jobs are the seeded mixes of `mixes.py` (120 jobs arriving over a minute; several
+seeds each), watched cold (no history) and warm (after a history wave of the same mix
+was watched to its end); every policy watches the same jobs. The figures come from a
+pure discrete-event simulation (`replay.py`) that drives the library's own decisions
+(`_learn.DurationModel`, `_schedule.after_answer`) on simulated time: a full sweep takes
+seconds instead of hours. One mix is also watched by the real `JobWatcher` against the
+in-process simulator (its clock `SPEED` times fast), side by side with the replay of the
+same jobs, to show that the two agree. The frontier plot (requests per job against p95)
+goes to `benchmarks/policy-frontier.png` when matplotlib is installed (`bench` extra).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
-
-import attrs
+import statistics
+from pathlib import Path
 
 from evs_job_watch import EvsJobClient, JobEvent, JobWatcher, PollPolicy, TokenAuth
-from evs_job_watch.simulator import Duration, EvsSimulator
+from evs_job_watch.simulator import EvsSimulator
 
 from ._common import Figure, fixed, log, percentile, scaled
+from .mixes import MIXES, SimJob, wave
+from .replay import Outcome, init_phase, replay
 
-# Simulated seconds: median, spread of the log, clipped to [min, max]. For
-# batchCreateVolume each sub-job's; the batch ends after its last sub-job.
-DURATIONS = {
-    "deleteVolume": Duration(6.0, 0.5, 2.0, 60.0),
-    "extendVolume": Duration(12.0, 0.5, 3.0, 120.0),
-    "createVolume": Duration(20.0, 0.6, 5.0, 240.0),
-    "batchCreateVolume": Duration(40.0, 0.5, 10.0, 300.0),
-    "retypeVolume": Duration(150.0, 0.4, 60.0, 300.0),
-}
-MIX = (
-    ("deleteVolume", 1),
-    ("extendVolume", 1),
-    ("createVolume", 1),
-    ("batchCreateVolume", 3),
-    ("createVolume", 1),
-    ("retypeVolume", 1),
-)
-FIXED = (1.0, 2.0, 5.0, 10.0)
-SEED = 11
-HISTORY = 16 * len(MIX)  # jobs seen to end before the measured wave: 16+ of each type
+FIXED = (1.0, 2.0, 3.0, 5.0, 10.0, 15.0, 20.0)
+LATENCIES = (2.0, 3.0, 6.0, 8.0, 9.0, 9.5, 12.0)  # the knob, besides the default
+DEFAULT = PollPolicy()
+SEEDS = tuple(range(1001, 1009))  # other seeds than the ones the defaults were tuned on
+QUICK_SEEDS = SEEDS[:2]
+CHECK = ("lognormal", SEEDS[0])  # the mix and seed also watched by the real watcher
+SPEED = 10.0
+PLOT = Path(__file__).resolve().parent / "policy-frontier.png"
+MODES = ("cold", "warm")
+
+Triple = tuple[float, float, float]  # requests per job, p50, p95
 
 
-class Gate:
-    """Opens when every policy that learns has watched the history wave to its end."""
-
-    def __init__(self, learners: int) -> None:
-        self.waiting = learners
-        self.open = asyncio.Event()
-        if not learners:
-            self.open.set()
-
-    def done(self) -> None:
-        self.waiting -= 1
-        if not self.waiting:
-            self.open.set()
+def _triple(outcome: Outcome) -> Triple:
+    requests = sum(outcome.requests) / len(outcome.requests)
+    return requests, percentile(outcome.latency, 0.5), percentile(outcome.latency, 0.95)
 
 
-async def _one(policy: PollPolicy, speed: float, jobs: int, gate: Gate) -> dict[str, Any]:
-    """Watch the measured wave (after the history wave, for a policy that learns)."""
-    learns = getattr(policy, "hazard", None) is not None
-    async with EvsSimulator(speed=speed, seed=SEED, durations=DURATIONS, failure_rate=0.1) as sim:
+def _policies() -> dict[str, PollPolicy]:
+    policies = {"default": DEFAULT, **{f"fixed {x:g} s": fixed(x) for x in FIXED}}
+    policies.update({f"latency {x:g} s": PollPolicy(latency=x) for x in LATENCIES})
+    policies["no learning"] = PollPolicy(latency=None)
+    return policies
+
+
+def sweep(mix: str, seeds: tuple[int, ...]) -> tuple[dict[str, dict[str, list[Triple]]], float]:
+    """Per mode and policy, the figures of each seed; and the default's shortest gap."""
+    results: dict[str, dict[str, list[Triple]]] = {mode: {} for mode in MODES}
+    gap = float("inf")
+    for seed in seeds:
+        measured, history = wave(mix, seed), wave(mix, seed, measured=False)
+        for name, policy in _policies().items():
+            for mode in MODES:
+                waves = [history, measured] if mode == "warm" else [measured]
+                if policy.latency is None and mode == "warm":  # history changes nothing
+                    figures = results["cold"][name][-1]
+                else:
+                    outcome = replay(waves, policy, seed=seed)
+                    figures = _triple(outcome)
+                    if name == "default":
+                        gap = min(gap, outcome.shortest_gap)
+                results[mode].setdefault(name, []).append(figures)
+    return results, gap
+
+
+def dominates(a: Triple, b: Triple) -> bool:
+    """`a` makes no more requests than `b` and sees ends sooner, at p50 and at p95."""
+    return a[0] <= b[0] and a[1] < b[1] and a[2] < b[2]
+
+
+def _mean(values: list[Triple]) -> Triple:
+    return tuple(statistics.fmean(v[k] for v in values) for k in range(3))  # type: ignore[return-value]
+
+
+def _halves(values: list[Triple]) -> Triple:
+    """How much each figure (a mean over seeds) moves between the two halves of the seeds:
+    |first - second| / their mean."""
+    half = len(values) // 2
+    first, second = _mean(values[:half]), _mean(values[half : 2 * half])
+    return tuple(abs(a - b) / ((a + b) / 2) for a, b in zip(first, second, strict=True))  # type: ignore[return-value]
+
+
+def _ratio(a: Triple, b: Triple) -> Triple:
+    return a[0] / b[0], a[1] / b[1], a[2] / b[2]
+
+
+def _moves(values: list[Triple]) -> Triple:
+    """How much each figure moves between seeds: (max - min) / mean."""
+    return tuple(  # type: ignore[return-value]
+        (max(v[k] for v in values) - min(v[k] for v in values))
+        / statistics.fmean(v[k] for v in values)
+        for k in range(3)
+    )
+
+
+async def _real(waves: list[list[SimJob]], policy: PollPolicy) -> Triple:
+    """Watch each wave to its end with the real watcher against the simulator, its jobs
+    created as they arrive; the figures of the last wave."""
+    async with EvsSimulator(speed=SPEED, seed=1, failure_rate=0.0) as sim:
         loop = asyncio.get_running_loop()
         seen: dict[str, float] = {}
 
@@ -76,31 +112,25 @@ async def _one(policy: PollPolicy, speed: float, jobs: int, gate: Gate) -> dict[
             if event.parent is None:
                 seen.setdefault(event.job_id, loop.time())
 
-        def wave(count: int) -> list[str]:
-            kinds = [MIX[index % len(MIX)] for index in range(count)]
-            return [sim.create_job(kind, count=disks) for kind, disks in kinds]
-
+        auth = TokenAuth(sim.token)
         async with (
-            EvsJobClient(sim.endpoint, sim.project_id, auth=TokenAuth(sim.token)) as client,
-            JobWatcher(
-                client, policy=scaled(policy, speed), on_complete=ended, on_fail=ended
-            ) as watcher,
+            EvsJobClient(sim.endpoint, sim.project_id, auth=auth) as client,
+            JobWatcher(client, policy=scaled(policy, SPEED), on_complete=ended) as watcher,
         ):
-            history = wave(HISTORY)  # every simulator makes it, so the next wave is alike
-            if learns:
-                await watcher.wait_all(history, return_exceptions=True)
-                gate.done()
-            await gate.open.wait()
-            ids = wave(jobs)
-            first = watcher.stats.polls
-            await watcher.wait_all(ids, return_exceptions=True)
-            requests = watcher.stats.polls - first
-        latency = [(seen[job_id] - sim.ended_at(job_id)) * speed for job_id in ids]
-    return {
-        "requests_per_job": requests / jobs,
-        "p50": percentile(latency, 0.5),
-        "p95": percentile(latency, 0.95),
-    }
+            for jobs in waves:
+                start, ids, first = loop.time(), [], watcher.stats.polls
+                handles = []  # kept: watching an id again after its watch ended polls anew
+                for job in jobs:
+                    await asyncio.sleep(max(start + job.arrival / SPEED - loop.time(), 0.0))
+                    steps = [(0.0, "INIT"), (init_phase(job.duration), "RUNNING")]
+                    timeline = [*steps, (job.duration, "SUCCESS")]
+                    ids.append(sim.add_job(job.job_type, timeline=timeline))
+                    handles.append(watcher.watch(ids[-1]))
+                await asyncio.gather(*handles)
+                requests = (watcher.stats.polls - first) / len(ids)
+                await asyncio.sleep(1.0 / SPEED)  # the replay's gap between waves
+        latency = [(seen[job_id] - sim.ended_at(job_id)) * SPEED for job_id in ids]
+    return requests, percentile(latency, 0.5), percentile(latency, 0.95)
 
 
 async def _lag(stop: asyncio.Event, lags: list[float]) -> None:
@@ -111,35 +141,224 @@ async def _lag(stop: asyncio.Event, lags: list[float]) -> None:
         lags.append(loop.time() - before - 0.01)
 
 
-async def _measure(speed: float, jobs: int) -> tuple[dict[str, dict[str, Any]], float]:
-    policies = {"default": PollPolicy(), **{f"fixed {x:g} s": fixed(x) for x in FIXED}}
-    if "hazard" in attrs.fields_dict(PollPolicy):
-        # The default's growing interval alone, without the schedule learned from durations.
-        policies["default, no learning"] = attrs.evolve(PollPolicy(), hazard=None)
-    gate = Gate(sum(getattr(p, "hazard", None) is not None for p in policies.values()))
+async def _check(waves: list[list[SimJob]]) -> tuple[list[Triple], float]:
     stop, lags = asyncio.Event(), []
     ticker = asyncio.create_task(_lag(stop, lags))
-    results = await asyncio.gather(*(_one(p, speed, jobs, gate) for p in policies.values()))
+    found = await asyncio.gather(_real(waves, DEFAULT), _real(waves[-1:], fixed(5.0)))
     stop.set()
     await ticker
-    return dict(zip(policies, results, strict=True)), percentile(lags, 0.99) * speed
+    return list(found), percentile(lags, 0.99) * SPEED
 
 
 def measure(quick: bool) -> list[Figure]:
-    speed, jobs = (40.0, 18) if quick else (10.0, 60)
-    log(f"policy: default and fixed 1/2/5/10 s, {jobs} jobs each, in-process at speed {speed:g}")
-    results, uncertainty = asyncio.run(_measure(speed, jobs))
-    mine = results.pop("default")
-    extra = {"speed": speed, "jobs": jobs, "lag_p99_sim_s": uncertainty, "default": mine}
+    seeds = QUICK_SEEDS if quick else SEEDS
+    log(f"policy: {len(MIXES)} mixes x {len(seeds)} seeds, cold and warm, replayed")
+    every = {mix: sweep(mix, seeds) for mix in MIXES}
+    figures: list[Figure] = []
+    shortest = min(gap for _, gap in every.values())
+    knob = _knob({mix: results for mix, (results, _) in every.items()})
+    for mix, (results, _) in every.items():
+        for mode in MODES:
+            figures += _mix_figures(mix, mode, results[mode], knob)
+    figures.append(
+        Figure(
+            "policy",
+            "shortest delay between two polls of a job, default",
+            round(shortest, 6),  # float sums of delays: 1 s can come out a hair short
+            "s",
+            "1 s floor",
+            1.0,
+            target=("value", ">=", 1.0),
+        )
+    )
+    # How much the figures move with the jobs: each is a mean over the seeds, so compare
+    # the means over each half of them, for the default's own figures and its ratios to
+    # fixed 5 s on the same jobs (the targets are about those).
+    own, ratios = [], []
+    for results, _ in every.values():
+        for mode in MODES:
+            default, fixed5 = results[mode]["default"], results[mode]["fixed 5 s"]
+            own.append(max(_halves(default)))
+            ratios.append(
+                max(_halves([_ratio(a, b) for a, b in zip(default, fixed5, strict=True)]))
+            )
+    for name, moves, target in (
+        ("default figures", own, None),
+        ("default / fixed 5 s ratios", ratios, ("value", "<", 10.0)),
+    ):
+        figures.append(
+            Figure(
+                "policy",
+                f"{name}, largest move between halves of the seeds",
+                max(moves) * 100,
+                "%",
+                "10%",
+                10.0,
+                target=target,  # type: ignore[arg-type]
+            )
+        )
+    figures += _agreement(quick)
+    _plot(every, knob)
+    return figures
+
+
+def _knob(every: dict[str, dict[str, dict[str, list[Triple]]]]) -> float:
+    """The `latency` value that dominates fixed 10 s in the most mixes and modes (the
+    largest of those, so the one that polls least)."""
+
+    def wins(x: float) -> int:
+        return sum(
+            dominates(_mean(results[mode][_name(x)]), _mean(results[mode]["fixed 10 s"]))
+            for results in every.values()
+            for mode in MODES
+        )
+
+    return max((*LATENCIES, DEFAULT.latency), key=lambda x: (wins(x), x))  # type: ignore[arg-type]
+
+
+def _name(latency: float) -> str:
+    return "default" if latency == DEFAULT.latency else f"latency {latency:g} s"
+
+
+def _mix_figures(
+    mix: str, mode: str, results: dict[str, list[Triple]], knob: float
+) -> list[Figure]:
+    section = f"policy {mix} {mode}"
+    default, knobbed = results["default"], results[_name(knob)]
+    mine, fixed5, fixed10 = (
+        _mean(default),
+        _mean(results["fixed 5 s"]),
+        _mean(results["fixed 10 s"]),
+    )
+    extra = {
+        "seeds": len(default),
+        "moves": _moves(default),
+        "halves": _halves(default),
+        "per_seed_fixed_5": results["fixed 5 s"],
+        "per_seed": default,
+        "all": {name: _mean(values) for name, values in results.items()},
+    }
+    rows = []
+    for k, (label, unit) in enumerate(
+        (("requests per job", "requests"), ("latency p50", "sim s"), ("latency p95", "sim s"))
+    ):
+        op = "<=" if k == 0 else "<"
+        rows.append(
+            Figure(
+                section,
+                f"default {label}",
+                mine[k],
+                unit,
+                "fixed 5 s",
+                fixed5[k],
+                target=("ratio", op, 1.0),
+                extra=extra,
+            )
+        )
+    theirs = _mean(knobbed)
+    for k, (label, unit) in enumerate(
+        (("requests per job", "requests"), ("latency p50", "sim s"), ("latency p95", "sim s"))
+    ):
+        op = "<=" if k == 0 else "<"
+        rows.append(
+            Figure(
+                section,
+                f"latency={knob:g} s {label}",
+                theirs[k],
+                unit,
+                "fixed 10 s",
+                fixed10[k],
+                target=("ratio", op, 1.0),
+            )
+        )
+    beaten = sum(dominates(_mean(results[f"fixed {x:g} s"]), mine) for x in FIXED)
+    rows.append(
+        Figure(
+            section,
+            "fixed intervals dominating the default",
+            beaten,
+            "of 7",
+            "fixed 1-20 s",
+            len(FIXED),
+            target=("value", "<=", 0),
+        )
+    )
+    return rows
+
+
+def _agreement(quick: bool) -> list[Figure]:
+    mix, seed = CHECK
+    waves = [wave(mix, seed, measured=False), wave(mix, seed)]
+    log(f"policy: {mix} seed {seed}, warm, against the real watcher at speed {SPEED:g}")
+    real, lag = asyncio.run(_check(waves))
     figures = []
-    for name, theirs in results.items():
-        section = f"policy vs {name}"
-        for key, label, unit in (
-            ("requests_per_job", "requests per job", "requests"),
-            ("p50", "detection latency p50", "sim s"),
-            ("p95", "detection latency p95", "sim s"),
+    policies = (("default", DEFAULT), ("fixed 5 s", fixed(5.0)))
+    for (name, policy), measured in zip(policies, real, strict=True):
+        pure = _triple(replay(waves, scaled(policy, SPEED), seed=seed, speed=SPEED))
+        for k, (label, unit) in enumerate(
+            (("requests per job", "requests"), ("latency p50", "sim s"), ("latency p95", "sim s"))
         ):
             figures.append(
-                Figure(section, f"default {label}", mine[key], unit, name, theirs[key], extra=extra)
+                Figure(
+                    f"policy {mix}: real watcher",
+                    f"{name} {label}",
+                    measured[k],
+                    unit,
+                    "pure replay",
+                    pure[k],
+                    extra={"lag_p99_sim_s": lag},
+                )
             )
     return figures
+
+
+def _plot(every: dict[str, tuple[dict[str, dict[str, list[Triple]]], float]], knob: float) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib import ticker
+    except ImportError:
+        log("policy: no matplotlib (pip install -e '.[bench]'), no frontier plot")
+        return
+    fig, axes = plt.subplots(2, 3, figsize=(13, 8), sharex=False)
+    for ax, (mix, (results, _)) in zip(axes.flat, every.items(), strict=True):
+        cold = results["cold"]
+        points = [_mean(cold[f"fixed {x:g} s"]) for x in FIXED]
+        ax.plot(
+            [p[2] for p in points],
+            [p[0] for p in points],
+            "o-",
+            color="grey",
+            label="fixed interval",
+        )
+        for x, p in zip(FIXED, points, strict=True):
+            ax.annotate(
+                f"{x:g} s", (p[2], p[0]), textcoords="offset points", xytext=(4, 4), fontsize=7
+            )
+        for mode, color in (("cold", "tab:blue"), ("warm", "tab:orange")):
+            knobs = [_mean(results[mode][_name(x)]) for x in sorted({*LATENCIES, DEFAULT.latency})]
+            ax.plot(
+                [p[2] for p in knobs],
+                [p[0] for p in knobs],
+                ".--",
+                color=color,
+                label=f"latency 2-12 s, {mode}",
+            )
+            mine = _mean(results[mode]["default"])
+            ax.plot(mine[2], mine[0], "*", color=color, markersize=14, label=f"default, {mode}")
+        ax.set_title(mix)
+        ax.set_xlabel("detection latency p95 (s)")
+        ax.set_ylabel("requests per job")
+        ax.set_yscale("log")
+        ax.set_yticks([2, 3, 4, 5, 6, 8, 10, 15, 20, 30])
+        ax.yaxis.set_major_formatter(ticker.ScalarFormatter())
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.grid(True, which="both", alpha=0.3)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("Polling policy frontier: the default and its knob against fixed intervals")
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=90)
+    plt.close(fig)
+    log(f"policy: frontier plot written to {PLOT}")

@@ -99,6 +99,7 @@ async def run_demo(plan: DemoPlan, session: Session) -> int:
         interval=default.interval / plan.speed,
         max_interval=default.max_interval / plan.speed,
         not_found_grace=default.not_found_grace / plan.speed,
+        latency=None if default.latency is None else default.latency / plan.speed,
     )
     ended: dict[str, float] = {}
     async with sim:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from datetime import timedelta
 
 import attrs
 import backoff
@@ -23,12 +24,19 @@ def _non_negative(instance: object, attribute: attrs.Attribute[float], value: fl
         raise ValueError(f"{attribute.name} must be zero or more seconds, got {value}")
 
 
+def _optional_seconds(value: float | timedelta | None) -> float | None:
+    return None if value is None else seconds(value)
+
+
 @attrs.frozen
 class PollPolicy:
     """How often a watcher polls each job, and how long it tolerates errors.
 
     Args:
-        interval: the first delay between polls, and the delay after a status change.
+        interval: the delay between polls when nothing is learned (the first one, and
+            the one after a status change); half of it is the shortest delay a learned
+            schedule may take (1 s by default). Also the retry delay of a job not yet
+            visible, and the start of error backoff.
         max_interval: the longest delay between polls, and the cap of error backoff.
         multiplier: how much the delay grows after each poll that saw no change.
         jitter: a fraction; a delay ``d`` becomes one in ``d * (1 ± jitter)`` so that many
@@ -36,11 +44,13 @@ class PollPolicy:
         max_consecutive_errors: transient errors in a row after which a watch gives up.
         not_found_grace: how long a job may stay unknown to the API (new job ids can be
             invisible for a few seconds) before the watch ends with JobNotFoundError.
-        hazard: once the watcher has seen enough jobs of a type end, it polls a job of
-            that type when, by their durations, the job has this chance of having ended
-            since the last poll (then delays stay within ``interval / 4`` and
-            ``max_interval``). Lower reports sooner and polls more; None turns learning
-            off, leaving the growing interval alone.
+        latency: the detection delay the learned schedule aims at. From what the
+            watcher saw of each job type (durations of the jobs that ended, ages of
+            those still running), it polls a job every ``latency`` seconds while the
+            job may end at any moment, so most ends are seen within that, and skips
+            ahead while an end is unlikely (delays stay within ``interval / 2`` and
+            ``max_interval``). Lower sees ends sooner and polls more; None turns
+            learning off, leaving the growing interval alone.
     """
 
     interval: float = attrs.field(default=2.0, converter=seconds, validator=_positive)
@@ -49,17 +59,17 @@ class PollPolicy:
     jitter: float = attrs.field(default=0.1, converter=float)
     max_consecutive_errors: int = attrs.field(default=10)
     not_found_grace: float = attrs.field(default=30.0, converter=seconds, validator=_non_negative)
-    hazard: float | None = attrs.field(default=0.27)
+    latency: float | None = attrs.field(default=4.2, converter=_optional_seconds)
 
     def __attrs_post_init__(self) -> None:
         if self.max_interval < self.interval:
             raise ValueError("max_interval must not be smaller than interval")
         if not 1.0 <= self.multiplier < float("inf"):
             raise ValueError("multiplier must be 1 or more")
-        if self.hazard is not None and not (
-            isinstance(self.hazard, (int, float)) and 0.0 < self.hazard <= 1.0
-        ):
-            raise ValueError("hazard must be a fraction in (0, 1], or None")
+        if self.latency is not None and not 0.0 < self.latency < float("inf"):
+            raise ValueError(
+                f"latency must be a positive number of seconds or None, got {self.latency}"
+            )
         if not 0.0 <= self.jitter < 1.0:
             raise ValueError("jitter must be a fraction in [0, 1)")
         positive_int(self.max_consecutive_errors, "max_consecutive_errors")
@@ -69,6 +79,11 @@ class PollPolicy:
         if previous is None:
             return self.interval
         return min(previous * self.multiplier, self.max_interval)
+
+    @property
+    def floor(self) -> float:
+        """The shortest delay a learned schedule may take between two polls of a job."""
+        return self.interval / 2
 
     def spread(self, delay: float, rng: random.Random) -> float:
         """``delay`` with jitter applied."""

@@ -19,6 +19,7 @@ import logging
 import random
 import time
 from collections import deque
+from collections.abc import Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
 from ._codec import Answer
@@ -200,13 +201,9 @@ class Poller:
             )
         self._pacer.answered(now)
         changed = watch.answered(answer)
-        if not watch.polling:  # it ended: with this answer, or a callback let it go
-            if job.is_terminal:
-                self._durations.observe(job)
-        else:
-            cadence, delay = after_answer(
-                watch.cadence, changed, self._learned(job), self.policy, self._rng
-            )
+        learned = self._learned(job)
+        if watch.polling:  # else it ended: with this answer, or a callback let it go
+            cadence, delay = after_answer(watch.cadence, changed, learned, self.policy, self._rng)
             if cadence is not watch.cadence:
                 # Watches on the same cadence share one record (after an answer most are
                 # on one of a few intervals): thousands of watches, a handful of them.
@@ -217,13 +214,22 @@ class Poller:
             self.schedule(watch, delay, now)
 
     def _learned(self, job: Job) -> float | None:
-        """The delay that the durations of ended jobs of its type suggest, if any."""
-        hazard = self.policy.hazard
-        if hazard is None or job.begin_time is None or not self._durations.knows(job.job_type):
+        """Learn from an answer; for a job still running, the delay that suggests."""
+        latency = self.policy.latency
+        if latency is None:
             return None
-        # The job's age by the wall clock, as the API's begin_time is a wall time.
-        age = time.time() - job.begin_time.timestamp()
-        return self._durations.delay(job.job_type, age, hazard)
+        now = time.time()  # the API's begin_time and end_time are wall times
+        self._durations.seen(job, now)
+        return None if job.is_terminal else self._durations.delay(job, now, latency)
+
+    def history(self) -> dict[str, list[float]]:
+        """The durations learned per kind of job, for a snapshot."""
+        return self._durations.history()
+
+    def relearn(self, history: Mapping[str, Iterable[float]]) -> None:
+        """Take back the durations of a snapshot's ``history()``."""
+        for kind, durations in history.items():
+            self._durations.add(kind, durations)
 
     def _failed(self, watch: Watch, error: EvsJobWatchError, now: float) -> None:
         watch.cadence, delay = after_error(watch.cadence, error, now, self.policy, self._rng)

@@ -54,16 +54,17 @@ def after_answer(
     """The cadence and the delay after an answer of a job still running.
 
     Any change, a sub-job's included, means the job is moving: look again soon. A delay
-    ``learned`` from the durations of ended jobs of its type takes precedence, within
-    ``interval / 4`` and ``max_interval``.
+    ``learned`` from the durations of jobs of its type takes precedence, capped at
+    ``max_interval``, and never shorter than ``policy.floor`` once spread.
     """
     interval = policy.next_interval(None if changed else cadence.interval)
-    delay = (
-        interval if learned is None else min(max(learned, policy.interval / 4), policy.max_interval)
-    )
     if (cadence.interval, cadence.errors, cadence.missing_since) != (interval, 0, None):
         cadence = Cadence(interval)  # else the same one: most answers change nothing
-    return cadence, policy.spread(delay, rng)
+    if learned is None:
+        return cadence, policy.spread(interval, rng)
+    # The floor after the jitter: whatever it learned, the default never polls a job
+    # more than once a second.
+    return cadence, max(policy.spread(min(learned, policy.max_interval), rng), policy.floor)
 
 
 def after_error(

@@ -4,6 +4,11 @@ A snapshot records, for every live watch, the statuses whose events were deliver
 (the job's and each sub-job's) and the time left before its deadline. Restored, a watch
 fires events only for what changed since, so nothing delivered is delivered again and a
 job that ended meanwhile fires its events on the first poll.
+
+It also keeps what the watcher learned of job durations, under the optional key
+``learned`` (``{kind: [seconds, ...]}``), so that the poll schedule survives a restart.
+The key came after version 1 and does not change it: a snapshot without it loads (and
+learns nothing), and a reader that does not know it ignores it.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import tempfile
 import time
@@ -24,12 +30,27 @@ import orjson
 from ._models import JobStatus
 from ._validate import check_id
 
-__all__ = ["FORMAT", "VERSION", "SavedWatch", "StateFile", "dump", "load", "parse", "write_atomic"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "Learned",
+    "SavedWatch",
+    "StateFile",
+    "dump",
+    "learned",
+    "load",
+    "parse",
+    "write_atomic",
+]
 
 logger = logging.getLogger("evs_job_watch")
 
 FORMAT = "evs_job_watch.snapshot"
 VERSION = 1
+_KIND_TEXT = 200  # characters of a kind of job's name, at most
+
+# Durations of ended jobs, in seconds, per kind of job (a job type, or a batch's sub-jobs).
+Learned = dict[str, list[float]]
 
 
 @attrs.frozen
@@ -42,9 +63,9 @@ class SavedWatch:
     timeout: float | None  # seconds left when the snapshot was taken; None for no deadline
 
 
-def dump(watches: list[SavedWatch]) -> dict[str, Any]:
-    """The JSON-ready form of a snapshot, taken now."""
-    return {
+def dump(watches: list[SavedWatch], history: Learned | None = None) -> dict[str, Any]:
+    """The JSON-ready form of a snapshot, taken now (with the durations learned, if any)."""
+    data: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "taken_at": time.time(),
@@ -58,6 +79,10 @@ def dump(watches: list[SavedWatch]) -> dict[str, Any]:
             for saved in watches
         ],
     }
+    if history:
+        # Milliseconds are all the API's times carry.
+        data["learned"] = {kind: [round(d, 3) for d in seen] for kind, seen in history.items()}
+    return data
 
 
 def parse(data: object) -> tuple[float, list[SavedWatch]]:
@@ -76,6 +101,23 @@ def parse(data: object) -> tuple[float, list[SavedWatch]]:
     if not isinstance(watches, list):
         raise ValueError("snapshot watches must be a list")
     return float(taken_at), [_watch(item, n) for n, item in enumerate(watches)]
+
+
+def learned(data: Mapping[str, Any]) -> Learned:
+    """The durations learned that a parsed snapshot keeps ({} for one without them)."""
+    history = data.get("learned", {})
+    if not isinstance(history, dict):
+        raise ValueError("snapshot learned must be an object of lists of seconds")
+    for kind, seen in history.items():
+        if not isinstance(kind, str) or len(kind) > _KIND_TEXT:
+            raise ValueError(f"snapshot learned: invalid kind of job {str(kind)[:40]!r}")
+        if not isinstance(seen, list) or not all(_duration(d) for d in seen):
+            raise ValueError(f"snapshot learned {kind[:40]!r} must be a list of seconds >= 0")
+    return {kind: [float(d) for d in seen] for kind, seen in history.items()}
+
+
+def _duration(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf
 
 
 def _watch(item: object, n: int) -> SavedWatch:
@@ -125,14 +167,15 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.close(directory)
 
 
-def load(path: Path) -> tuple[float, list[SavedWatch]] | None:
+def load(path: Path) -> tuple[float, list[SavedWatch], Learned] | None:
     """The snapshot in a state file, None if there is none; ValueError if it is broken."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return None
     try:
-        return parse(orjson.loads(raw))
+        data = orjson.loads(raw)
+        return (*parse(data), learned(data))
     except ValueError as exc:  # orjson's JSONDecodeError is a ValueError too
         raise ValueError(f"state file {str(path)!r} is unusable (truncated?): {exc}") from None
 
@@ -154,7 +197,7 @@ class StateFile:
         self._dirty = False
         self._writer: asyncio.Task[None] | None = None
 
-    def load(self) -> tuple[float, list[SavedWatch]] | None:
+    def load(self) -> tuple[float, list[SavedWatch], Learned] | None:
         """The saved snapshot (None without a file); from now on, changes are written."""
         saved = load(self.path)
         self._loaded = True

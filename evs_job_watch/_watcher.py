@@ -221,9 +221,11 @@ class JobWatcher:
 
         Only delivered events count: a watch whose events are still being delivered is
         kept as it was before them, so they are delivered again after a restart rather
-        than lost. The time left to each watch's deadline is kept too.
+        than lost. The time left to each watch's deadline is kept too, and the durations
+        learned of each job type, so the poll schedule needs no new history.
         """
-        return _snapshot.dump(self._watches.saved(asyncio.get_running_loop().time()))
+        watches = self._watches.saved(asyncio.get_running_loop().time())
+        return _snapshot.dump(watches, self._poller.history())
 
     def resume(self, snapshot: Mapping[str, Any]) -> list[JobHandle]:
         """Resume the watches of a ``snapshot()``; their handles, in snapshot order.
@@ -232,7 +234,7 @@ class JobWatcher:
         left, less the time since the snapshot, and at least one interval, so that a job
         that ended meanwhile is still reported. Raises ValueError for a broken snapshot.
         """
-        return self._restore(*_snapshot.parse(snapshot))
+        return self._restore(*_snapshot.parse(snapshot), _snapshot.learned(snapshot))
 
     async def aclose(self) -> None:
         """End every watch with ``WatcherClosedError`` and stop every task and timer.
@@ -272,7 +274,10 @@ class JobWatcher:
             self._poller.schedule(watch, 0.0)  # the first poll goes out at once
         return JobHandle(watch, limit)
 
-    def _restore(self, taken_at: float, saved: list[_snapshot.SavedWatch]) -> list[JobHandle]:
+    def _restore(
+        self, taken_at: float, saved: list[_snapshot.SavedWatch], learned: _snapshot.Learned
+    ) -> list[JobHandle]:
+        self._poller.relearn(learned)  # the poll schedule picks up where it was
         elapsed = max(time.time() - taken_at, 0.0)
         handles = []
         for item in saved:

@@ -14,11 +14,24 @@ def test_defaults_are_the_documented_ones() -> None:
     policy = PollPolicy()
     assert (policy.interval, policy.max_interval, policy.multiplier) == (2.0, 15.0, 1.5)
     assert (policy.jitter, policy.max_consecutive_errors, policy.not_found_grace) == (0.1, 10, 30.0)
+    assert (policy.latency, policy.floor) == (4.2, 1.0)
+
+
+def test_latency_is_seconds_or_none() -> None:
+    assert PollPolicy(latency=None).latency is None
+    assert PollPolicy(latency=timedelta(seconds=9)).latency == 9.0
+    assert PollPolicy(latency=2).latency == 2.0
+    for wrong in (0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="latency"):
+            PollPolicy(latency=wrong)
+    for wrong_type in ("4", True):
+        with pytest.raises(TypeError):
+            PollPolicy(latency=wrong_type)  # type: ignore[arg-type]
 
 
 def test_durations_accept_timedelta() -> None:
     policy = PollPolicy(interval=timedelta(seconds=3), max_interval=timedelta(minutes=1))
-    assert (policy.interval, policy.max_interval) == (3.0, 60.0)
+    assert (policy.interval, policy.max_interval, policy.floor) == (3.0, 60.0, 1.5)
 
 
 @pytest.mark.parametrize(

@@ -36,11 +36,32 @@ def test_an_answer_clears_errors_and_the_not_found_clock() -> None:
     assert cadence == Cadence(interval=6.0)
 
 
-def test_a_learned_delay_wins_within_a_quarter_interval_and_the_cap() -> None:
+def test_a_learned_delay_wins_within_half_an_interval_and_the_cap() -> None:
     rng = random.Random(1)
     assert after_answer(START, False, 7.0, STEADY, rng)[1] == 7.0
-    assert after_answer(START, False, 0.01, STEADY, rng)[1] == 0.5
+    assert after_answer(START, False, 0.01, STEADY, rng)[1] == 1.0  # interval 2: floor 1 s
     assert after_answer(START, False, 99.0, STEADY, rng)[1] == 15.0
+    # A learned delay does not touch the growing interval kept for when nothing is learned.
+    cadence, _ = after_answer(Cadence(3.0), False, 7.0, STEADY, rng)
+    assert cadence == Cadence(4.5)
+
+
+def test_the_default_never_polls_a_job_more_than_once_a_second_whatever_it_learned() -> None:
+    rng = random.Random(5)
+    policy = PollPolicy()  # jitter 0.1: a delay of 1 s would become one in [0.9, 1.1]
+    delays = [after_answer(START, False, learned, policy, rng)[1] for learned in (0.0, 0.5, 1.0)]
+    delays += [after_answer(START, True, 1e-9, policy, rng)[1] for _ in range(200)]
+    assert min(delays) == 1.0
+    assert max(after_answer(START, False, 1.0, policy, rng)[1] for _ in range(200)) > 1.05
+
+
+def test_a_configured_policy_keeps_a_floor_of_its_own() -> None:
+    rng = random.Random(2)
+    fast = PollPolicy(interval=0.2, max_interval=0.5, jitter=0.5)
+    slow = PollPolicy(interval=10, max_interval=60, jitter=0)
+    assert min(after_answer(START, False, 0.0, fast, rng)[1] for _ in range(100)) == 0.1
+    assert after_answer(START, False, 0.0, slow, rng)[1] == 5.0
+    assert after_answer(START, False, 4.0, PollPolicy(interval=4, max_interval=4), rng)[1] <= 4.4
 
 
 def test_not_found_is_retried_until_the_grace_ends_and_costs_no_error() -> None:

@@ -151,7 +151,7 @@ async def watch_many(session: aiohttp.ClientSession, job_ids: list[str]) -> list
         jitter=0.1,
         max_consecutive_errors=10,
         not_found_grace=timedelta(seconds=30),
-        hazard=0.3,
+        latency=timedelta(seconds=6),
     )
     finished: list[Job] = []
     async with JobWatcher(
