@@ -18,6 +18,7 @@ from ._events import JobEvent
 from ._handle import JobHandle
 from ._models import ApiError, Job, JobEntities, JobStatus, JobType
 from ._policy import PollPolicy
+from ._store import LocalStore, Store
 from ._stream import EventStream
 from ._version import __version__
 from ._watcher import JobWatcher, WatcherStats
@@ -39,9 +40,11 @@ __all__ = [
     "JobStatus",
     "JobType",
     "JobWatcher",
+    "LocalStore",
     "MalformedResponseError",
     "PollPolicy",
     "ServerError",
+    "Store",
     "ThrottledError",
     "TokenAuth",
     "WatchTimeoutError",

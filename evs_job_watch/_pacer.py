@@ -12,11 +12,21 @@ allowed rate by a quarter per poll interval until it is back where it was, and t
 limit is lifted. Its pace follows the PollPolicy's interval, so a policy scaled for a
 fast simulated clock recovers as fast. The floor keeps an API that throttles at random
 from slowing the watcher to a crawl.
+
+With a shared store the pacer has a seam to the fleet (``shared``, a
+``_store.SharedPace``): the rate limit is the fleet's, so its slots come from the
+fleet's reservations instead of this pacer's own clock (``turn`` returns None when none
+is left: the caller awaits ``shared.refill()`` and asks again), and a 429 is told to
+the fleet, whose other replicas call ``throttled(..., heard=True)``.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._store import SharedPace
 
 __all__ = ["Pacer"]
 
@@ -40,9 +50,13 @@ class Pacer:
         "_paused_until",
         "_previous",
         "rate",
+        "shared",
     )
 
-    def __init__(self, rate_limit: float | None, interval: float) -> None:
+    def __init__(
+        self, rate_limit: float | None, interval: float, shared: SharedPace | None = None
+    ) -> None:
+        self.shared = shared  # the fleet's part, with a shared store
         self._limit = rate_limit  # the user's cap, never exceeded
         self._interval = interval  # the policy's poll interval: the slow-down's time unit
         self.rate: float | None = None  # allowed after throttling; None: no slow-down
@@ -55,15 +69,25 @@ class Pacer:
         self._bucket = 0
         self._count = self._previous = 0
 
-    def turn(self, now: float) -> float:
-        """Reserve the next request's slot: how many seconds to wait before sending it."""
+    def turn(self, now: float) -> float | None:
+        """Reserve the next request's slot: how many seconds to wait before sending it.
+
+        None (a shared pace only): no fleet slot is left; refill, then ask again.
+        """
+        slot = max(now, self._paused_until)
+        limit = self._limit
+        if self.shared is not None and limit is not None:
+            fleet_slot = self.shared.slot(now)
+            if fleet_slot is None:
+                return None
+            slot = max(slot, fleet_slot)
+            limit = None  # the fleet's slots keep the limit; the slow-down still applies
         bucket = int(now)
         if bucket != self._bucket:
             self._previous = self._count if bucket == self._bucket + 1 else 0
             self._bucket, self._count = bucket, 0
         self._count += 1
-        slot = max(now, self._paused_until)
-        rate = self._limit if self.rate is None else min(self.rate, self._limit or math.inf)
+        rate = limit if self.rate is None else min(self.rate, limit or math.inf)
         if rate is not None:
             slot = max(slot, self._next)
             # Rounding must never bring two slots closer than the rate allows, nor a sleep
@@ -74,8 +98,18 @@ class Pacer:
             wait = math.nextafter(wait, math.inf)
         return wait
 
-    def throttled(self, now: float, pause: float) -> None:
-        """A 429: nothing is sent for ``pause`` seconds, then at half the rate."""
+    async def refill(self) -> None:
+        """Reserve more of the fleet's slots (``turn`` returned None)."""
+        if self.shared is not None:
+            await self.shared.refill()
+
+    def throttled(self, now: float, pause: float, *, heard: bool = False) -> None:
+        """A 429: nothing is sent for ``pause`` seconds, then at half the rate.
+
+        ``heard``: another replica got it (a shared store told us), so it is not told on.
+        """
+        if self.shared is not None and not heard:
+            self.shared.throttled(pause)
         self._paused_until = max(self._paused_until, now + pause)
         if now - self._decreased < self._interval / 2:
             return  # the same overload

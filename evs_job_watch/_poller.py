@@ -6,6 +6,11 @@ no scan of all jobs per tick). A due watch joins a ready queue, which at most
 only while there is work, so a slot is held only while a request waits for its turn or
 is in flight, never while a job sleeps. What to do after an answer or an error is
 decided by ``_schedule``; what an answer means, by the watch itself.
+
+With a shared store (``_store``), the watches polled here are those the store's claim
+cycles hand to this replica: one more task, ``_claim_loop``, adopts them (due at once),
+lets go of those whose lease went elsewhere, and hands back its surplus when the fleet
+grows. A watch is polled only while the store's leases hold (``leased_until``).
 """
 
 from __future__ import annotations
@@ -17,21 +22,29 @@ import logging
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 from ._errors import EvsApiError, EvsJobWatchError, ThrottledError
+from ._events import Statuses
 from ._learn import DurationModel
 from ._models import Job
 from ._pacer import Pacer
 from ._policy import PollPolicy
-from ._schedule import after_answer, after_error, is_transient
+from ._schedule import START, after_answer, after_error, is_transient
+from ._store import Claims, Store
 from ._watch import Watch
+from ._watchset import WatchSet
 
 __all__ = ["JobSource", "Poller"]
 
 logger = logging.getLogger("evs_job_watch")
 
 _NOW = 0.001  # seconds: a delay shorter than this is not worth a place in the heap
+_LEASE_RETRY = 0.25  # seconds between looks at a lease that lapsed (its store reconnects)
+
+# A claimed job id and what the fleet delivered of it, to the watch this replica polls.
+Adopt = Callable[[str, Statuses], Watch | None]
 
 
 class JobSource(Protocol):
@@ -44,9 +57,16 @@ class Poller:
     """Polls watches on their schedule, paced by one ``Pacer``."""
 
     def __init__(
-        self, client: JobSource, policy: PollPolicy, max_concurrency: int, pacer: Pacer
+        self,
+        client: JobSource,
+        policy: PollPolicy,
+        max_concurrency: int,
+        pacer: Pacer,
+        store: Store,
     ) -> None:
         self.policy = policy
+        self._store = store
+        self._claimer: asyncio.Task[None] | None = None
         self._client = client
         self._max_concurrency = max_concurrency
         self._pacer = pacer
@@ -63,16 +83,79 @@ class Poller:
         self.in_flight = 0
         self.polls = self.errors = self.throttled = 0
 
+    def learn(self, job: Job) -> None:
+        """A job ended, here or on another replica: its durations teach the schedule."""
+        self._durations.observe(job)
+
+    def start_claiming(self, watches: WatchSet, adopt: Adopt) -> None:
+        """Shared store: poll what its claim cycles hand to this replica, from now on."""
+        self._claimer = asyncio.get_running_loop().create_task(self._claim_loop(watches, adopt))
+
+    def owned(self) -> list[tuple[Watch, float]]:
+        """The watches polled here and the seconds until each is due (0: due now)."""
+        now = asyncio.get_running_loop().time()
+        due = {entry[2]: max(entry[0] - now, 0.0) for entry in self._due}
+        for watch in (*self._ready, *self._soon):
+            due[watch] = 0.0
+        return [(watch, delay) for watch, delay in due.items() if watch.polling]
+
     def close(self) -> set[asyncio.Task[None]]:
-        """Poll nothing more; returns the workers still running, for the caller to end."""
+        """Poll nothing more; returns the tasks still running, for the caller to end."""
         self._closed = True
+        tasks = set(self._workers)
+        if self._claimer is not None:
+            tasks.add(self._claimer)
         if self._wakeup is not None:
             self._wakeup.cancel()
             self._wakeup = None
         self._due.clear()
         self._ready.clear()
         self._soon.clear()
-        return set(self._workers)
+        return tasks
+
+    # -- claims of a shared store ---------------------------------------------------------
+
+    async def _claim_loop(self, watches: WatchSet, adopt: Adopt) -> None:
+        while not self._closed:
+            claims = await self._store.claim()  # waits for its cycle; retries faults itself
+            self._carry_out(claims, watches, adopt)
+
+    def _carry_out(self, claims: Claims, watches: WatchSet, adopt: Adopt) -> None:
+        for job_id in claims.lost:
+            watch = watches.get(job_id)
+            if watch is not None and watch.polling:
+                logger.info("job %s is polled by another replica now", job_id)
+                watch.yielded()
+        if claims.lost:
+            self._drop_yielded()
+        for job_id, known in claims.claimed:
+            watch = adopt(job_id, known)
+            if watch is not None:
+                watch.cadence = START
+                self.schedule(watch, 0.0)
+        if claims.shed:
+            self._shed(claims.shed)
+
+    def _shed(self, count: int) -> None:
+        """Hand back ``count`` of the watches due last: the fleet grew, its share shrank."""
+        now = asyncio.get_running_loop().time()
+        # Never sooner than an interval from now, so that no job is polled by two
+        # replicas within one interval.
+        latest = sorted(self._due, reverse=True)[:count]
+        handed = []
+        for due, _, watch in latest:
+            if watch.polling:
+                watch.yielded()
+                handed.append((watch, max(due - now, self.policy.interval)))
+        self._drop_yielded()
+        if handed:
+            logger.info("handing %d watches back to the fleet", len(handed))
+            self._store.handed_back(handed)
+
+    def _drop_yielded(self) -> None:
+        """Forget the due times of watches polled elsewhere now (rare: an O(n) pass)."""
+        self._due = [entry for entry in self._due if entry[2].polling]
+        heapq.heapify(self._due)
 
     def schedule(self, watch: Watch, delay: float) -> None:
         """Poll ``watch`` in ``delay`` seconds (0: at the next turn of the loop)."""
@@ -136,7 +219,17 @@ class Poller:
 
     async def _poll(self, watch: Watch) -> None:
         loop = asyncio.get_running_loop()
+        if loop.time() >= self._store.leased_until:
+            # A shared store that could not renew its leases: another replica may take
+            # this watch any moment, so it is not polled until the store reconnects.
+            self.schedule(watch, _LEASE_RETRY)
+            return
         wait = self._pacer.turn(loop.time())
+        while wait is None:  # a shared pace with no fleet slot left: reserve more
+            await self._pacer.refill()
+            if not watch.polling:
+                return
+            wait = self._pacer.turn(loop.time())
         if wait > 0:
             await asyncio.sleep(wait)
             if not watch.polling:

@@ -2,13 +2,17 @@
 
 ::
 
-    POLLING ── terminal answer, final error, timeout, release ──▶ DELIVERING ──▶ SETTLED
-       └──────────────────────────────── close ──────────────────────────────────┘
+    FOLLOWING ⇄ POLLING ── terminal answer, final error, timeout, release ──▶ DELIVERING ──▶ SETTLED
+        └──────────┴──── ended elsewhere ─────────────────────────────────────────▲
+        └──────────┴──────────────────────────── close ──────────────────────────────┘
 
 While POLLING, the Poller polls it and hands each answer to ``answered``. Once it has
 ended, its last callbacks run (DELIVERING), and then its holders are told how it ended
-(SETTLED). Everything that happens to a watch is one of its methods; other modules ask
-it, they do not reach into it.
+(SETTLED). With a shared store (``_store``) a watch is polled by one replica of the
+fleet at a time: elsewhere it is FOLLOWING, polled by none here, until this replica
+claims it (``adopted``) or the fleet reports its end (``ended_elsewhere``). With the
+local store every watch starts POLLING and never follows. Everything that happens to a
+watch is one of its methods; other modules ask it, they do not reach into it.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ Outcome = Job | BaseException
 
 
 class Phase(enum.Enum):
-    POLLING = "polling"  # polled on its schedule
+    FOLLOWING = "following"  # shared store: live, polled by another replica (or none yet)
+    POLLING = "polling"  # polled here, on its schedule
     DELIVERING = "delivering"  # ended; its last callbacks run before the holders are told
     SETTLED = "settled"  # the holders know how it ended
 
@@ -48,11 +53,13 @@ class Holder(Protocol):
 class Tracker(Protocol):
     """The set of watches (``WatchSet``), as each watch reports to it."""
 
+    def held(self, watch: Watch) -> None: ...
+
     def ended(self, watch: Watch) -> None: ...
 
-    def settled(self, watch: Watch) -> None: ...
+    def recorded(self, watch: Watch, event: JobEvent) -> None: ...
 
-    def changed(self) -> None: ...
+    def settled(self, watch: Watch, outcome: Outcome | None, here: bool) -> None: ...
 
 
 class Watch:
@@ -72,10 +79,15 @@ class Watch:
     )
 
     def __init__(
-        self, job_id: str, tracker: Tracker, delivery: Delivery, known: Statuses | None = None
+        self,
+        job_id: str,
+        tracker: Tracker,
+        delivery: Delivery,
+        known: Statuses | None = None,
+        phase: Phase = Phase.POLLING,
     ) -> None:
         self.job_id = job_id
-        self.phase = Phase.POLLING
+        self.phase = phase
         self.latest: Job | None = None  # the last answer
         self.cadence: Cadence = START  # the Poller's: how this watch is being polled
         # What the polls have shown (the next answer is compared with it), and what was
@@ -93,13 +105,47 @@ class Watch:
 
     @property
     def polling(self) -> bool:
+        """Whether this replica polls it now."""
         return self.phase is Phase.POLLING
+
+    @property
+    def live(self) -> bool:
+        """Whether it has not ended yet (polled here or elsewhere)."""
+        return self.phase is Phase.POLLING or self.phase is Phase.FOLLOWING
+
+    @property
+    def held(self) -> bool:
+        """Whether a caller of this replica waits for it."""
+        return bool(self._holders)
 
     # -- what happens to a watch -------------------------------------------------------
 
     def hold(self, holder: Holder) -> None:
         """One more caller waits for this watch."""
+        if not self._holders:
+            self._tracker.held(self)
         self._holders.append(holder)
+
+    def adopted(self, known: Statuses) -> None:
+        """This replica claimed it (shared store): poll it, from what the fleet delivered."""
+        if not self.live:
+            return
+        self.phase = Phase.POLLING
+        self._seen = known
+        self._delivered = Statuses(known.job, known.subs)
+
+    def yielded(self) -> None:
+        """Another replica polls it from now on (a lease lost or handed over)."""
+        if self.polling:
+            self.phase = Phase.FOLLOWING
+
+    def ended_elsewhere(self, outcome: Outcome | None) -> None:
+        """The fleet's watch ended on another replica: tell the holders (no callbacks here).
+
+        ``outcome`` None: every replica released it.
+        """
+        if self.live:
+            self._end(outcome, here=False)
 
     def answered(self, job: Job) -> bool:
         """A poll's answer: deliver its events, and end if the job ended.
@@ -123,7 +169,7 @@ class Watch:
     def expired(self, holder: Holder, limit: float) -> None:
         """A holder's deadline passed: the watch ends with it if it was the last one."""
         error = WatchTimeoutError(self.job_id, limit)
-        if self.polling and self._holders == [holder]:
+        if self.live and self._holders == [holder]:
             self._end(error)
         else:
             holder.settle(error)
@@ -132,7 +178,7 @@ class Watch:
         """A holder stopped waiting; with none left, polling stops and nobody is told."""
         if holder in self._holders:
             self._holders.remove(holder)
-        if not self._holders and self.polling:
+        if not self._holders and self.live:
             self._end(None)
 
     def closed(self) -> None:
@@ -164,25 +210,26 @@ class Watch:
 
     # -- the steps of an ending --------------------------------------------------------
 
-    def _end(self, outcome: Outcome | None) -> None:
+    def _end(self, outcome: Outcome | None, here: bool = True) -> None:
         """POLLING to DELIVERING; the holders are told after the callbacks posted so far.
 
-        ``outcome`` None: released, nobody is left to tell.
+        ``outcome`` None: released, nobody is left to tell. ``here`` False: it ended on
+        another replica, whose callbacks ran there.
         """
         self.phase = Phase.DELIVERING
         self._tracker.ended(self)
         items: list[Item] = []
-        if isinstance(outcome, BaseException):
+        if here and isinstance(outcome, BaseException):
             items.extend(self._delivery.error(self.job_id, outcome))
-        items.append(Record(functools.partial(self._settle, outcome)))
+        items.append(Record(functools.partial(self._settle, outcome, here)))
         self._post(items)
 
-    def _settle(self, outcome: Outcome | None) -> None:
+    def _settle(self, outcome: Outcome | None, here: bool) -> None:
         """DELIVERING to SETTLED: its callbacks ran (unless it was closed meanwhile)."""
         if self.phase is not Phase.DELIVERING:
             return
         self.phase = Phase.SETTLED
-        self._tracker.settled(self)
+        self._tracker.settled(self, outcome, here)
         if outcome is not None:
             self._tell(outcome)
 
@@ -193,7 +240,7 @@ class Watch:
     def _record(self, event: JobEvent) -> None:
         """An event's callbacks returned: it counts as delivered from now on."""
         self._delivered.record(event)
-        self._tracker.changed()
+        self._tracker.recorded(self, event)
 
     def _post(self, items: list[Item]) -> None:
         if self._outbox is None:
