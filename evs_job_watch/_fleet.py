@@ -41,6 +41,10 @@ class FleetSide:
         self._pacer = pacer
         self._take = take
 
+    @property
+    def interval(self) -> float:
+        return self._poller.policy.interval
+
     def snapshot(self) -> dict[str, Any]:
         return self._take()
 

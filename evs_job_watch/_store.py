@@ -47,6 +47,10 @@ class Claims:
 class Fleet(Protocol):
     """What a watcher offers its store: its watches, and the doors for news from the fleet."""
 
+    @property
+    def interval(self) -> float:
+        """The poll policy's interval: a watch handed over is not polled again sooner."""
+
     def snapshot(self) -> dict[str, Any]:
         """Every live watch as ``JobWatcher.snapshot`` gives it."""
 

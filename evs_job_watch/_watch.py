@@ -192,6 +192,10 @@ class Watch:
 
     # -- what a snapshot keeps -----------------------------------------------------------
 
+    def delivered(self) -> Statuses:
+        """A copy of the statuses whose events were delivered (what a store keeps)."""
+        return Statuses(self._delivered.job, self._delivered.subs)
+
     def saved(self, now: float) -> SavedWatch | None:
         """The watch as a snapshot keeps it, or None if a restart must not resume it.
 
