@@ -64,7 +64,7 @@ class Link:
         epoch = await self.retrying(call)
         self.epoch = epoch.decode() if isinstance(epoch, bytes) else str(epoch)
 
-    async def run(self, op: str, *args: object) -> Any:
+    async def run(self, op: str, *args: str | int) -> Any:
         """One call of the script (retried through faults); raises ``Reset``."""
 
         async def call() -> Any:

@@ -11,28 +11,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 from redis.asyncio.client import PubSub
 
+from .._store import Fleet
 from . import _wire
 from ._link import FAULTS, Link
 
-if TYPE_CHECKING:
-    from ._store import RedisStore
-
-__all__ = ["Listener"]
+__all__ = ["Hub", "Listener"]
 
 logger = logging.getLogger("evs_job_watch")
 
 _CHECK_BATCH = 500  # job ids per check call
 
 
+class Hub(Protocol):
+    """What the listener needs of its store (``RedisStore``)."""
+
+    @property
+    def fleet(self) -> Fleet: ...
+
+    def kick(self) -> None: ...
+
+    async def run(self, op: str, *args: str | int) -> Any: ...
+
+
 class Listener:
     """Subscribed to the fleet's channel from ``start`` to ``stop``."""
 
-    def __init__(self, link: Link, store: RedisStore) -> None:
+    def __init__(self, link: Link, store: Hub) -> None:
         self._link = link
         self._store = store
         self._channel = f"{link.prefix}fleet"
@@ -51,7 +60,7 @@ class Listener:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self._pubsub is not None:
-            await self._pubsub.aclose()
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _subscribe(self) -> PubSub:
         async def call() -> PubSub:
@@ -60,7 +69,7 @@ class Listener:
             try:
                 await pubsub.subscribe(self._channel)
             except BaseException:
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
                 raise
             return pubsub
 
@@ -74,7 +83,7 @@ class Listener:
                     if message.get("type") == "message":
                         self._heard(message["data"])
             except FAULTS:
-                await self._pubsub.aclose()
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
                 self._pubsub = await self._subscribe()
                 await self._catch_up()
 
@@ -85,7 +94,7 @@ class Listener:
         for start in range(0, len(followed), _CHECK_BATCH):
             chunk = followed[start : start + _CHECK_BATCH]
             answers = await store.run("check", *chunk)
-            for job_id, answer in zip(chunk, answers):
+            for job_id, answer in zip(chunk, answers, strict=True):
                 if answer not in (b"live", b"gone"):
                     self._ended(job_id, orjson.loads(answer))
         self.work = True

@@ -12,22 +12,29 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from ._store import RedisStore
-
-__all__ = ["FleetPace"]
+__all__ = ["FleetPace", "Reserver"]
 
 _BATCH_TIME = 0.1  # seconds of the fleet's rate reserved at once
 _MOST = 64  # slots reserved at once at most
 _HORIZON = 1.0  # seconds: how far ahead of now the fleet reserves at most
 
 
+class Reserver(Protocol):
+    """What the pace needs of its store (``RedisStore``)."""
+
+    replica: str
+
+    async def reserve(self, step_us: int, want: int, horizon_us: int) -> tuple[int, int, int]: ...
+
+    def note(self, message: dict[str, Any]) -> None: ...
+
+
 class FleetPace:
     """This replica's reserved slots of the fleet's rate (a ``_store.SharedPace``)."""
 
-    def __init__(self, store: RedisStore, rate: float | None) -> None:
+    def __init__(self, store: Reserver, rate: float | None) -> None:
         self._store = store
         self._step = 0.0 if rate is None else 1.0 / rate
         self._want = 1 if rate is None else max(1, min(_MOST, math.ceil(rate * _BATCH_TIME)))

@@ -11,6 +11,7 @@ other replicas arrives on a pub/sub channel (``_listen.Listener``). How it all f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -81,7 +82,7 @@ class RedisStore:
         self._link = Link(client, f"evs_job_watch:{{{namespace}}}:", self.replica)
         self._listener = Listener(self._link, self)
         self._fleet: Fleet | None = None
-        self._items: list[dict[str, Any]] = []
+        self._items: list[dict[str, object]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._claims: list[tuple[str, Statuses]] = []
         self._lost: list[str] = []
@@ -112,7 +113,7 @@ class RedisStore:
         await self._link.hello()
         await self._listener.start()
         self._kick.set()  # the first claim cycle at once: it renews, so polling can start
-        return None
+        return
 
     def pace(self, rate_limit: float | None) -> SharedPace | None:
         return FleetPace(self, rate_limit)
@@ -122,10 +123,8 @@ class RedisStore:
         wait = self._next_cycle - loop.time()
         if wait > 0 and not self._claims and not self._lost:
             self._kick.clear()
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), wait)
-            except asyncio.TimeoutError:
-                pass
         claimed, lost, shed = self._claims, self._lost, 0
         self._claims, self._lost = [], []
         if loop.time() >= self._next_cycle or self._listener.work:
@@ -166,13 +165,13 @@ class RedisStore:
             self._queue({"a": "rel", "j": watch.job_id, "d": gap, "m": note})
             return
         data = _wire.outcome_data(outcome)
-        note = {"k": "end", "r": self.replica, "j": watch.job_id, "o": data}
+        ending = {"k": "end", "r": self.replica, "j": watch.job_id, "o": data}
         self._queue(
             {
                 "a": "end",
                 "j": watch.job_id,
                 "t": orjson.dumps(data).decode(),
-                "m": orjson.dumps(note).decode(),
+                "m": orjson.dumps(ending).decode(),
             }
         )
 
@@ -204,7 +203,7 @@ class RedisStore:
         """Tell the fleet something through the channel (a 429), with the next batch."""
         self._queue({"a": "pub", "j": "", "m": orjson.dumps(message).decode()})
 
-    async def run(self, op: str, *args: object) -> Any:
+    async def run(self, op: str, *args: str | int) -> Any:
         """One script call, through a reset of Redis's data if one happened."""
         while True:
             try:
@@ -214,7 +213,7 @@ class RedisStore:
 
     # -- batches and cycles --------------------------------------------------------------
 
-    def _queue(self, item: dict[str, Any]) -> None:
+    def _queue(self, item: dict[str, object]) -> None:
         self._items.append(item)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
@@ -227,10 +226,10 @@ class RedisStore:
             result = await self.run("batch", int(self.lease * 1e6), self._keep_ms, _dumps(items))
             self._settle_batch(items, result[1])
 
-    def _settle_batch(self, items: list[dict[str, Any]], results: list[Any]) -> None:
+    def _settle_batch(self, items: list[dict[str, object]], results: list[Any]) -> None:
         fleet = self.fleet
-        for item, result in zip(items, results):
-            action, job_id = item["a"], item["j"]
+        for item, result in zip(items, results, strict=True):
+            action, job_id = item["a"], str(item["j"])
             if action == "add":
                 kind = result[0]
                 if kind == b"claimed":
@@ -263,10 +262,14 @@ class RedisStore:
         for watch in self.fleet.watches():
             job, subs = _wire.statuses_data(watch.delivered())
             held, polled = int(watch.held), int(watch.polling)
-            items.append({"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": held, "o": polled})
+            items.append(
+                {"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": held, "o": polled}
+            )
         logger.warning("Redis lost the watch set; adding this replica's %d again", len(items))
         if items:
-            result = await self._link.run("batch", int(self.lease * 1e6), self._keep_ms, _dumps(items))
+            result = await self._link.run(
+                "batch", int(self.lease * 1e6), self._keep_ms, _dumps(items)
+            )
             self._settle_batch(items, result[1])
 
     async def reserve(self, step_us: int, want: int, horizon_us: int) -> tuple[int, int, int]:
@@ -275,5 +278,5 @@ class RedisStore:
         return int(first), int(count), int(now)
 
 
-def _dumps(items: list[dict[str, Any]]) -> str:
+def _dumps(items: list[dict[str, object]]) -> str:
     return orjson.dumps(items).decode()

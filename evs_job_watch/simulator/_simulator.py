@@ -43,7 +43,11 @@ _KEY_CHARS = string.ascii_uppercase + string.digits
 
 @attrs.frozen
 class RequestRecord:
-    """One request the simulator received (`status` 0: connection dropped)."""
+    """One request the simulator received (`status` 0: connection dropped).
+
+    `at` is the loop time its answer was decided, `arrived` the loop time it came in
+    (before any latency fault), `agent` its User-Agent header (tells clients apart).
+    """
 
     method: str
     path: str
@@ -51,6 +55,8 @@ class RequestRecord:
     status: int
     fault: str | None
     at: float
+    arrived: float | None = None
+    agent: str | None = None
 
 
 class EvsSimulator(Scenario):
@@ -216,9 +222,13 @@ class EvsSimulator(Scenario):
         if self.in_flight > self.max_in_flight:
             self.max_in_flight = self.in_flight
         try:
+            arrived = self._now()
             job_id = request.match_info["job_id"]
             (status, body, ctype, headers), fault, at = await self._answer_job(request, job_id)
-            self.requests.append(RequestRecord("GET", request.path, job_id, status, fault, at))
+            agent = request.headers.get("User-Agent")
+            self.requests.append(
+                RequestRecord("GET", request.path, job_id, status, fault, at, arrived, agent)
+            )
             response = web.Response(status=status or 500, body=body, content_type=ctype)
             if status == 0:
                 # Close without answering: the client sees a server disconnect, and
