@@ -14,6 +14,7 @@ from typing import Any
 
 from ._delivery import Delivery
 from ._events import JobEvent, Statuses
+from ._models import Job
 from ._pacer import Pacer
 from ._poller import Poller
 from ._watch import Outcome, Phase, Watch
@@ -52,15 +53,17 @@ class FleetSide:
         return self._watches.live()
 
     def ended(self, job_id: str, outcome: Outcome | None) -> None:
+        if isinstance(outcome, Job):
+            self._poller.learn(outcome)
         watch = self._watches.get(job_id)
         if watch is not None:
             watch.ended_elsewhere(outcome)
 
+    def listens(self) -> bool:
+        return bool(self._delivery.streams)
+
     def heard(self, events: Sequence[JobEvent]) -> None:
         self._delivery.publish(events)
-        for event in events:
-            if event.parent is None and event.status.is_terminal:
-                self._poller.learn(event.job)
 
     def throttled(self, pause: float) -> None:
         self._pacer.throttled(asyncio.get_running_loop().time(), pause, heard=True)

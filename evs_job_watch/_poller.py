@@ -124,7 +124,9 @@ class Poller:
         for job_id in claims.lost:
             watch = watches.get(job_id)
             if watch is not None and watch.polling:
-                logger.info("job %s is polled by another replica now", job_id)
+                # A lease that lapsed while this replica lived (a stall longer than it):
+                # its last events may be delivered again by the new owner.
+                logger.warning("job %s: its lease lapsed; another replica polls it", job_id)
                 watch.yielded()
         if claims.lost:
             self._drop_yielded()

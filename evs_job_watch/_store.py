@@ -58,7 +58,13 @@ class Fleet(Protocol):
         """The live watches of this replica (a shared store that lost its data re-adds them)."""
 
     def ended(self, job_id: str, outcome: Outcome | None) -> None:
-        """The fleet's watch of ``job_id`` ended on another replica (None: released)."""
+        """The fleet's watch of ``job_id`` ended on another replica (None: released).
+
+        Every ending of the fleet comes here, watched here or not: an ended job also
+        teaches the schedule how long jobs of its type take."""
+
+    def listens(self) -> bool:
+        """Whether events delivered elsewhere are wanted here (an event stream is open)."""
 
     def heard(self, events: Sequence[JobEvent]) -> None:
         """Events another replica delivered: for this replica's event streams."""

@@ -112,7 +112,8 @@ class Listener:
                 return  # this replica's own news
             fleet = self._store.fleet
             if kind == "ev":
-                fleet.heard(_wire.events_of(message))
+                if fleet.listens():  # decoding jobs nobody reads would cost the most
+                    fleet.heard(_wire.events_of(message))
             elif kind == "end":
                 self._ended(str(message["j"]), message["o"])
             elif kind == "rel":
