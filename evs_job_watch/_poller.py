@@ -91,6 +91,13 @@ class Poller:
         """Shared store: poll what its claim cycles hand to this replica, from now on."""
         self._claimer = asyncio.get_running_loop().create_task(self._claim_loop(watches, adopt))
 
+    async def stop_claiming(self) -> None:
+        """End the claim loop (the watcher closes its store next)."""
+        claimer, self._claimer = self._claimer, None
+        if claimer is not None:
+            claimer.cancel()
+            await asyncio.gather(claimer, return_exceptions=True)
+
     def owned(self) -> list[tuple[Watch, float]]:
         """The watches polled here and the seconds until each is due (0: due now)."""
         now = asyncio.get_running_loop().time()

@@ -260,7 +260,9 @@ class JobWatcher:
         if self._closed:
             return
         self._closed = True  # from here, no new watch (a second aclose returns at once)
-        await self._store.close(self._poller.owned())
+        owned = self._poller.owned()
+        await self._poller.stop_claiming()  # no claim under way while the store closes
+        await self._store.close(owned)
         for watch in self._watches.close():
             watch.closed()
         # Every task but the caller's own (aclose may be called from a callback).

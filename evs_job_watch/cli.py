@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=_DEMO.seed)
     demo.add_argument("--jobs", type=int, default=_DEMO.singles, help="single-disk creates")
     demo.add_argument("--no-faults", action="store_true", help="a well-behaved API")
+    demo.add_argument(
+        "--replicas", type=int, default=1, help="replicas sharing the jobs in Redis (extra: redis)"
+    )
+    demo.add_argument("--redis-url", help="with --replicas: a Redis to use (default: start one)")
 
     watch = commands.add_parser(
         "watch",
@@ -159,6 +163,14 @@ async def _watch(args: argparse.Namespace, client: EvsJobClient, out: TextIO) ->
     return EXIT_FAILED if any(isinstance(r, JobFailedError) for r in results) else EXIT_OK
 
 
+def _replicas_demo(args: argparse.Namespace, out: TextIO) -> int:
+    try:  # the optional extra: imported only here
+        from .redis._demo import run_replicas_demo
+    except ImportError as exc:
+        raise ConfigError(f"--replicas needs the redis extra ({exc.name} is missing)") from None
+    return asyncio.run(run_replicas_demo(args.replicas, args.jobs, args.seed, args.redis_url, out))
+
+
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run the command line; returns the exit code."""
     out = out or sys.stdout
@@ -168,8 +180,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     args = _parser().parse_args(argv)
     try:
         if args.command == "demo":
-            if args.speed <= 0 or args.jobs < 0:
-                raise ConfigError("--speed must be positive and --jobs not negative")
+            if args.speed <= 0 or args.jobs < 0 or args.replicas < 1:
+                raise ConfigError("--speed and --replicas must be positive, --jobs not negative")
+            if args.replicas > 1:
+                return _replicas_demo(args, out)
             plan = DemoPlan(
                 speed=args.speed, seed=args.seed, singles=args.jobs, faults=not args.no_faults
             )
