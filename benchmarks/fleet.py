@@ -4,8 +4,9 @@ how long a dead replica's watches wait before another replica takes them.
 * Round trips: three replicas (three watchers, each with its own ``RedisStore``, in this
   process) watch the same job mix (creates, 3-disk batches, extends, deletes) to its end
   on the default policy scaled to the simulator's clock, once with a fleet-wide
-  ``rate_limit`` (slot reservations) and once without; all their calls to Redis (script
-  calls and subscriptions) over all their polls. Target: at most one per poll.
+  ``rate_limit`` (its shares travel with the claim cycles) and once without; all their
+  calls to Redis (script calls and subscriptions) over all their polls. Target: at most
+  one per poll.
 * CPU per poll: one watcher on the same mix, with a ``RedisStore`` against the same
   watcher with the default ``LocalStore`` (no file), rounds alternated; this process's
   CPU only (Redis and the simulator run in processes of their own).
@@ -104,14 +105,13 @@ async def _takeover(url: str) -> list[float]:
         async with _client(sim) as client:
             recorder = _Recorder(client)
             store = RedisStore(url, namespace="takeover", replica="survivor")
-            async with JobWatcher(recorder, store=store) as survivor:
+            async with JobWatcher(recorder, store=store):
                 await asyncio.sleep(2.0)  # the survivor is in the fleet, with no work
                 killed = time.monotonic()
                 child.send_signal(signal.SIGKILL)
                 await child.wait()
-                while len(recorder.first) < len(jobs):
+                while len(recorder.first) < len(jobs):  # noqa: ASYNC110 - the measurement
                     await asyncio.sleep(0.05)
-                del survivor
         return [recorder.first[job] - killed for job in jobs]
 
 
@@ -122,7 +122,7 @@ async def _replica(url: str, endpoint: str, project: str, token: str, jobs: list
     async with client, JobWatcher(client, store=store) as watcher:
         for job in jobs:
             watcher.watch(job)
-        while watcher.stats.polls < len(jobs):
+        while watcher.stats.polls < len(jobs):  # noqa: ASYNC110 - stats have no event
             await asyncio.sleep(0.05)
         print("owns", flush=True)
         await asyncio.Event().wait()

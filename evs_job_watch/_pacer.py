@@ -14,10 +14,10 @@ fast simulated clock recovers as fast. The floor keeps an API that throttles at 
 from slowing the watcher to a crawl.
 
 With a shared store the pacer has a seam to the fleet (``shared``, a
-``_store.SharedPace``): the rate limit is the fleet's, so its slots come from the
-fleet's reservations instead of this pacer's own clock (``turn`` returns None when none
-is left: the caller awaits ``shared.refill()`` and asks again), and a 429 is told to
-the fleet, whose other replicas call ``throttled(..., heard=True)``.
+``_store.SharedPace``): the rate limit is the fleet's, so this pacer spaces requests by
+the share of it that the fleet gives this replica (``turn`` returns None while it has
+none: the caller awaits ``refill()`` and asks again), and a 429 is told to the fleet,
+whose other replicas call ``throttled(..., heard=True)``.
 """
 
 from __future__ import annotations
@@ -74,32 +74,32 @@ class Pacer:
 
         None (a shared pace only): no fleet slot is left; refill, then ask again.
         """
-        slot = max(now, self._paused_until)
         limit = self._limit
         if self.shared is not None and limit is not None:
-            fleet_slot = self.shared.slot(now)
-            if fleet_slot is None:
+            limit = self.shared.share()  # this replica's part of the fleet's limit
+            if not limit:
                 return None
-            slot = max(slot, fleet_slot)
-            limit = None  # the fleet's slots keep the limit; the slow-down still applies
         bucket = int(now)
         if bucket != self._bucket:
             self._previous = self._count if bucket == self._bucket + 1 else 0
             self._bucket, self._count = bucket, 0
         self._count += 1
+        slot = max(now, self._paused_until)
         rate = limit if self.rate is None else min(self.rate, limit or math.inf)
         if rate is not None:
             slot = max(slot, self._next)
             # Rounding must never bring two slots closer than the rate allows, nor a sleep
             # of the returned wait end before its slot: both round up.
             self._next = math.nextafter(slot + 1.0 / rate, math.inf)
+            if self.shared is not None:
+                self.shared.reserved(self._next)
         wait = slot - now
         if now + wait < slot:
             wait = math.nextafter(wait, math.inf)
         return wait
 
     async def refill(self) -> None:
-        """Reserve more of the fleet's slots (``turn`` returned None)."""
+        """Wait for a share of the fleet's rate limit (``turn`` returned None)."""
         if self.shared is not None:
             await self.shared.refill()
 

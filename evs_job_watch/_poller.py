@@ -22,7 +22,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from ._errors import EvsApiError, EvsJobWatchError, ThrottledError
@@ -98,13 +98,15 @@ class Poller:
             claimer.cancel()
             await asyncio.gather(claimer, return_exceptions=True)
 
-    def owned(self) -> list[tuple[Watch, float]]:
-        """The watches polled here and the seconds until each is due (0: due now)."""
+    def owned(self, live: Iterable[Watch]) -> list[tuple[Watch, float]]:
+        """Of the ``live`` watches, those polled here, and the seconds until each is due
+        (one interval for a watch whose request is under way)."""
         now = asyncio.get_running_loop().time()
         due = {entry[2]: max(entry[0] - now, 0.0) for entry in self._due}
         for watch in (*self._ready, *self._soon):
             due[watch] = 0.0
-        return [(watch, delay) for watch, delay in due.items() if watch.polling]
+        interval = self.policy.interval
+        return [(watch, due.get(watch, interval)) for watch in live if watch.polling]
 
     def close(self) -> set[asyncio.Task[None]]:
         """Poll nothing more; returns the tasks still running, for the caller to end."""

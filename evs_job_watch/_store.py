@@ -76,11 +76,14 @@ class Fleet(Protocol):
 class SharedPace(Protocol):
     """The fleet's part of pacing (``_pacer.Pacer``'s seam to a shared store)."""
 
-    def slot(self, now: float) -> float | None:
-        """The loop time of the next request slot reserved for this replica, None if none."""
+    def share(self) -> float:
+        """This replica's share of the fleet's rate limit, in requests/s (0: none yet)."""
+
+    def reserved(self, until: float) -> None:
+        """The pacer gave out request slots up to loop time ``until`` at the share it had."""
 
     async def refill(self) -> None:
-        """Reserve more slots from the fleet's rate limit."""
+        """Wait until this replica has a share of the fleet's rate limit."""
 
     def throttled(self, pause: float) -> None:
         """Tell the fleet that this replica got a 429 (it pauses for ``pause`` s too)."""

@@ -260,7 +260,7 @@ class JobWatcher:
         if self._closed:
             return
         self._closed = True  # from here, no new watch (a second aclose returns at once)
-        owned = self._poller.owned()
+        owned = self._poller.owned(self._watches.live())
         await self._poller.stop_claiming()  # no claim under way while the store closes
         await self._store.close(owned)
         for watch in self._watches.close():

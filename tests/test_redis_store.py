@@ -208,9 +208,12 @@ async def test_the_fleet_stays_within_one_rate_limit(
     by_agent = {r.agent for r in polls(sim)}
     assert by_agent == {"a", "b"}
     assert len(times) > rate  # the limit was what held the fleet back
-    # The slots are the fleet's: a window of one second never holds more than the
-    # limit, give or take a request sent late by a busy loop.
-    assert most_in_window(times, 1.0) <= rate + 2
+    # The replicas' shares of the limit never add up to more than it: over the run the
+    # fleet sent at the limit at most. Within any one second, requests whose sleep a
+    # stalled loop (two replicas and the simulator share this process) ended late may
+    # bunch up, as with a single watcher's own limit.
+    assert len(times) / (max(times) - min(times)) <= rate * 1.03
+    assert most_in_window(times, 1.0) <= rate * 1.25 + 2
 
 
 async def test_a_429_on_one_replica_pauses_the_others(

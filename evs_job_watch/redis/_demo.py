@@ -47,8 +47,7 @@ async def _redis(url: str | None) -> AsyncIterator[str]:
 def _line(sim: simulator.EvsSimulator, names: list[str], stopped: set[str], since: int) -> str:
     recent = Counter(record.agent for record in list(sim.requests)[since:])
     parts = [
-        f"{name}: {'stopped' if name in stopped else f'{recent[name]:3d} polls'}"
-        for name in names
+        f"{name}: {'stopped' if name in stopped else f'{recent[name]:3d} polls'}" for name in names
     ]
     return "  ".join(parts)
 

@@ -39,6 +39,7 @@ logger = logging.getLogger("evs_job_watch")
 
 _CLAIM_MOST = 500  # watches claimed in one cycle at most (a burst spreads over cycles)
 _SAFE_SHARE = 0.8  # of a lease: how long this replica counts on a renewal it made
+_SOONEST = 0.02  # seconds: claim cycles come no closer than this
 
 
 class RedisStore:
@@ -88,6 +89,7 @@ class RedisStore:
         self._lost: list[str] = []
         self._kick = asyncio.Event()
         self._next_cycle = 0.0
+        self._pace: FleetPace | None = None
         self._closing = False
         self.leased_until = 0.0  # loop time; nothing is polled before the first renewal
 
@@ -116,7 +118,8 @@ class RedisStore:
         return
 
     def pace(self, rate_limit: float | None) -> SharedPace | None:
-        return FleetPace(self, rate_limit)
+        self._pace = FleetPace(self, rate_limit)
+        return self._pace
 
     async def claim(self) -> Claims:
         loop = asyncio.get_running_loop()
@@ -214,6 +217,8 @@ class RedisStore:
     # -- batches and cycles --------------------------------------------------------------
 
     def _queue(self, item: dict[str, object]) -> None:
+        if self._closing:
+            return  # closed: what comes now (answers still under way) is the next owner's
         self._items.append(item)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
@@ -249,9 +254,16 @@ class RedisStore:
     async def _cycle(self) -> tuple[list[tuple[str, Statuses]], list[str], int]:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        result = await self.run("claim", int(self.lease * 1e6), _CLAIM_MOST)
+        pace = self._pace
+        rate, ahead = (pace.rate, pace.ahead()) if pace is not None and pace.rate else (0, 0.0)
+        lease = int(self.lease * 1e6)
+        result = await self.run("claim", lease, _CLAIM_MOST, repr(rate), int(ahead * 1e6))
         self.leased_until = started + self.lease * _SAFE_SHARE
-        _, lost, claimed, shed = result
+        _, lost, claimed, shed, soon, share = result
+        if self._pace is not None:
+            self._pace.granted(float(share))
+        if int(soon) >= 0:  # a watch falls due before the next cycle: look again then
+            self._next_cycle = min(self._next_cycle, started + max(int(soon) / 1e6, _SOONEST))
         taken = [(job.decode(), _wire.known_of(s, u)) for job, s, u in claimed]
         return taken, [job.decode() for job in lost], int(shed)
 
@@ -271,11 +283,6 @@ class RedisStore:
                 "batch", int(self.lease * 1e6), self._keep_ms, _dumps(items)
             )
             self._settle_batch(items, result[1])
-
-    async def reserve(self, step_us: int, want: int, horizon_us: int) -> tuple[int, int, int]:
-        """Reserve ``want`` slots of the fleet's pace: (first slot, count, now), Redis us."""
-        first, count, now = await self.run("reserve", step_us, want, horizon_us)
-        return int(first), int(count), int(now)
 
 
 def _dumps(items: list[dict[str, object]]) -> str:

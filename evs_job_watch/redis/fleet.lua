@@ -11,7 +11,7 @@
 --   P.."own:"..rid  set   the jobs a replica owns
 --   P.."replicas"   zset  replica id -> heartbeat expiry
 --   P.."end:"..job  string  how the job ended (JSON), kept for a while after
---   P.."pace"       string  the fleet's GCRA clock (theoretical arrival time)
+--   P.."share"      hash  replica id -> its share of the fleet's rate limit (requests/s)
 --   P.."epoch"      string  changes when Redis lost its data: replicas then re-add theirs
 --   P.."fleet"      the pub/sub channel
 
@@ -53,17 +53,49 @@ local function drop(job)
   redis.call('ZREM', DUE, job)
 end
 
--- This replica's fair share of the watch set, and how many it owns beyond it.
-local function room(owned)
-  redis.call('ZADD', REPLICAS, now + tonumber(ARGV[5]), rid)
+-- This replica's fair share of the watch set, and how many it owns beyond it. Only a
+-- claim cycle beats the heart: a batch sent after a close must not revive a replica.
+local function room(owned, beat)
+  if beat then redis.call('ZADD', REPLICAS, now + tonumber(ARGV[5]), rid) end
   redis.call('ZREMRANGEBYSCORE', REPLICAS, '-inf', now)
   local live = math.max(redis.call('ZCARD', REPLICAS), 1)
   local fair = math.ceil(redis.call('ZCARD', DUE) / live)
   return fair - owned, fair
 end
 
+-- This replica's share of the fleet's rate limit: its part of the watches, but never
+-- more than the others leave, so the shares never add up to more than the limit. A
+-- share that is lowered still counts at its old value for as long as the replica had
+-- reserved request slots ahead (``ahead``, us): slots it gave out under the old share.
+-- A dead replica's share goes with its heartbeat. Kept as "share old until".
+local function share(rate, owned, total, ahead)
+  local key, others = P .. 'share', 0
+  local mine = {0, 0, 0}
+  local shares = redis.call('HGETALL', key)
+  for i = 1, #shares, 2 do
+    local r, v = shares[i], {}
+    for x in string.gmatch(shares[i + 1], '%S+') do v[#v + 1] = tonumber(x) end
+    if r == rid then
+      mine = v
+    elseif redis.call('ZSCORE', REPLICAS, r) then
+      others = others + ((now < v[3]) and math.max(v[1], v[2]) or v[1])
+    else
+      redis.call('HDEL', key, r)
+    end
+  end
+  local live = math.max(redis.call('ZCARD', REPLICAS), 1)
+  local grant = math.max(math.min(rate * (owned + 1) / (total + live), rate - others), 0)
+  local old, untl = mine[2], mine[3]
+  if grant < mine[1] then
+    old, untl = math.max(mine[1], (now < untl) and old or 0), now + ahead
+  end
+  redis.call('HSET', key, rid, string.format('%.6f %.6f %.0f', grant, old, untl))
+  return grant
+end
+
 if op == 'claim' then
-  -- ARGV 5: lease (us), 6: most watches to claim now
+  -- ARGV 5: lease (us), 6: most watches to claim now, 7: the fleet's rate limit (0: none),
+  -- 8: how far ahead this replica reserved request slots (us)
   local lease, most = tonumber(ARGV[5]), tonumber(ARGV[6])
   local lost, mine = {}, redis.call('SMEMBERS', own(rid))
   for _, job in ipairs(mine) do
@@ -75,27 +107,25 @@ if op == 'claim' then
     end
   end
   local owned = #mine - #lost
-  local free, fair = room(owned)
+  local free, fair = room(owned, true)
   local claimed = {}
   if free > 0 then
     local due = redis.call('ZRANGEBYSCORE', DUE, '-inf', now, 'LIMIT', 0, math.min(free, most))
     for _, job in ipairs(due) do claimed[#claimed + 1] = take(job, lease) end
   end
   local shed = owned - fair - math.max(1, math.floor(fair / 10))
-  return {'ok', lost, claimed, math.max(shed, 0)}
-end
-
-if op == 'reserve' then
-  -- ARGV 5: microseconds between two requests of the fleet, 6: slots wanted,
-  -- 7: how far ahead of now the fleet may reserve (us). Returns the first slot, the
-  -- number of slots, and now, all in Redis microseconds.
-  local step, want, horizon = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-  local tat = tonumber(redis.call('GET', P .. 'pace') or '0')
-  if tat < now then tat = now end
-  local n = math.min(want, math.floor((now + horizon - tat) / step))
-  if n < 0 then n = 0 end
-  redis.call('SET', P .. 'pace', num(tat + n * step), 'PX', math.ceil(horizon / 1000) + 1000)
-  return {num(tat), n, num(now)}
+  local rate, granted = tonumber(ARGV[7]), 0
+  if rate > 0 then
+    granted = share(rate, owned + #claimed, redis.call('ZCARD', DUE), tonumber(ARGV[8]))
+  end
+  -- With room left, when the next watch falls due (a handover, or a lease running out):
+  -- the replica's next cycle comes no later, so no watch waits for a whole cycle.
+  local soon = -1
+  if free > #claimed then
+    local first = redis.call('ZRANGE', DUE, 0, 0, 'WITHSCORES')
+    if first[2] then soon = math.max(tonumber(first[2]) - now, 0) end
+  end
+  return {'ok', lost, claimed, math.max(shed, 0), num(soon), tostring(granted)}
 end
 
 if op == 'check' then
@@ -118,7 +148,7 @@ local lease, keep = tonumber(ARGV[5]), tonumber(ARGV[6])
 local items = cjson.decode(ARGV[7])
 local out, work = {}, false
 local owned = redis.call('SCARD', own(rid))
-local free = room(owned)
+local free = room(owned, false)
 for _, it in ipairs(items) do
   local a, job = it.a, it.j
   local w = wkey(job)
@@ -214,6 +244,7 @@ for _, it in ipairs(items) do
     out[#out + 1] = 'ok'
   elseif a == 'bye' then
     redis.call('ZREM', REPLICAS, rid)
+    redis.call('HDEL', P .. 'share', rid)
     out[#out + 1] = 'ok'
   end
 end
