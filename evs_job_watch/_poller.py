@@ -99,13 +99,11 @@ class Poller:
             await asyncio.gather(claimer, return_exceptions=True)
 
     def owned(self, live: Iterable[Watch]) -> list[tuple[Watch, float]]:
-        """Of the ``live`` watches, those polled here, and the seconds until each is due
-        (one interval for a watch whose request is under way)."""
+        """Of the ``live`` watches, those polled here, and the seconds until each is due:
+        never sooner than one interval, as a request may have just gone out."""
         now = asyncio.get_running_loop().time()
-        due = {entry[2]: max(entry[0] - now, 0.0) for entry in self._due}
-        for watch in (*self._ready, *self._soon):
-            due[watch] = 0.0
         interval = self.policy.interval
+        due = {entry[2]: max(entry[0] - now, interval) for entry in self._due}
         return [(watch, due.get(watch, interval)) for watch in live if watch.polling]
 
     def close(self) -> set[asyncio.Task[None]]:
@@ -126,8 +124,12 @@ class Poller:
 
     async def _claim_loop(self, watches: WatchSet, adopt: Adopt) -> None:
         while not self._closed:
-            claims = await self._store.claim()  # waits for its cycle; retries faults itself
-            self._carry_out(claims, watches, adopt)
+            try:
+                claims = await self._store.claim()  # waits for its cycle; retries faults
+                self._carry_out(claims, watches, adopt)
+            except Exception:  # a bug must not end the claims, and with them the leases
+                logger.exception("a claim cycle failed; trying again")
+                await asyncio.sleep(_LEASE_RETRY)
 
     def _carry_out(self, claims: Claims, watches: WatchSet, adopt: Adopt) -> None:
         for job_id in claims.lost:

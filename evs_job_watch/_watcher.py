@@ -261,6 +261,9 @@ class JobWatcher:
             return
         self._closed = True  # from here, no new watch (a second aclose returns at once)
         owned = self._poller.owned(self._watches.live())
+        if self._store.shared:
+            for watch, _ in owned:
+                watch.yielded()  # no request goes out for a watch handed back
         await self._poller.stop_claiming()  # no claim under way while the store closes
         await self._store.close(owned)
         for watch in self._watches.close():

@@ -168,7 +168,8 @@ def _replicas_demo(args: argparse.Namespace, out: TextIO) -> int:
         from .redis._demo import run_replicas_demo
     except ImportError as exc:
         raise ConfigError(f"--replicas needs the redis extra ({exc.name} is missing)") from None
-    return asyncio.run(run_replicas_demo(args.replicas, args.jobs, args.seed, args.redis_url, out))
+    demo = run_replicas_demo(args.replicas, args.jobs, args.speed, args.seed, args.redis_url, out)
+    return asyncio.run(demo)
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:

@@ -31,8 +31,8 @@ from ._store import RedisStore
 
 __all__ = ["run_replicas_demo"]
 
-_SPEED = 3.0
 _LEASE = 3.0  # seconds: short, so that the takeover shows within the demo
+_TICK = 0.5  # seconds between two lines of progress
 
 
 @contextlib.asynccontextmanager
@@ -53,17 +53,20 @@ def _line(sim: simulator.EvsSimulator, names: list[str], stopped: set[str], sinc
 
 
 async def run_replicas_demo(
-    replicas: int, jobs: int, seed: int, redis_url: str | None, out: TextIO
+    replicas: int, jobs: int, speed: float, seed: int, redis_url: str | None, out: TextIO
 ) -> int:
-    """Run the demo; 0 when every job was seen to its end by the replicas left."""
+    """Run the demo; 0 when every job was seen to its end by the replicas left.
+
+    The last replica is stopped once a third of the jobs ended.
+    """
     names = [chr(ord("a") + n) for n in range(replicas)]
     default = PollPolicy()
     policy = PollPolicy(
-        interval=default.interval / _SPEED,
-        max_interval=default.max_interval / _SPEED,
-        not_found_grace=default.not_found_grace / _SPEED,
+        interval=default.interval / speed,
+        max_interval=default.max_interval / speed,
+        not_found_grace=default.not_found_grace / speed,
     )
-    sim = simulator.EvsSimulator(speed=_SPEED, seed=seed, failure_rate=0.1)
+    sim = simulator.EvsSimulator(speed=speed, seed=seed, failure_rate=0.1)
     console = Console(file=out)
     async with _redis(redis_url) as url, sim, contextlib.AsyncExitStack() as stack:
         job_ids = [sim.create_job("createVolume", count=1 + n % 3) for n in range(jobs)]
@@ -86,13 +89,15 @@ async def run_replicas_demo(
         survivor, victim = watchers[names[0]], names[-1]
         waiting = asyncio.ensure_future(survivor.wait_all(job_ids, return_exceptions=True))
         stopped: set[str] = set()
-        seconds, seen = 0, 0
+        ticks, seen = 0, 0
         while not waiting.done():
-            await asyncio.wait({waiting}, timeout=1.0)
-            seconds += 1
-            console.print(f"{seconds:3d} s  " + _line(sim, names, stopped, seen))
+            await asyncio.wait({waiting}, timeout=_TICK)
+            ticks += 1
+            ended = jobs - len(survivor.watching())
+            line = _line(sim, names, stopped, seen)
+            console.print(f"{ticks * _TICK:5.1f} s  {line}  ({ended}/{jobs} ended)")
             seen = len(sim.requests)
-            if seconds == 3:
+            if not stopped and ended >= jobs / 3:
                 console.print(f"        stopping replica {victim}: its watches go to the others")
                 stopped.add(victim)
                 await watchers.pop(victim).aclose()

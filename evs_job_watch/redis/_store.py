@@ -40,6 +40,8 @@ logger = logging.getLogger("evs_job_watch")
 _CLAIM_MOST = 500  # watches claimed in one cycle at most (a burst spreads over cycles)
 _SAFE_SHARE = 0.8  # of a lease: how long this replica counts on a renewal it made
 _SOONEST = 0.02  # seconds: claim cycles come no closer than this
+_BATCH_WINDOW = 0.05  # seconds an update waits for others to travel with it
+_LONGEST_WINDOW = 0.25  # seconds: the longest, under a tight rate limit
 
 
 class RedisStore:
@@ -224,12 +226,22 @@ class RedisStore:
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
-        # Everything queued in one turn of the loop goes in one call; what comes while a
-        # call is under way goes in the next one.
+        # Everything queued within a short window goes in one call, and what comes while
+        # a call is under way goes in the next one: polls spread out by a rate limit
+        # rarely change statuses in the same turn of the loop, but do within the window.
+        await asyncio.sleep(self._window())
         while self._items:
             items, self._items = self._items, []
             result = await self.run("batch", int(self.lease * 1e6), self._keep_ms, _dumps(items))
             self._settle_batch(items, result[1])
+
+    def _window(self) -> float:
+        """How long an update waits for others: two requests' time at this replica's
+        share of a rate limit (within bounds), so that sparse polls share a call."""
+        share = self._pace.share() if self._pace is not None and self._pace.rate else 0.0
+        if share <= 0:
+            return _BATCH_WINDOW
+        return min(max(2.0 / share, _BATCH_WINDOW), _LONGEST_WINDOW)
 
     def _settle_batch(self, items: list[dict[str, object]], results: list[Any]) -> None:
         fleet = self.fleet
