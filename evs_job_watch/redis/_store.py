@@ -90,6 +90,7 @@ class RedisStore:
         self._claims: list[tuple[str, Statuses]] = []
         self._lost: list[str] = []
         self._kick = asyncio.Event()
+        self._hurry = asyncio.Event()
         self._next_cycle = 0.0
         self._pace: FleetPace | None = None
         self._closing = False
@@ -205,8 +206,9 @@ class RedisStore:
         self._kick.set()
 
     def note(self, message: dict[str, Any]) -> None:
-        """Tell the fleet something through the channel (a 429), with the next batch."""
+        """Tell the fleet something through the channel (a 429), in a batch sent now."""
         self._queue({"a": "pub", "j": "", "m": orjson.dumps(message).decode()})
+        self._hurry.set()
 
     async def run(self, op: str, *args: str | int) -> Any:
         """One script call, through a reset of Redis's data if one happened."""
@@ -229,8 +231,10 @@ class RedisStore:
         # Everything queued within a short window goes in one call, and what comes while
         # a call is under way goes in the next one: polls spread out by a rate limit
         # rarely change statuses in the same turn of the loop, but do within the window.
-        await asyncio.sleep(self._window())
+        with contextlib.suppress(asyncio.TimeoutError):  # a 429 to tell does not wait
+            await asyncio.wait_for(self._hurry.wait(), self._window())
         while self._items:
+            self._hurry.clear()
             items, self._items = self._items, []
             result = await self.run("batch", int(self.lease * 1e6), self._keep_ms, _dumps(items))
             self._settle_batch(items, result[1])
