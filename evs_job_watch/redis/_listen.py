@@ -48,6 +48,7 @@ class Listener:
         self._task: asyncio.Task[None] | None = None
         self._pubsub: PubSub | None = None
         self.work = False  # the fleet has unclaimed watches
+        self._own_events = _wire.event_prefix(link.replica)
         self.calls = 0  # subscriptions made (round trips)
 
     async def start(self) -> None:
@@ -101,6 +102,12 @@ class Listener:
         store.kick()
 
     def _heard(self, data: bytes) -> None:
+        # Most messages are events; with no stream open here, or this replica's own, they
+        # are dropped by their first bytes, unparsed.
+        if data.startswith(_wire.EVENT) and (
+            data.startswith(self._own_events) or not self._store.fleet.listens()
+        ):
+            return
         try:
             message: dict[str, Any] = orjson.loads(data)
             kind = message.get("k")
@@ -112,8 +119,7 @@ class Listener:
                 return  # this replica's own news
             fleet = self._store.fleet
             if kind == "ev":
-                if fleet.listens():  # decoding jobs nobody reads would cost the most
-                    fleet.heard(_wire.events_of(message))
+                fleet.heard(_wire.events_of(message))
             elif kind == "end":
                 self._ended(str(message["j"]), message["o"])
             elif kind == "rel":

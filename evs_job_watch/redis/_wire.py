@@ -25,7 +25,9 @@ from .._events import JobEvent, Statuses
 from .._models import Job, JobStatus
 
 __all__ = [
+    "EVENT",
     "event_message",
+    "event_prefix",
     "events_of",
     "known_of",
     "outcome_data",
@@ -43,6 +45,14 @@ def _job(data: Any) -> Job:
     return _codec.job_from_data(data)
 
 
+EVENT = b'{"k":"ev"'  # how every event message starts
+
+
+def event_prefix(replica: str) -> bytes:
+    """How the event messages of ``replica`` start (a listener skips its own unparsed)."""
+    return b"".join((EVENT, b',"r":', orjson.dumps(replica), b","))
+
+
 def event_message(replica: str, event: JobEvent) -> bytes:
     """The note that ``replica`` delivered ``event``, for the other replicas' streams."""
     # Spliced from the encoded jobs: a batch's parent is not decoded and encoded again.
@@ -50,9 +60,8 @@ def event_message(replica: str, event: JobEvent) -> bytes:
     parent = b"null" if event.parent is None else _codec.encode_job(event.parent)
     return b"".join(
         (
-            b'{"k":"ev","r":',
-            orjson.dumps(replica),
-            b',"p":',
+            event_prefix(replica),
+            b'"p":',
             orjson.dumps(previous),
             b',"j":',
             _codec.encode_job(event.job),
