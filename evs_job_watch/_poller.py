@@ -232,12 +232,13 @@ class Poller:
 
     async def _poll(self, watch: Watch) -> None:
         loop = asyncio.get_running_loop()
-        if loop.time() >= self._store.leased_until:
+        now = loop.time()
+        if now >= self._store.leased_until:
             # A shared store that could not renew its leases: another replica may take
             # this watch any moment, so it is not polled until the store reconnects.
             self.schedule(watch, _LEASE_RETRY)
             return
-        wait = self._pacer.turn(loop.time())
+        wait = self._pacer.turn(now)
         while wait is None:  # a shared pace with no fleet slot left: reserve more
             await self._pacer.refill()
             if not watch.polling:
