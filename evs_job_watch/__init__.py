@@ -23,6 +23,7 @@ from ._metadata import MetadataCredentials
 from ._models import ApiError, Job, JobEntities, JobStatus, JobType
 from ._policy import PollPolicy
 from ._regions import endpoint_for
+from ._store import LocalStore, Store
 from ._stream import EventStream
 from ._version import __version__
 from ._watcher import JobWatcher, WatcherStats
@@ -46,11 +47,13 @@ __all__ = [
     "JobStatus",
     "JobType",
     "JobWatcher",
+    "LocalStore",
     "MalformedResponseError",
     "MetadataCredentials",
     "PasswordAuth",
     "PollPolicy",
     "ServerError",
+    "Store",
     "ThrottledError",
     "TokenAuth",
     "WatchTimeoutError",

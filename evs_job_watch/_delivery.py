@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ._events import ErrorCallback, EventCallback, JobEvent
 from ._models import JobStatus
@@ -43,6 +43,11 @@ class Delivery:
     def outbox(self) -> Outbox:
         """A new outbox whose couriers this delivery keeps (and ``close`` ends)."""
         return Outbox(self._couriers)
+
+    def publish(self, events: Sequence[JobEvent]) -> None:
+        """Publish ``events`` delivered by another replica to the streams (no callbacks)."""
+        for stream in self.streams:
+            stream.publish(events)
 
     def events(self, events: list[JobEvent], record: Callable[[JobEvent], None]) -> list[Item]:
         """Publish ``events`` to the streams; the items that deliver them to the callbacks.

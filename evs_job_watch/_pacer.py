@@ -12,11 +12,21 @@ allowed rate by a quarter per poll interval until it is back where it was, and t
 limit is lifted. Its pace follows the PollPolicy's interval, so a policy scaled for a
 fast simulated clock recovers as fast. The floor keeps an API that throttles at random
 from slowing the watcher to a crawl.
+
+With a shared store the pacer has a seam to the fleet (``shared``, a
+``_store.SharedPace``): the rate limit is the fleet's, so this pacer spaces requests by
+the share of it that the fleet gives this replica (``turn`` returns None while it has
+none: the caller awaits ``refill()`` and asks again), and a 429 is told to the fleet,
+whose other replicas call ``throttled(..., heard=True)``.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._store import SharedPace
 
 __all__ = ["Pacer"]
 
@@ -40,9 +50,13 @@ class Pacer:
         "_paused_until",
         "_previous",
         "rate",
+        "shared",
     )
 
-    def __init__(self, rate_limit: float | None, interval: float) -> None:
+    def __init__(
+        self, rate_limit: float | None, interval: float, shared: SharedPace | None = None
+    ) -> None:
+        self.shared = shared  # the fleet's part, with a shared store
         self._limit = rate_limit  # the user's cap, never exceeded
         self._interval = interval  # the policy's poll interval: the slow-down's time unit
         self.rate: float | None = None  # allowed after throttling; None: no slow-down
@@ -55,27 +69,47 @@ class Pacer:
         self._bucket = 0
         self._count = self._previous = 0
 
-    def turn(self, now: float) -> float:
-        """Reserve the next request's slot: how many seconds to wait before sending it."""
+    def turn(self, now: float) -> float | None:
+        """Reserve the next request's slot: how many seconds to wait before sending it.
+
+        None (a shared pace only): no fleet slot is left; refill, then ask again.
+        """
+        limit = self._limit
+        if self.shared is not None and limit is not None:
+            limit = self.shared.share()  # this replica's part of the fleet's limit
+            if not limit:
+                return None
         bucket = int(now)
         if bucket != self._bucket:
             self._previous = self._count if bucket == self._bucket + 1 else 0
             self._bucket, self._count = bucket, 0
         self._count += 1
         slot = max(now, self._paused_until)
-        rate = self._limit if self.rate is None else min(self.rate, self._limit or math.inf)
+        rate = limit if self.rate is None else min(self.rate, limit or math.inf)
         if rate is not None:
             slot = max(slot, self._next)
             # Rounding must never bring two slots closer than the rate allows, nor a sleep
             # of the returned wait end before its slot: both round up.
             self._next = math.nextafter(slot + 1.0 / rate, math.inf)
+            if self.shared is not None:
+                self.shared.reserved(self._next)
         wait = slot - now
         if now + wait < slot:
             wait = math.nextafter(wait, math.inf)
         return wait
 
-    def throttled(self, now: float, pause: float) -> None:
-        """A 429: nothing is sent for ``pause`` seconds, then at half the rate."""
+    async def refill(self) -> None:
+        """Wait for a share of the fleet's rate limit (``turn`` returned None)."""
+        if self.shared is not None:
+            await self.shared.refill()
+
+    def throttled(self, now: float, pause: float, *, heard: bool = False) -> None:
+        """A 429: nothing is sent for ``pause`` seconds, then at half the rate.
+
+        ``heard``: another replica got it (a shared store told us), so it is not told on.
+        """
+        if self.shared is not None and not heard:
+            self.shared.throttled(pause)
         self._paused_until = max(self._paused_until, now + pause)
         if now - self._decreased < self._interval / 2:
             return  # the same overload

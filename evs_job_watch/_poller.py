@@ -9,6 +9,11 @@ task per poll would cost more than the poll's own work at low rates); so a slot 
 only while a request waits for its turn or is in flight, never while a job sleeps. What
 to do after an answer or an error is decided by ``_schedule``; what an answer means, by
 the watch itself.
+
+With a shared store (``_store``), the watches polled here are those the store's claim
+cycles hand to this replica: one more task, ``_claim_loop``, adopts them (due at once),
+lets go of those whose lease went elsewhere, and hands back its surplus when the fleet
+grows. A watch is polled only while the store's leases hold (``leased_until``).
 """
 
 from __future__ import annotations
@@ -19,23 +24,30 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
 from ._codec import Answer
 from ._errors import EvsApiError, EvsJobWatchError, ThrottledError
+from ._events import Statuses
 from ._learn import DurationModel
 from ._models import Job
 from ._pacer import Pacer
 from ._policy import PollPolicy
-from ._schedule import Cadence, after_answer, after_error, is_transient
+from ._schedule import START, Cadence, after_answer, after_error, is_transient
+from ._store import Claims, Store
 from ._watch import Watch
+from ._watchset import WatchSet
 
 __all__ = ["AnswerSource", "JobSource", "Poller"]
 
 logger = logging.getLogger("evs_job_watch")
 
 _CADENCES = 256  # distinct cadences shared at most
+_LEASE_RETRY = 0.25  # seconds between looks at a lease that lapsed (its store reconnects)
+
+# A claimed job id and what the fleet delivered of it, to the watch this replica polls.
+Adopt = Callable[[str, Statuses], Watch | None]
 
 
 class JobSource(Protocol):
@@ -59,9 +71,16 @@ class Poller:
     """Polls watches on their schedule, paced by one ``Pacer``."""
 
     def __init__(
-        self, client: JobSource, policy: PollPolicy, max_concurrency: int, pacer: Pacer
+        self,
+        client: JobSource,
+        policy: PollPolicy,
+        max_concurrency: int,
+        pacer: Pacer,
+        store: Store,
     ) -> None:
         self.policy = policy
+        self._store = store
+        self._claimer: asyncio.Task[None] | None = None
         self._client = client
         self._source = client if isinstance(client, AnswerSource) else None
         self._max_concurrency = max_concurrency
@@ -80,9 +99,35 @@ class Poller:
         self.in_flight = 0
         self.polls = self.errors = self.throttled = 0
 
+    def learn(self, job: Job) -> None:
+        """A job ended, here or on another replica: its durations teach the schedule."""
+        self._durations.seen(job, time.time())
+
+    def start_claiming(self, watches: WatchSet, adopt: Adopt) -> None:
+        """Shared store: poll what its claim cycles hand to this replica, from now on."""
+        self._claimer = asyncio.get_running_loop().create_task(self._claim_loop(watches, adopt))
+
+    async def stop_claiming(self) -> None:
+        """End the claim loop (the watcher closes its store next)."""
+        claimer, self._claimer = self._claimer, None
+        if claimer is not None:
+            claimer.cancel()
+            await asyncio.gather(claimer, return_exceptions=True)
+
+    def owned(self, live: Iterable[Watch]) -> list[tuple[Watch, float]]:
+        """Of the ``live`` watches, those polled here, and the seconds until each is due:
+        never sooner than one interval, as a request may have just gone out."""
+        now = asyncio.get_running_loop().time()
+        interval = self.policy.interval
+        due = {entry[1]: max(entry[0] - now, interval) for entry in self._due}
+        return [(watch, due.get(watch, interval)) for watch in live if watch.polling]
+
     def close(self) -> set[asyncio.Task[None]]:
-        """Poll nothing more; returns the workers still running, for the caller to end."""
+        """Poll nothing more; returns the tasks still running, for the caller to end."""
         self._closed = True
+        tasks = set(self._workers)
+        if self._claimer is not None:
+            tasks.add(self._claimer)
         if self._wakeup is not None:
             self._wakeup.cancel()
             self._wakeup = None
@@ -90,7 +135,57 @@ class Poller:
         self._ready.clear()
         self._soon.clear()
         self._parked.clear()
-        return set(self._workers)
+        return tasks
+
+    # -- claims of a shared store ---------------------------------------------------------
+
+    async def _claim_loop(self, watches: WatchSet, adopt: Adopt) -> None:
+        while not self._closed:
+            try:
+                claims = await self._store.claim()  # waits for its cycle; retries faults
+                self._carry_out(claims, watches, adopt)
+            except Exception:  # a bug must not end the claims, and with them the leases
+                logger.exception("a claim cycle failed; trying again")
+                await asyncio.sleep(_LEASE_RETRY)
+
+    def _carry_out(self, claims: Claims, watches: WatchSet, adopt: Adopt) -> None:
+        for job_id in claims.lost:
+            watch = watches.get(job_id)
+            if watch is not None and watch.polling:
+                # A lease that lapsed while this replica lived (a stall longer than it):
+                # its last events may be delivered again by the new owner.
+                logger.warning("job %s: its lease lapsed; another replica polls it", job_id)
+                watch.yielded()
+        if claims.lost:
+            self._drop_yielded()
+        for job_id, known in claims.claimed:
+            watch = adopt(job_id, known)
+            if watch is not None:
+                watch.cadence = START
+                self.schedule(watch, 0.0)
+        if claims.shed:
+            self._shed(claims.shed)
+
+    def _shed(self, count: int) -> None:
+        """Hand back ``count`` of the watches due last: the fleet grew, its share shrank."""
+        now = asyncio.get_running_loop().time()
+        # Never sooner than an interval from now, so that no job is polled by two
+        # replicas within one interval.
+        latest = sorted(self._due, reverse=True)[:count]
+        handed = []
+        for due, watch in latest:
+            if watch.polling:
+                watch.yielded()
+                handed.append((watch, max(due - now, self.policy.interval)))
+        self._drop_yielded()
+        if handed:
+            logger.info("handing %d watches back to the fleet", len(handed))
+            self._store.handed_back(handed)
+
+    def _drop_yielded(self) -> None:
+        """Forget the due times of watches polled elsewhere now (rare: an O(n) pass)."""
+        self._due = [entry for entry in self._due if entry[1].polling]
+        heapq.heapify(self._due)
 
     def schedule(self, watch: Watch, delay: float, now: float | None = None) -> None:
         """Poll ``watch`` in ``delay`` seconds (0: at the next turn of the loop) from ``now``
@@ -162,7 +257,17 @@ class Poller:
     async def _poll(self, watch: Watch) -> None:
         loop = asyncio.get_running_loop()
         sent = loop.time()
+        if sent >= self._store.leased_until:
+            # A shared store that could not renew its leases: another replica may take
+            # this watch any moment, so it is not polled until the store reconnects.
+            self.schedule(watch, _LEASE_RETRY)
+            return
         wait = self._pacer.turn(sent)
+        while wait is None:  # a shared pace with no fleet slot left: reserve more
+            await self._pacer.refill()
+            if not watch.polling:
+                return
+            wait = self._pacer.turn(loop.time())
         if wait > 0:
             await asyncio.sleep(wait)
             if not watch.polling:

@@ -210,6 +210,11 @@ class StateFile:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write())
 
+    async def idle(self) -> None:
+        """Wait until no write is under way."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+
     async def close(self) -> None:
         """Let the write under way finish, then write the state one last time."""
         if not self._loaded or self._closing:

@@ -2,13 +2,17 @@
 
 ::
 
-    POLLING ── terminal answer, final error, timeout, release ──▶ DELIVERING ──▶ SETTLED
-       └──────────────────────────────── close ──────────────────────────────────┘
+    FOLLOWING ⇄ POLLING ── terminal answer, final error, timeout, release ──▶ DELIVERING ──▶ SETTLED
+        └──────────┴──── ended elsewhere ─────────────────────────────────────────▲
+        └──────────┴──────────────────────────── close ──────────────────────────────┘
 
 While POLLING, the Poller polls it and hands each answer to ``answered``. Once it has
 ended, its last callbacks run (DELIVERING), and then its holders are told how it ended
-(SETTLED). Everything that happens to a watch is one of its methods; other modules ask
-it, they do not reach into it.
+(SETTLED). With a shared store (``_store``) a watch is polled by one replica of the
+fleet at a time: elsewhere it is FOLLOWING, polled by none here, until this replica
+claims it (``adopted``) or the fleet reports its end (``ended_elsewhere``). With the
+local store every watch starts POLLING and never follows. Everything that happens to a
+watch is one of its methods; other modules ask it, they do not reach into it.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ Outcome = Job | BaseException
 
 
 class Phase(enum.Enum):
-    POLLING = "polling"  # polled on its schedule
+    FOLLOWING = "following"  # shared store: live, polled by another replica (or none yet)
+    POLLING = "polling"  # polled here, on its schedule
     DELIVERING = "delivering"  # ended; its last callbacks run before the holders are told
     SETTLED = "settled"  # the holders know how it ended
 
@@ -49,11 +54,13 @@ class Holder(Protocol):
 class Tracker(Protocol):
     """The set of watches (``WatchSet``), as each watch reports to it."""
 
+    def held(self, watch: Watch) -> None: ...
+
     def ended(self, watch: Watch) -> None: ...
 
-    def settled(self, watch: Watch) -> None: ...
+    def recorded(self, watch: Watch, event: JobEvent) -> None: ...
 
-    def changed(self) -> None: ...
+    def settled(self, watch: Watch, outcome: Outcome | None, here: bool) -> None: ...
 
 
 class Watch:
@@ -74,11 +81,16 @@ class Watch:
     )
 
     def __init__(
-        self, job_id: str, tracker: Tracker, delivery: Delivery, known: Statuses | None = None
+        self,
+        job_id: str,
+        tracker: Tracker,
+        delivery: Delivery,
+        known: Statuses | None = None,
+        phase: Phase = Phase.POLLING,
     ) -> None:
         self.job_id = job_id
-        self.phase = Phase.POLLING
-        self.polling = True  # phase is POLLING: a plain attribute, read a few times a poll
+        self.phase = phase
+        self.polling = phase is Phase.POLLING  # a plain attribute, read a few times a poll
         self.answer: Answer | None = None  # the last answer; given back when it repeats
         self.cadence: Cadence = START  # the Poller's: how this watch is being polled
         # What the polls have shown (the next answer is compared with it), and what was
@@ -103,11 +115,44 @@ class Watch:
         """The job as the last answer showed it."""
         return None if self.answer is None else self.answer.job
 
+    @property
+    def live(self) -> bool:
+        """Whether it has not ended yet (polled here or elsewhere)."""
+        return self.phase is Phase.POLLING or self.phase is Phase.FOLLOWING
+
+    @property
+    def held(self) -> bool:
+        """Whether a caller of this replica waits for it."""
+        return bool(self._holders)
+
     # -- what happens to a watch -------------------------------------------------------
 
     def hold(self, holder: Holder) -> None:
         """One more caller waits for this watch."""
+        if not self._holders:
+            self._tracker.held(self)
         self._holders = (*self._holders, holder)
+
+    def adopted(self, known: Statuses) -> None:
+        """This replica claimed it (shared store): poll it, from what the fleet delivered."""
+        if not self.live:
+            return
+        self._enter(Phase.POLLING)
+        self._seen = known
+        self._delivered = None
+
+    def yielded(self) -> None:
+        """Another replica polls it from now on (a lease lost or handed over)."""
+        if self.polling:
+            self._enter(Phase.FOLLOWING)
+
+    def ended_elsewhere(self, outcome: Outcome | None) -> None:
+        """The fleet's watch ended on another replica: tell the holders (no callbacks here).
+
+        ``outcome`` None: every replica released it.
+        """
+        if self.live:
+            self._end(outcome, here=False)
 
     def answered(self, answer: Answer) -> bool:
         """A poll's answer: deliver its events, and end if the job ended.
@@ -136,7 +181,7 @@ class Watch:
     def expired(self, holder: Holder, limit: float) -> None:
         """A holder's deadline passed: the watch ends with it if it was the last one."""
         error = WatchTimeoutError(self.job_id, limit)
-        if self.polling and self._holders == (holder,):
+        if self.live and self._holders == (holder,):
             self._end(error)
         else:
             holder.settle(error)
@@ -145,7 +190,7 @@ class Watch:
         """A holder stopped waiting; with none left, polling stops and nobody is told."""
         if holder in self._holders:
             self._holders = tuple(other for other in self._holders if other is not holder)
-        if not self._holders and self.polling:
+        if not self._holders and self.live:
             self._end(None)
 
     def closed(self) -> None:
@@ -158,6 +203,11 @@ class Watch:
         self._tell(WatcherClosedError(self.job_id))
 
     # -- what a snapshot keeps -----------------------------------------------------------
+
+    def delivered(self) -> Statuses:
+        """A copy of the statuses whose events were delivered (what a store keeps)."""
+        delivered = self._delivered or self._seen
+        return Statuses(delivered.job, delivered.subs)
 
     def saved(self, now: float) -> SavedWatch | None:
         """The watch as a snapshot keeps it, or None if a restart must not resume it.
@@ -179,25 +229,26 @@ class Watch:
 
     # -- the steps of an ending --------------------------------------------------------
 
-    def _end(self, outcome: Outcome | None) -> None:
+    def _end(self, outcome: Outcome | None, here: bool = True) -> None:
         """POLLING to DELIVERING; the holders are told after the callbacks posted so far.
 
-        ``outcome`` None: released, nobody is left to tell.
+        ``outcome`` None: released, nobody is left to tell. ``here`` False: it ended on
+        another replica, whose callbacks ran there.
         """
         self._enter(Phase.DELIVERING)
         self._tracker.ended(self)
         items: list[Item] = []
-        if isinstance(outcome, BaseException):
+        if here and isinstance(outcome, BaseException):
             items.extend(self._delivery.error(self.job_id, outcome))
-        items.append(Record(functools.partial(self._settle, outcome)))
+        items.append(Record(functools.partial(self._settle, outcome, here)))
         self._post(items)
 
-    def _settle(self, outcome: Outcome | None) -> None:
+    def _settle(self, outcome: Outcome | None, here: bool) -> None:
         """DELIVERING to SETTLED: its callbacks ran (unless it was closed meanwhile)."""
         if self.phase is not Phase.DELIVERING:
             return
         self._enter(Phase.SETTLED)
-        self._tracker.settled(self)
+        self._tracker.settled(self, outcome, here)
         if outcome is not None:
             self._tell(outcome)
 
@@ -216,7 +267,7 @@ class Watch:
         delivered.record(event)
         if delivered.job is self._seen.job and delivered.subs == self._seen.subs:
             self._delivered = None  # caught up: nothing on its way
-        self._tracker.changed()
+        self._tracker.recorded(self, event)
 
     def _post(self, items: list[Item]) -> None:
         if self._outbox is None:

@@ -1,9 +1,10 @@
 """JobWatcher: the public face of watching; one watch per job id, under one Poller.
 
 It builds the parts and hands work down: a watch's life is ``_watch.Watch``'s, when to
-poll is ``_poller``'s (deciding through ``_schedule``, pacing through ``_pacer``), and
-callbacks run in order per job through ``_delivery`` and ``_outbox``. The map of the
-modules and the path of one poll are in ``docs/ARCHITECTURE.md``.
+poll is ``_poller``'s (deciding through ``_schedule``, pacing through ``_pacer``),
+callbacks run in order per job through ``_delivery`` and ``_outbox``, and the watch set
+is kept by a store (``_store``: local by default, or shared by replicas). The map of
+the modules and the path of one poll are in ``docs/ARCHITECTURE.md``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import os
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import timedelta
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, overload
 
@@ -25,14 +25,16 @@ from ._delivery import Delivery
 from ._errors import WatcherClosedError
 from ._events import ErrorCallback, EventCallback, Statuses
 from ._fanout import completed, gather
+from ._fleet import FleetSide
 from ._handle import JobHandle
 from ._models import Job
 from ._pacer import Pacer
 from ._policy import PollPolicy
 from ._poller import JobSource, Poller
+from ._store import LocalStore, Store
 from ._stream import EventStream
 from ._validate import check_id, positive_int, positive_number, positive_seconds
-from ._watch import Watch
+from ._watch import Phase, Watch
 from ._watchset import WatchSet
 
 __all__ = ["JobSource", "JobWatcher", "WatcherStats"]
@@ -66,7 +68,8 @@ class JobWatcher:
         client: an ``EvsJobClient`` (or any object with its ``get_job``).
         policy: the poll intervals and error tolerance.
         max_concurrency: the most requests in flight at once.
-        rate_limit: the most requests per second, spread evenly; None for no limit.
+        rate_limit: the most requests per second, spread evenly; None for no limit. With
+            a shared store, the limit of the whole fleet (give every replica the same).
         on_status_change: called with a JobEvent for every status change seen (the
             first sight included) of a job or sub-job.
         on_complete: called once when a job or sub-job reaches SUCCESS.
@@ -76,6 +79,9 @@ class JobWatcher:
         state_path: a file kept up to date with the snapshot after every delivered
             event batch, from ``async with`` on (resumed from there when ``resume`` is
             not given; a file that cannot be read is refused and never overwritten).
+            Short for ``store=LocalStore(state_path)``.
+        store: where the watch set is kept: a ``LocalStore`` (the default), or a store
+            shared by the replicas of a service (``evs_job_watch.redis.RedisStore``).
     """
 
     def __init__(
@@ -91,19 +97,21 @@ class JobWatcher:
         on_error: ErrorCallback | None = None,
         resume: Mapping[str, Any] | None = None,
         state_path: str | os.PathLike[str] | None = None,
+        store: Store | None = None,
     ) -> None:
         positive_int(max_concurrency, "max_concurrency")
         if rate_limit is not None:
             rate_limit = positive_number(rate_limit, "rate_limit", "requests per second")
+        if store is not None and state_path is not None:
+            raise ValueError("give either store or state_path, not both")
         policy = policy if policy is not None else PollPolicy()
-        self._poller = Poller(client, policy, max_concurrency, Pacer(rate_limit, policy.interval))
+        self._store = store if store is not None else LocalStore(state_path)
+        pacer = Pacer(rate_limit, policy.interval, self._store.pace(rate_limit))
+        self._poller = Poller(client, policy, max_concurrency, pacer, self._store)
         self._delivery = Delivery(on_status_change, on_complete, on_fail, on_error)
-        self._watches = WatchSet()
+        self._watches = WatchSet(self._store)
+        self._fleet = FleetSide(self._watches, self._delivery, self._poller, pacer, self.snapshot)
         self._resume = resume
-        self._state = None
-        if state_path is not None:
-            self._state = _snapshot.StateFile(Path(state_path), self.snapshot)
-            self._watches.on_change = self._state.changed
         self._closed = False
 
     def __repr__(self) -> str:
@@ -111,12 +119,16 @@ class JobWatcher:
         return f"<JobWatcher {state}>"
 
     async def __aenter__(self) -> JobWatcher:
-        if self._resume is not None:
-            self.resume(self._resume)
-        elif self._state is not None:
-            saved = self._state.load()
+        store = self._store
+        if self._resume is None or store.shared:
+            # With a snapshot to resume, a local state file is neither read nor written.
+            saved = await store.open(self._fleet)
             if saved is not None:
                 self._restore(*saved)
+            if store.shared:
+                self._poller.start_claiming(self._watches, self._fleet.adopt)
+        if self._resume is not None:
+            self.resume(self._resume)
         return self
 
     async def __aexit__(
@@ -126,6 +138,11 @@ class JobWatcher:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    @property
+    def store(self) -> Store:
+        """Where the watch set is kept."""
+        return self._store
 
     @property
     def policy(self) -> PollPolicy:
@@ -239,13 +256,18 @@ class JobWatcher:
     async def aclose(self) -> None:
         """End every watch with ``WatcherClosedError`` and stop every task and timer.
 
-        With a ``state_path``, the live watches are saved first, for the next start.
+        With a ``state_path``, the live watches are saved first, for the next start; with
+        a shared store, this replica's leases are handed back to the fleet.
         """
         if self._closed:
             return
         self._closed = True  # from here, no new watch (a second aclose returns at once)
-        if self._state is not None:
-            await self._state.close()
+        owned = self._poller.owned(self._watches.live())
+        if self._store.shared:
+            for watch, _ in owned:
+                watch.yielded()  # no request goes out for a watch handed back
+        await self._poller.stop_claiming()  # no claim under way while the store closes
+        await self._store.close(owned)
         for watch in self._watches.close():
             watch.closed()
         # Every task but the caller's own (aclose may be called from a callback).
@@ -269,9 +291,13 @@ class JobWatcher:
             raise WatcherClosedError(job_id)
         watch = self._watches.get(job_id)
         if watch is None:
-            watch = Watch(job_id, self._watches, self._delivery, known)
-            self._watches.add(watch)
-            self._poller.schedule(watch, 0.0)  # the first poll goes out at once
+            if self._store.shared:  # polled once the fleet hands it to a replica
+                watch = Watch(job_id, self._watches, self._delivery, known, Phase.FOLLOWING)
+                self._watches.add(watch)
+            else:
+                watch = Watch(job_id, self._watches, self._delivery, known)
+                self._watches.add(watch)
+                self._poller.schedule(watch, 0.0)  # the first poll goes out at once
         return JobHandle(watch, limit)
 
     def _restore(

@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
+from ._events import JobEvent
 from ._snapshot import SavedWatch
-from ._watch import Watch
+from ._store import Keeper
+from ._watch import Outcome, Watch
 
 __all__ = ["WatchSet"]
 
 
 class WatchSet:
-    """Which watches exist; told by each watch when it ends and when it settles.
+    """Which watches exist; told by each watch when it is held, ends and settles.
 
-    Args:
-        on_change: called when a snapshot taken now would differ (the state file's cue).
+    What the store must know (a watch held, an event delivered, a watch settled) goes on
+    to ``keeper``: the store in use (``_store``), which writes it down.
     """
 
-    __slots__ = ("_delivering", "_live", "on_change")
+    __slots__ = ("_delivering", "_live", "keeper")
 
-    def __init__(self) -> None:
+    def __init__(self, keeper: Keeper) -> None:
         self._live: dict[str, Watch] = {}
         self._delivering: set[Watch] = set()  # ended, their holders not told yet
-        self.on_change: Callable[[], None] | None = None
+        self.keeper = keeper
 
     def __len__(self) -> int:
         return len(self._live)
@@ -36,7 +38,10 @@ class WatchSet:
 
     def add(self, watch: Watch) -> None:
         self._live[watch.job_id] = watch
-        self.changed()
+
+    def held(self, watch: Watch) -> None:
+        """A caller of this replica holds ``watch`` now (it had none)."""
+        self.keeper.held(watch)
 
     def ended(self, watch: Watch) -> None:
         """``watch`` stopped polling; it stays known until its holders are told."""
@@ -44,13 +49,17 @@ class WatchSet:
             del self._live[watch.job_id]
         self._delivering.add(watch)
 
-    def settled(self, watch: Watch) -> None:
-        self._delivering.discard(watch)
-        self.changed()
+    def recorded(self, watch: Watch, event: JobEvent) -> None:
+        """``event``'s callbacks returned: it counts as delivered."""
+        self.keeper.recorded(watch, event)
 
-    def changed(self) -> None:
-        if self.on_change is not None:
-            self.on_change()
+    def settled(self, watch: Watch, outcome: Outcome | None, here: bool) -> None:
+        self._delivering.discard(watch)
+        self.keeper.settled(watch, outcome, here)
+
+    def live(self) -> list[Watch]:
+        """The live watches (polled here or elsewhere)."""
+        return list(self._live.values())
 
     def saved(self, now: float) -> list[SavedWatch]:
         """What a snapshot keeps of every watch, live ones first."""
@@ -62,5 +71,4 @@ class WatchSet:
         watches = [*self._live.values(), *self._delivering]
         self._live.clear()
         self._delivering.clear()
-        self.on_change = None
         return watches

@@ -8,6 +8,7 @@ configuration error, 3 a watch error (timeout, not found, authentication, API),
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -68,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
         "--jobs", type=non_negative_int, default=_DEMO.singles, help="single-disk creates"
     )
     demo.add_argument("--no-faults", action="store_true", help="a well-behaved API")
+    demo.add_argument(
+        "--replicas",
+        type=positive_int,
+        default=1,
+        help="replicas sharing the jobs in Redis (extra: redis)",
+    )
+    demo.add_argument("--redis-url", help="with --replicas: a Redis to use (default: start one)")
 
     watch = commands.add_parser(
         "watch",
@@ -182,6 +190,15 @@ def _explained(args: argparse.Namespace, error: Exception) -> UsageError:
     return UsageError(message)
 
 
+def _replicas_demo(args: argparse.Namespace, out: TextIO) -> int:
+    try:  # the optional extra: imported only here
+        from .redis._demo import run_replicas_demo
+    except ImportError as exc:
+        raise UsageError(f"--replicas needs the redis extra ({exc.name} is missing)") from None
+    demo = run_replicas_demo(args.replicas, args.jobs, args.speed, args.seed, args.redis_url, out)
+    return asyncio.run(demo)
+
+
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run the command line; returns the exit code (see the module docstring)."""
     stdout = out if out is not None else sys.stdout
@@ -192,6 +209,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         args = _parser().parse_args(argv)
         with logging_to_stderr(log_level(args.verbose, args.log_level)):
             if args.command == "demo":
+                if args.replicas > 1:
+                    return _replicas_demo(args, stdout)
                 plan = DemoPlan(
                     speed=args.speed, seed=args.seed, singles=args.jobs, faults=not args.no_faults
                 )

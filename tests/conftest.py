@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import hashlib
+from collections.abc import Callable, Iterator, Mapping
 
 import pytest
+
+from evs_job_watch.redis import RedisServer
 
 from .clock import VirtualClockLoop
 
@@ -24,3 +27,16 @@ def pytest_asyncio_loop_factories(
     if item.get_closest_marker("virtual_clock"):
         return {"virtual_clock": VirtualClockLoop}
     return {"asyncio": asyncio.new_event_loop}
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One private redis-server for the session, on a free loopback port (no disk)."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest) -> str:
+    """A namespace of the test's own, so tests sharing the server never meet."""
+    return "t" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:12]

@@ -235,6 +235,20 @@ def test_demo_runs_to_a_summary() -> None:
     assert "polls made" in text
 
 
+def test_demo_with_replicas_shows_a_takeover() -> None:
+    out = io.StringIO()
+    assert main(["demo", "--replicas", "3", "--speed", "50", "--jobs", "30"], out=out) == 0
+    text = out.getvalue()
+    assert "stopping replica c" in text
+    assert "jobs taken over from c" in text
+    assert "30 of 30 jobs seen to their end" in text
+
+
+def test_demo_refuses_no_replicas(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--replicas", "0"]) == 2
+    assert "--replicas must be positive" in capsys.readouterr().err
+
+
 async def test_simulate_serves_the_api_until_terminated() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evs_job_watch import JobEvent, JobWatcher, _snapshot
+from evs_job_watch import JobEvent, JobWatcher, LocalStore, _snapshot
 
 from .scripted import FAST, Recorder, ScriptedClient, make_job
 
@@ -18,9 +18,8 @@ pytestmark = pytest.mark.virtual_clock
 
 async def written(watcher: JobWatcher) -> None:
     """Wait for the state file writer: it works in a thread, outside the virtual clock."""
-    assert watcher._state is not None
-    while watcher._state._writer is not None and not watcher._state._writer.done():
-        await watcher._state._writer
+    assert isinstance(watcher.store, LocalStore)
+    await watcher.store.written()
 
 
 def batch(status: str, s1: str, s2: str) -> object:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import redis.asyncio as aioredis
 
 from evs_job_watch import (
     AkSkAuth,
@@ -37,6 +38,7 @@ from evs_job_watch import (
 )
 from evs_job_watch._auth import Auth
 from evs_job_watch.cli import main
+from evs_job_watch.redis import RedisServer, RedisStore
 from evs_job_watch.simulator import EvsSimulator, Reply
 
 from .threaded import ThreadedSimulator, clear_credentials
@@ -501,3 +503,47 @@ def test_the_command_line_refuses_a_malformed_credential_without_showing_it(
     code = _run_cli(exposure, case, *argv)
     exposure.assert_clean()
     assert code == 2  # a configuration error, said on stderr, before any request
+
+
+# -- the shared store ----------------------------------------------------------------------
+
+
+async def test_nothing_secret_reaches_redis_or_its_channel(
+    exposure: Exposure, redis_server: RedisServer, namespace: str
+) -> None:
+    # Two replicas watch jobs to their end, one failing, with the canary as the token and
+    # as the Redis password in a URL; everything in Redis and on the channel is searched.
+    url = f"redis://:{CANARY}@127.0.0.1:1/0"  # never connected: only its repr is searched
+    exposure.show("store with a password", RedisStore(url, namespace=namespace))
+    spy = aioredis.Redis.from_url(redis_server.url)
+    listening = spy.pubsub()
+    await listening.subscribe(f"evs_job_watch:{{{namespace}}}:fleet")
+    async with EvsSimulator(token=CANARY, speed=100, failure_rate=0.5, seed=3) as sim:
+        jobs = [sim.create_job("createVolume", count=2) for _ in range(4)]
+        async with EvsJobClient(sim.endpoint, sim.project_id, auth=TokenAuth(CANARY)) as client:
+            stores = [RedisStore(redis_server.url, namespace=namespace) for _ in range(2)]
+            async with (
+                JobWatcher(client, policy=FAST, store=stores[0]) as a,
+                JobWatcher(client, policy=FAST, store=stores[1]) as b,
+            ):
+                a.watch(jobs[0])
+                results = await asyncio.wait_for(
+                    b.wait_all([*jobs, "0" * 32], return_exceptions=True), DEADLINE
+                )
+                exposure.show("stores", *stores, a, b, *results)
+                keys = [key async for key in spy.scan_iter(f"evs_job_watch:{{{namespace}}}:*")]
+                for key in keys:
+                    kind = (await spy.type(key)).decode()
+                    value = {
+                        "string": spy.get,
+                        "hash": spy.hgetall,
+                        "zset": lambda k: spy.zrange(k, 0, -1, withscores=True),
+                        "set": spy.smembers,
+                    }[kind](key)
+                    exposure.text(f"redis key {key!r}", repr(await value))
+    while (message := await listening.get_message(timeout=0.1)) is not None:
+        exposure.text("channel message", repr(message))
+    await listening.aclose()
+    await spy.aclose()
+    assert len(keys) > 3
+    exposure.assert_clean()

@@ -37,7 +37,9 @@ class RequestRecord:
         job_id: the job queried, for a job query; else None.
         status: the answer's HTTP status (0: the connection was dropped).
         fault: the fault injected into the answer (`"throttle"`, ...), or None.
-        at: the loop time the request arrived.
+        at: the loop time its answer was decided.
+        arrived: the loop time it came in (before any latency fault).
+        agent: its User-Agent header (tells clients apart).
     """
 
     method: str
@@ -46,6 +48,8 @@ class RequestRecord:
     status: int
     fault: str | None
     at: float
+    arrived: float | None = None
+    agent: str | None = None
 
 
 class BadRequest(Exception):

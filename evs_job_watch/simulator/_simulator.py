@@ -246,9 +246,13 @@ class EvsSimulator(Scenario):
         if self.in_flight > self.max_in_flight:
             self.max_in_flight = self.in_flight
         try:
+            arrived = self._now()
             job_id = request.match_info["job_id"]
             (status, body, ctype, headers), fault, at = await self._answer_job(request, job_id)
-            self.requests.append(RequestRecord("GET", request.path, job_id, status, fault, at))
+            agent = request.headers.get("User-Agent")
+            self.requests.append(
+                RequestRecord("GET", request.path, job_id, status, fault, at, arrived, agent)
+            )
             response = web.Response(status=status or 500, body=body, content_type=ctype)
             if status == 0:
                 # Close without answering: the client sees a server disconnect, and

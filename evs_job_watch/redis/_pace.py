@@ -1,0 +1,63 @@
+"""FleetPace: the fleet's rate limit and its 429s, shared through Redis.
+
+The rate limit belongs to the account, so it is the fleet's: each replica gets a share
+of it from Redis at every claim cycle (no round trip of its own), in proportion to the
+watches it polls, never more than the other replicas leave; the shares never add up to
+more than the limit, and the pacer spaces this replica's requests by its share. A
+replica with no share yet (it just joined, the others have not lowered theirs) waits
+for one. A 429 is told to every replica, which pauses and slows down as if it had got
+it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+__all__ = ["FleetPace", "Notes"]
+
+
+class Notes(Protocol):
+    """What the pace needs of its store (``RedisStore``): a way to tell the fleet."""
+
+    replica: str
+
+    def note(self, message: dict[str, Any]) -> None: ...
+
+
+class FleetPace:
+    """This replica's share of the fleet's rate limit (a ``_store.SharedPace``)."""
+
+    def __init__(self, store: Notes, rate: float | None) -> None:
+        self._store = store
+        self.rate = rate  # the fleet's limit, requests per second; None for none
+        self._share = 0.0
+        self._granted: asyncio.Event | None = None
+        self.until = 0.0  # loop time of the last slot this replica's pacer gave out
+
+    def share(self) -> float:
+        return self._share
+
+    def reserved(self, until: float) -> None:
+        self.until = until
+
+    def ahead(self) -> float:
+        """Seconds of slots given out beyond now (a lowered share counts that long)."""
+        return max(self.until - asyncio.get_running_loop().time(), 0.0)
+
+    def granted(self, share: float) -> None:
+        """The share that the last claim cycle gave this replica."""
+        self._share = share
+        if share > 0 and self._granted is not None:
+            self._granted.set()
+            self._granted = None
+
+    async def refill(self) -> None:
+        if self._share > 0:
+            return
+        if self._granted is None:
+            self._granted = asyncio.Event()
+        await self._granted.wait()
+
+    def throttled(self, pause: float) -> None:
+        self._store.note({"k": "thr", "r": self._store.replica, "p": pause})

@@ -1,0 +1,305 @@
+"""RedisStore: the watch set shared by the replicas of a service, kept in Redis.
+
+Each watch is polled by one replica at a time, the one holding its lease; the others
+follow it. What the watch set tells the store (a watch held, an event delivered, a
+watch settled) is queued and sent in one script call per batch (``_flush``); leases are
+renewed and due watches claimed in one call per claim cycle (``claim``). News from the
+other replicas arrives on a pub/sub channel (``_listen.Listener``). How it all fits:
+``docs/stores.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import secrets
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from .._errors import WatchTimeoutError
+from .._events import JobEvent, Statuses
+from .._store import Claims, Fleet, SharedPace
+from .._validate import check_id, positive_seconds
+from .._watch import Outcome, Watch
+from . import _wire
+from ._link import Link, Reset
+from ._listen import Listener
+from ._pace import FleetPace
+
+__all__ = ["RedisStore"]
+
+logger = logging.getLogger("evs_job_watch")
+
+_CLAIM_MOST = 500  # watches claimed in one cycle at most (a burst spreads over cycles)
+_SAFE_SHARE = 0.8  # of a lease: how long this replica counts on a renewal it made
+_SOONEST = 0.02  # seconds: claim cycles come no closer than this
+_BATCH_WINDOW = 0.05  # seconds an update waits for others to travel with it
+_LONGEST_WINDOW = 0.25  # seconds: the longest, under a tight rate limit
+
+
+class RedisStore:
+    """The watch set of a fleet of replicas, in Redis (``redis.asyncio``).
+
+    Args:
+        redis: a ``redis://`` URL, or a ``redis.asyncio.Redis`` client (then the caller
+            closes it; it must not decode responses).
+        namespace: the service's name; every key and the channel are under it.
+        lease: seconds a replica's claim on a watch holds without renewal: how long the
+            watches of a replica that died wait before another takes them.
+        keep_ended: seconds an ended job's outcome is kept, for late waiters.
+        replica: this replica's name in the fleet (default: host, pid and a random part).
+    """
+
+    shared = True
+
+    def __init__(
+        self,
+        redis: str | aioredis.Redis,
+        *,
+        namespace: str = "default",
+        lease: float = 10.0,
+        keep_ended: float = 3600.0,
+        replica: str | None = None,
+    ) -> None:
+        check_id(namespace, "namespace")
+        self.namespace = namespace
+        self.lease = positive_seconds(lease, "lease")
+        self._keep_ms = int(positive_seconds(keep_ended, "keep_ended") * 1000)
+        if replica is None:
+            host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:80]
+            replica = f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.replica = check_id(replica, "replica")
+        self._own_client = isinstance(redis, str)
+        client = (
+            aioredis.Redis.from_url(redis, socket_timeout=5.0, socket_connect_timeout=5.0)
+            if isinstance(redis, str)
+            else redis
+        )
+        self._link = Link(client, f"evs_job_watch:{{{namespace}}}:", self.replica)
+        self._listener = Listener(self._link, self)
+        self._fleet: Fleet | None = None
+        self._items: list[dict[str, object]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._claims: list[tuple[str, Statuses]] = []
+        self._lost: list[str] = []
+        self._kick = asyncio.Event()
+        self._hurry = asyncio.Event()
+        self._next_cycle = 0.0
+        self._pace: FleetPace | None = None
+        self._closing = False
+        self.leased_until = 0.0  # loop time; nothing is polled before the first renewal
+
+    def __repr__(self) -> str:
+        # Never the URL: it may carry a password.
+        return f"<RedisStore {self.namespace!r} replica {self.replica!r}>"
+
+    @property
+    def round_trips(self) -> int:
+        """Calls made to Redis so far (the benchmarks divide them by polls)."""
+        return self._link.calls + self._listener.calls
+
+    @property
+    def fleet(self) -> Fleet:
+        if self._fleet is None:
+            raise RuntimeError("the store is not open")
+        return self._fleet
+
+    # -- the Store protocol -------------------------------------------------------------
+
+    async def open(self, fleet: Fleet) -> None:
+        self._fleet = fleet
+        await self._link.hello()
+        await self._listener.start()
+        self._kick.set()  # the first claim cycle at once: it renews, so polling can start
+        return
+
+    def pace(self, rate_limit: float | None) -> SharedPace | None:
+        self._pace = FleetPace(self, rate_limit)
+        return self._pace
+
+    async def claim(self) -> Claims:
+        loop = asyncio.get_running_loop()
+        wait = self._next_cycle - loop.time()
+        if wait > 0 and not self._claims and not self._lost:
+            self._kick.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), wait)
+        claimed, lost, shed = self._claims, self._lost, 0
+        self._claims, self._lost = [], []
+        if loop.time() >= self._next_cycle or self._listener.work:
+            self._listener.work = False
+            self._next_cycle = loop.time() + self.lease / 4
+            more, gone, shed = await self._cycle()
+            claimed += more
+            lost += gone
+        return Claims(claimed, lost, shed)
+
+    def handed_back(self, watches: Sequence[tuple[Watch, float]]) -> None:
+        for watch, delay in watches:
+            self._queue({"a": "back", "j": watch.job_id, "d": int(delay * 1e6)})
+
+    def held(self, watch: Watch) -> None:
+        job, subs = _wire.statuses_data(watch.delivered())
+        self._queue({"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": 1, "o": 0})
+
+    def recorded(self, watch: Watch, event: JobEvent) -> None:
+        self._queue(
+            {
+                "a": "rec",
+                "j": watch.job_id,
+                "b": "" if event.parent is None else event.job_id,
+                "p": "" if event.previous is None else event.previous.value,
+                "s": event.status.value,
+                "m": _wire.event_message(self.replica, event).decode(),
+            }
+        )
+
+    def settled(self, watch: Watch, outcome: Outcome | None, here: bool) -> None:
+        if not here:
+            return  # it ended on another replica, which told the fleet
+        if outcome is None or isinstance(outcome, WatchTimeoutError):
+            # No caller of this replica waits any more: release its hold.
+            gap = int(self.fleet.interval * 1e6)
+            note = orjson.dumps({"k": "rel", "r": self.replica, "j": watch.job_id}).decode()
+            self._queue({"a": "rel", "j": watch.job_id, "d": gap, "m": note})
+            return
+        data = _wire.outcome_data(outcome)
+        ending = {"k": "end", "r": self.replica, "j": watch.job_id, "o": data}
+        self._queue(
+            {
+                "a": "end",
+                "j": watch.job_id,
+                "t": orjson.dumps(data).decode(),
+                "m": orjson.dumps(ending).decode(),
+            }
+        )
+
+    async def close(self, owned: Sequence[tuple[Watch, float]]) -> None:
+        """Hand this replica's watches back to the fleet, send what is queued, disconnect."""
+        if self._fleet is None or self._closing:
+            return
+        self.handed_back(owned)
+        self._queue({"a": "bye", "j": ""})
+        self._closing = True
+        await self._listener.stop()
+        if self._flusher is not None:
+            try:  # a Redis that is down must not hold the service's exit for long
+                await asyncio.wait_for(asyncio.shield(self._flusher), self.lease)
+            except asyncio.TimeoutError:
+                logger.warning("Redis unreachable at close: %d updates not sent", len(self._items))
+                self._flusher.cancel()
+                await asyncio.gather(self._flusher, return_exceptions=True)
+        if self._own_client:
+            await self._link.client.aclose()
+
+    # -- for the listener and the pace ------------------------------------------------------
+
+    def kick(self) -> None:
+        """Run a claim cycle now (new unclaimed watches, or a claim came in)."""
+        self._kick.set()
+
+    def note(self, message: dict[str, Any]) -> None:
+        """Tell the fleet something through the channel (a 429), in a batch sent now."""
+        self._queue({"a": "pub", "j": "", "m": orjson.dumps(message).decode()})
+        self._hurry.set()
+
+    async def run(self, op: str, *args: str | int) -> Any:
+        """One script call, through a reset of Redis's data if one happened."""
+        while True:
+            try:
+                return await self._link.run(op, *args)
+            except Reset as reset:
+                await self._reseed(reset.epoch)
+
+    # -- batches and cycles --------------------------------------------------------------
+
+    def _queue(self, item: dict[str, object]) -> None:
+        if self._closing:
+            return  # closed: what comes now (answers still under way) is the next owner's
+        self._items.append(item)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        # Everything queued within a short window goes in one call, and what comes while
+        # a call is under way goes in the next one: polls spread out by a rate limit
+        # rarely change statuses in the same turn of the loop, but do within the window.
+        with contextlib.suppress(asyncio.TimeoutError):  # a 429 to tell does not wait
+            await asyncio.wait_for(self._hurry.wait(), self._window())
+        while self._items:
+            self._hurry.clear()
+            items, self._items = self._items, []
+            result = await self.run("batch", int(self.lease * 1e6), self._keep_ms, _dumps(items))
+            self._settle_batch(items, result[1])
+
+    def _window(self) -> float:
+        """How long an update waits for others: two requests' time at this replica's
+        share of a rate limit (within bounds), so that sparse polls share a call."""
+        share = self._pace.share() if self._pace is not None and self._pace.rate else 0.0
+        if share <= 0:
+            return _BATCH_WINDOW
+        return min(max(2.0 / share, _BATCH_WINDOW), _LONGEST_WINDOW)
+
+    def _settle_batch(self, items: list[dict[str, object]], results: list[Any]) -> None:
+        fleet = self.fleet
+        for item, result in zip(items, results, strict=True):
+            action, job_id = item["a"], str(item["j"])
+            if action == "add":
+                kind = result[0]
+                if kind == b"claimed":
+                    _, job, subs = result[1]
+                    self._claims.append((job_id, _wire.known_of(job, subs)))
+                    self._kick.set()
+                elif kind == b"ended":
+                    fleet.ended(job_id, _wire.outcome_of(orjson.loads(result[1]), job_id))
+                elif item["o"] == 1:  # re-added after a reset, but polled elsewhere now
+                    self._lost.append(job_id)
+                    self._kick.set()
+            elif result == b"conflict":
+                # Its lease went to another replica meanwhile (a stall longer than the
+                # lease): that one delivers from the fleet's record, at least once.
+                logger.info("job %s: the fleet's record moved on; not recorded here", job_id)
+
+    async def _cycle(self) -> tuple[list[tuple[str, Statuses]], list[str], int]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        pace = self._pace
+        rate, ahead = (pace.rate, pace.ahead()) if pace is not None and pace.rate else (0, 0.0)
+        lease = int(self.lease * 1e6)
+        result = await self.run("claim", lease, _CLAIM_MOST, repr(rate), int(ahead * 1e6))
+        self.leased_until = started + self.lease * _SAFE_SHARE
+        _, lost, claimed, shed, soon, share = result
+        if self._pace is not None:
+            self._pace.granted(float(share))
+        if int(soon) >= 0:  # a watch falls due before the next cycle: look again then
+            self._next_cycle = min(self._next_cycle, started + max(int(soon) / 1e6, _SOONEST))
+        taken = [(job.decode(), _wire.known_of(s, u)) for job, s, u in claimed]
+        return taken, [job.decode() for job in lost], int(shed)
+
+    async def _reseed(self, epoch: str) -> None:
+        """Redis lost the watch set: add this replica's watches again, as they were."""
+        self._link.epoch = epoch
+        items = []
+        for watch in self.fleet.watches():
+            job, subs = _wire.statuses_data(watch.delivered())
+            held, polled = int(watch.held), int(watch.polling)
+            items.append(
+                {"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": held, "o": polled}
+            )
+        logger.warning("Redis lost the watch set; adding this replica's %d again", len(items))
+        if items:
+            result = await self._link.run(
+                "batch", int(self.lease * 1e6), self._keep_ms, _dumps(items)
+            )
+            self._settle_batch(items, result[1])
+
+
+def _dumps(items: list[dict[str, object]]) -> str:
+    return orjson.dumps(items).decode()

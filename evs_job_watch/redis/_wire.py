@@ -1,0 +1,141 @@
+"""What travels through Redis: events, endings and notes between replicas, as JSON.
+
+Jobs travel in the API's own body format (``_codec.encode_job``) and come back through
+the same checks as an answer of the API (``_codec.job_from_data``): a replica trusts
+Redis no more than it trusts the API. Nothing here carries a credential.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from .. import _codec
+from .._errors import (
+    AuthenticationError,
+    EvsApiError,
+    EvsJobWatchError,
+    JobNotFoundError,
+    MalformedResponseError,
+    ServerError,
+    ThrottledError,
+)
+from .._events import JobEvent, Statuses
+from .._models import Job, JobStatus
+
+__all__ = [
+    "EVENT",
+    "event_message",
+    "event_prefix",
+    "events_of",
+    "known_of",
+    "outcome_data",
+    "outcome_of",
+    "statuses_data",
+]
+
+_API_ERRORS: dict[str, type[EvsApiError]] = {
+    cls.__name__: cls
+    for cls in (EvsApiError, JobNotFoundError, AuthenticationError, ThrottledError, ServerError)
+}
+
+
+def _job(data: Any) -> Job:
+    return _codec.job_from_data(data)
+
+
+EVENT = b'{"k":"ev"'  # how every event message starts
+
+
+def event_prefix(replica: str) -> bytes:
+    """How the event messages of ``replica`` start (a listener skips its own unparsed)."""
+    return b"".join((EVENT, b',"r":', orjson.dumps(replica), b","))
+
+
+def event_message(replica: str, event: JobEvent) -> bytes:
+    """The note that ``replica`` delivered ``event``, for the other replicas' streams."""
+    # Spliced from the encoded jobs: a batch's parent is not decoded and encoded again.
+    previous = None if event.previous is None else event.previous.value
+    parent = b"null" if event.parent is None else _codec.encode_job(event.parent)
+    return b"".join(
+        (
+            event_prefix(replica),
+            b'"p":',
+            orjson.dumps(previous),
+            b',"j":',
+            _codec.encode_job(event.job),
+            b',"a":',
+            parent,
+            b"}",
+        )
+    )
+
+
+def events_of(message: dict[str, Any]) -> list[JobEvent]:
+    """The event of an ``event_message`` (ValueError if it is not one)."""
+    try:
+        previous = message["p"]
+        parent = message["a"]
+        return [
+            JobEvent(
+                _job(message["j"]),
+                None if previous is None else JobStatus(str(previous)),
+                None if parent is None else _job(parent),
+            )
+        ]
+    except (KeyError, TypeError, EvsJobWatchError) as exc:
+        raise ValueError(f"not an event: {exc}") from None
+
+
+def outcome_data(outcome: Job | BaseException) -> dict[str, Any]:
+    """How a watch ended, as JSON data: the terminal job, or the error's kind and text."""
+    if isinstance(outcome, Job):
+        return {"job": orjson.loads(_codec.encode_job(outcome))}
+    error: dict[str, Any] = {"type": type(outcome).__name__, "message": str(outcome)}
+    if isinstance(outcome, EvsApiError):
+        error.update(message=outcome.message, status=outcome.status, code=outcome.code)
+    return {"error": error}
+
+
+def outcome_of(data: Any, job_id: str) -> Job | EvsJobWatchError:
+    """The outcome of ``outcome_data`` again; an error of another kind comes back as
+    ``EvsJobWatchError`` with its text (ValueError if the data is not an outcome)."""
+    try:
+        if "job" in data:
+            return _job(data["job"])
+        error = data["error"]
+        kind, message = str(error["type"]), str(error["message"])
+        if kind in _API_ERRORS:
+            status, code = error.get("status"), error.get("code")
+            return _API_ERRORS[kind](
+                message,
+                status=status if isinstance(status, int) else None,
+                code=code if isinstance(code, str) else None,
+                job_id=job_id,
+            )
+        if kind == "MalformedResponseError":
+            return MalformedResponseError(message, job_id=job_id)
+        return EvsJobWatchError(f"the watch of job {job_id} ended on another replica: {message}")
+    except (KeyError, TypeError, EvsJobWatchError) as exc:
+        raise ValueError(f"not an outcome: {exc}") from None
+
+
+def statuses_data(known: Statuses) -> tuple[str, str]:
+    """A watch's delivered statuses as the script keeps them: the job's, and the sub-jobs'."""
+    job = "" if known.job is None else known.job.value
+    subs = {sub: status.value for sub, status in (known.subs or {}).items()}
+    return job, orjson.dumps(subs).decode()
+
+
+def known_of(job: bytes | str, subs: bytes | str) -> Statuses:
+    """``statuses_data`` read back (ValueError if it is broken)."""
+    if isinstance(job, bytes):
+        job = job.decode()
+    data = orjson.loads(subs or b"{}")
+    if not isinstance(data, dict):
+        raise ValueError("sub-job statuses are not an object")
+    return Statuses(
+        JobStatus(job) if job else None,
+        {str(sub): JobStatus(str(status)) for sub, status in data.items() if status},
+    )

@@ -1,0 +1,252 @@
+-- The fleet's watch set in Redis: every change is one call of this script, atomic.
+--
+-- ARGV: prefix, operation, replica id, epoch, then the operation's own arguments.
+-- Times are Redis's own clock (TIME), in microseconds, so replicas need no common clock.
+--
+-- Keys (prefix P = "evs_job_watch:{namespace}:"):
+--   P.."due"        zset job -> when anyone may claim it: its due time when unowned,
+--                   its lease expiry when owned (so a dead owner's watches fall due)
+--   P.."w:"..job    hash  s (delivered status), u (delivered sub-job statuses, JSON),
+--                   owner (replica id or ""), holds (replicas whose callers hold it)
+--   P.."own:"..rid  set   the jobs a replica owns
+--   P.."replicas"   zset  replica id -> heartbeat expiry
+--   P.."end:"..job  string  how the job ended (JSON), kept for a while after
+--   P.."share"      hash  replica id -> its share of the fleet's rate limit (requests/s)
+--   P.."epoch"      string  changes when Redis lost its data: replicas then re-add theirs
+--   P.."fleet"      the pub/sub channel
+
+local P, op, rid, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local DUE, REPLICAS, CHANNEL = P .. 'due', P .. 'replicas', P .. 'fleet'
+
+local function wkey(job) return P .. 'w:' .. job end
+local function own(r) return P .. 'own:' .. r end
+local function tomb(job) return P .. 'end:' .. job end
+local function num(x) return string.format('%.0f', x) end
+
+-- Redis lost its data (a restart without persistence): every replica re-adds its own.
+local current = redis.call('GET', P .. 'epoch')
+if current ~= epoch then
+  if not current then
+    current = num(now)
+    redis.call('SET', P .. 'epoch', current)
+  end
+  return {'reset', current}
+end
+
+local function take(job, lease)
+  local w = wkey(job)
+  local prev = redis.call('HGET', w, 'owner')
+  if prev and prev ~= '' then redis.call('SREM', own(prev), job) end
+  redis.call('HSET', w, 'owner', rid)
+  redis.call('SADD', own(rid), job)
+  redis.call('ZADD', DUE, now + lease, job)
+  return {job, redis.call('HGET', w, 's') or '', redis.call('HGET', w, 'u') or '{}'}
+end
+
+local function drop(job)
+  local w = wkey(job)
+  local owner = redis.call('HGET', w, 'owner')
+  if owner and owner ~= '' then redis.call('SREM', own(owner), job) end
+  redis.call('DEL', w)
+  redis.call('ZREM', DUE, job)
+end
+
+-- This replica's fair share of the watch set, and how many it owns beyond it. Only a
+-- claim cycle beats the heart: a batch sent after a close must not revive a replica.
+local function room(owned, beat)
+  if beat then redis.call('ZADD', REPLICAS, now + tonumber(ARGV[5]), rid) end
+  redis.call('ZREMRANGEBYSCORE', REPLICAS, '-inf', now)
+  local live = math.max(redis.call('ZCARD', REPLICAS), 1)
+  local fair = math.ceil(redis.call('ZCARD', DUE) / live)
+  return fair - owned, fair
+end
+
+-- This replica's share of the fleet's rate limit: its part of the watches, but never
+-- more than the others leave, so the shares never add up to more than the limit. A
+-- share that is lowered still counts at its old value for as long as the replica had
+-- reserved request slots ahead (``ahead``, us): slots it gave out under the old share.
+-- A dead replica's share goes with its heartbeat. Kept as "share old until".
+local function share(rate, owned, total, ahead)
+  local key, others = P .. 'share', 0
+  local mine = {0, 0, 0}
+  local shares = redis.call('HGETALL', key)
+  for i = 1, #shares, 2 do
+    local r, v = shares[i], {}
+    for x in string.gmatch(shares[i + 1], '%S+') do v[#v + 1] = tonumber(x) end
+    if r == rid then
+      mine = v
+    elseif redis.call('ZSCORE', REPLICAS, r) then
+      others = others + ((now < v[3]) and math.max(v[1], v[2]) or v[1])
+    else
+      redis.call('HDEL', key, r)
+    end
+  end
+  local live = math.max(redis.call('ZCARD', REPLICAS), 1)
+  local grant = math.max(math.min(rate * (owned + 1) / (total + live), rate - others), 0)
+  local old, untl = mine[2], mine[3]
+  if grant < mine[1] then
+    old, untl = math.max(mine[1], (now < untl) and old or 0), now + ahead
+  end
+  redis.call('HSET', key, rid, string.format('%.6f %.6f %.0f', grant, old, untl))
+  return grant
+end
+
+if op == 'claim' then
+  -- ARGV 5: lease (us), 6: most watches to claim now, 7: the fleet's rate limit (0: none),
+  -- 8: how far ahead this replica reserved request slots (us)
+  local lease, most = tonumber(ARGV[5]), tonumber(ARGV[6])
+  local lost, mine = {}, redis.call('SMEMBERS', own(rid))
+  for _, job in ipairs(mine) do
+    if redis.call('HGET', wkey(job), 'owner') == rid then
+      redis.call('ZADD', DUE, 'XX', now + lease, job)
+    else
+      redis.call('SREM', own(rid), job)
+      lost[#lost + 1] = job
+    end
+  end
+  local owned = #mine - #lost
+  local free, fair = room(owned, true)
+  local claimed = {}
+  if free > 0 then
+    local due = redis.call('ZRANGEBYSCORE', DUE, '-inf', now, 'LIMIT', 0, math.min(free, most))
+    for _, job in ipairs(due) do claimed[#claimed + 1] = take(job, lease) end
+  end
+  local shed = owned - fair - math.max(1, math.floor(fair / 10))
+  local rate, granted = tonumber(ARGV[7]), 0
+  if rate > 0 then
+    granted = share(rate, owned + #claimed, redis.call('ZCARD', DUE), tonumber(ARGV[8]))
+  end
+  -- With room left, when the next watch falls due (a handover, or a lease running out):
+  -- the replica's next cycle comes no later, so no watch waits for a whole cycle.
+  local soon = -1
+  if free > #claimed then
+    local first = redis.call('ZRANGE', DUE, 0, 0, 'WITHSCORES')
+    if first[2] then soon = math.max(tonumber(first[2]) - now, 0) end
+  end
+  return {'ok', lost, claimed, math.max(shed, 0), num(soon), tostring(granted)}
+end
+
+if op == 'check' then
+  -- ARGV 5..: job ids. For each: how it ended (JSON), 'live', or 'gone'.
+  local out = {}
+  for i = 5, #ARGV do
+    local job = ARGV[i]
+    local ended = redis.call('GET', tomb(job))
+    if ended then out[#out + 1] = ended
+    elseif redis.call('EXISTS', wkey(job)) == 1 then out[#out + 1] = 'live'
+    else out[#out + 1] = 'gone' end
+  end
+  return out
+end
+
+if op ~= 'batch' then return redis.error_reply('unknown operation ' .. op) end
+
+-- ARGV 5: lease (us), 6: how long an ending is kept (ms), 7: a JSON list of items.
+local lease, keep = tonumber(ARGV[5]), tonumber(ARGV[6])
+local items = cjson.decode(ARGV[7])
+local out, work = {}, false
+local owned = redis.call('SCARD', own(rid))
+local free = room(owned, false)
+for _, it in ipairs(items) do
+  local a, job = it.a, it.j
+  local w = wkey(job)
+  if a == 'add' then
+    -- A caller of this replica holds the job (it.h), or the replica re-adds what it knew
+    -- after Redis lost its data (it.o: it polled the job).
+    local ended = redis.call('GET', tomb(job))
+    if ended then
+      out[#out + 1] = {'ended', ended}
+    elseif redis.call('EXISTS', w) == 1 then
+      if it.h == 1 then redis.call('HINCRBY', w, 'holds', 1) end
+      if it.o == 1 and redis.call('HGET', w, 'owner') == '' then
+        out[#out + 1] = {'claimed', take(job, lease)}
+      else
+        out[#out + 1] = {'follow'}
+      end
+    else
+      redis.call('HSET', w, 's', it.s, 'u', it.u, 'owner', '', 'holds', it.h)
+      redis.call('ZADD', DUE, now, job)
+      if it.o == 1 or free > 0 then
+        free = free - 1
+        out[#out + 1] = {'claimed', take(job, lease)}
+      else
+        work = true
+        out[#out + 1] = {'new'}
+      end
+    end
+  elseif a == 'rec' then
+    -- An event delivered here: compare-and-set the delivered status, then tell the fleet.
+    if redis.call('HGET', w, 'owner') ~= rid then
+      out[#out + 1] = 'conflict'
+    else
+      local subs, cur = nil, nil
+      if it.b == '' then
+        cur = redis.call('HGET', w, 's')
+      else
+        subs = cjson.decode(redis.call('HGET', w, 'u'))
+        cur = subs[it.b] or ''
+      end
+      if cur == it.s then
+        out[#out + 1] = 'dup'
+      elseif cur ~= it.p then
+        out[#out + 1] = 'conflict'
+      else
+        if subs then
+          subs[it.b] = it.s
+          redis.call('HSET', w, 'u', cjson.encode(subs))
+        else
+          redis.call('HSET', w, 's', it.s)
+        end
+        redis.call('PUBLISH', CHANNEL, it.m)
+        out[#out + 1] = 'ok'
+      end
+    end
+  elseif a == 'end' then
+    -- The watch ended on its owner (the job ended, or it gave up): keep how, tell all.
+    if redis.call('HGET', w, 'owner') ~= rid then
+      out[#out + 1] = 'conflict'
+    else
+      drop(job)
+      redis.call('SET', tomb(job), it.t, 'PX', keep)
+      redis.call('PUBLISH', CHANNEL, it.m)
+      out[#out + 1] = 'ok'
+    end
+  elseif a == 'rel' then
+    -- No caller of this replica holds it any more; with nobody's hold left, it ends.
+    if redis.call('EXISTS', w) == 0 then
+      out[#out + 1] = 'gone'
+    elseif redis.call('HINCRBY', w, 'holds', -1) <= 0 then
+      drop(job)
+      redis.call('PUBLISH', CHANNEL, it.m)
+      out[#out + 1] = 'dropped'
+    else
+      if redis.call('HGET', w, 'owner') == rid then
+        redis.call('HSET', w, 'owner', '')
+        redis.call('SREM', own(rid), job)
+        redis.call('ZADD', DUE, now + it.d, job)
+        work = true
+      end
+      out[#out + 1] = 'ok'
+    end
+  elseif a == 'back' then
+    -- This replica stops polling it (it shed its surplus, or it closes): due in it.d us.
+    if redis.call('HGET', w, 'owner') == rid then
+      redis.call('HSET', w, 'owner', '')
+      redis.call('SREM', own(rid), job)
+      redis.call('ZADD', DUE, now + it.d, job)
+      work = true
+    end
+    out[#out + 1] = 'ok'
+  elseif a == 'pub' then
+    redis.call('PUBLISH', CHANNEL, it.m)
+    out[#out + 1] = 'ok'
+  elseif a == 'bye' then
+    redis.call('ZREM', REPLICAS, rid)
+    redis.call('HDEL', P .. 'share', rid)
+    out[#out + 1] = 'ok'
+  end
+end
+if work then redis.call('PUBLISH', CHANNEL, '{"k":"work"}') end
+return {'ok', out}
