@@ -150,32 +150,39 @@ class LocalStore:
         return f"<LocalStore {str(self.path)!r}>" if self.path else "<LocalStore in memory>"
 
     async def open(self, fleet: Fleet) -> tuple[float, list[SavedWatch], Learned] | None:
+        """The state file's saved watch set, if there is a file (writes start from here)."""
         if self.path is None:
             return None
         self._file = StateFile(self.path, fleet.snapshot)
         return self._file.load()
 
-    # Every change a snapshot would show cues the file; without a file, nothing at all.
     def held(self, watch: Watch) -> None:
-        if self._file is not None:
-            self._file.changed()
+        """A watch has its first holder: the file is written anew."""
+        self._changed()
 
     def recorded(self, watch: Watch, event: JobEvent) -> None:
-        if self._file is not None:
-            self._file.changed()
+        """An event was delivered: the file is written anew."""
+        self._changed()
 
     def settled(self, watch: Watch, outcome: Outcome | None, here: bool) -> None:
-        if self._file is not None:
-            self._file.changed()
+        """A watch ended: the file is written anew."""
+        self._changed()
 
     async def claim(self) -> Claims:
+        """Not for a local store: every watch is polled here."""
         raise NotImplementedError("a local store hands out no claims")
 
     def handed_back(self, watches: Sequence[tuple[Watch, float]]) -> None:
-        return None
+        """Nothing to do: a local store has no fleet to hand watches to."""
 
     def pace(self, rate_limit: float | None) -> SharedPace | None:
+        """None: the watcher's own pacer alone spaces its requests."""
         return None
+
+    def _changed(self) -> None:
+        # Every change a snapshot would show cues the file; without a file, nothing at all.
+        if self._file is not None:
+            self._file.changed()
 
     async def written(self) -> None:
         """Wait until the state file write under way, if any, is done."""

@@ -246,7 +246,7 @@ def test_demo_with_replicas_shows_a_takeover() -> None:
 
 def test_demo_refuses_no_replicas(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--replicas", "0"]) == 2
-    assert "--replicas must be positive" in capsys.readouterr().err
+    assert "argument --replicas: must be 1 or more, got 0" in capsys.readouterr().err
 
 
 async def test_simulate_serves_the_api_until_terminated() -> None:
