@@ -291,6 +291,13 @@ async def test_bad_settings_are_refused() -> None:
         JobWatcher(object(), store=RedisStore("redis://127.0.0.1:1"), state_path="x")  # type: ignore[arg-type]
 
 
+async def test_an_unreachable_redis_stops_async_with_after_open_timeout() -> None:
+    store = RedisStore("redis://127.0.0.1:1/0", open_timeout=0.3)
+    with pytest.raises(ConnectionError, match=r"did not answer within 0\.3 s"):
+        async with JobWatcher(object(), store=store):  # type: ignore[arg-type]
+            pytest.fail("opened without Redis")
+
+
 def test_repr_never_shows_the_url() -> None:
     store = RedisStore("redis://:hunter2@127.0.0.1:1/0", namespace="svc", replica="r1")
     assert "hunter2" not in repr(store)

@@ -55,6 +55,8 @@ class RedisStore:
             watches of a replica that died wait before another takes them.
         keep_ended: seconds an ended job's outcome is kept, for late waiters.
         replica: this replica's name in the fleet (default: host, pid and a random part).
+        open_timeout: seconds ``async with`` waits for Redis before it gives up with a
+            ``ConnectionError`` (later faults are waited out, never raised).
     """
 
     shared = True
@@ -67,8 +69,10 @@ class RedisStore:
         lease: float = 10.0,
         keep_ended: float = 3600.0,
         replica: str | None = None,
+        open_timeout: float = 30.0,
     ) -> None:
         check_id(namespace, "namespace")
+        self._open_timeout = positive_seconds(open_timeout, "open_timeout")
         self.namespace = namespace
         self.lease = positive_seconds(lease, "lease")
         self._keep_ms = int(positive_seconds(keep_ended, "keep_ended") * 1000)
@@ -115,8 +119,16 @@ class RedisStore:
 
     async def open(self, fleet: Fleet) -> None:
         self._fleet = fleet
-        await self._link.hello()
-        await self._listener.start()
+        try:
+            await asyncio.wait_for(self._link.hello(), self._open_timeout)
+            await asyncio.wait_for(self._listener.start(), self._open_timeout)
+        except asyncio.TimeoutError:
+            if self._own_client:
+                await self._link.client.aclose()
+            raise ConnectionError(
+                f"Redis did not answer within {self._open_timeout:g} s (namespace "
+                f"{self.namespace!r})"
+            ) from None
         self._kick.set()  # the first claim cycle at once: it renews, so polling can start
         return
 
