@@ -10,11 +10,13 @@ from ._jobs import Duration
 from ._scenario import Transition
 from ._simulator import EvsSimulator
 from ._standalone import main
+from ._throttle import RateLimit
 
 __all__ = [
     "Duration",
     "EvsSimulator",
     "Faults",
+    "RateLimit",
     "Reply",
     "RequestRecord",
     "Transition",

@@ -22,7 +22,7 @@ from ._answers import JSON
 from ._jobs import format_time
 from ._signing import verify
 
-__all__ = ["Identity", "TemporaryKey"]
+__all__ = ["Credentials", "Identity", "TemporaryKey"]
 
 _TOKEN_CHARS = string.ascii_letters + string.digits + "-_"
 _KEY_CHARS = string.ascii_uppercase + string.digits
@@ -247,3 +247,28 @@ class Identity:
     ) -> web.Response:
         self._record(request.method, request.path, status)
         return web.Response(status=status, body=body, content_type=content_type, headers=headers)
+
+
+class Credentials:
+    """The simulator's own credentials, read from its ``identity``."""
+
+    identity: Identity
+
+    @property
+    def token(self) -> str:
+        """The X-Auth-Token value currently accepted (besides tokens IAM issued)."""
+        return self.identity.token
+
+    def rotate_token(self) -> str:
+        """Replace the accepted token (the old one stops working) and return the new one."""
+        return self.identity.rotate_token()
+
+    @property
+    def access_key(self) -> str:
+        """The access key of the simulator's lasting key pair."""
+        return self.identity.access_key
+
+    @property
+    def secret_key(self) -> str:
+        """The SK of the signatures accepted."""
+        return self.identity.secret_key

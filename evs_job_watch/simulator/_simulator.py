@@ -12,7 +12,6 @@ import random
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from types import TracebackType
 
 import orjson
 from aiohttp import web
@@ -29,16 +28,17 @@ from ._answers import (
     read_json,
 )
 from ._faults import Faults, Reply, canned_body, error_body, fault_reply, gateway_body, pick_fault
-from ._identity import Identity
+from ._identity import Credentials, Identity
 from ._jobs import Duration
 from ._scenario import Scenario
+from ._throttle import RateLimit, TokenBucket
 
 __all__ = ["EvsSimulator"]
 
 _NOT_FOUND = error_body("Common.0011", "query job fail.")
 
 
-class EvsSimulator(Scenario):
+class EvsSimulator(Scenario, Credentials):
     """An EVS look-alike on 127.0.0.1 for tests, demos and benchmarks.
 
     Jobs follow timelines decided at creation on the event loop's clock; `speed` is
@@ -72,6 +72,8 @@ class EvsSimulator(Scenario):
         key_lifetime: simulated seconds temporary keys last (an hour by default).
         metadata_session_tokens: False plays an older metadata service without them.
         ssl: a server-side context: serve https with its certificate.
+        rate_limit: the API gateway's token bucket for the whole account, on the job
+            query (after scripted replies, before random faults); may be reassigned.
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class EvsSimulator(Scenario):
         seed: int = 0,
         failure_rate: float = 0.0,
         faults: Faults = Faults(),  # noqa: B008 - frozen value object
+        rate_limit: RateLimit | None = None,
         invisible_for: float = 0.0,
         durations: Mapping[str, Duration | float] | None = None,
         keep_requests: int | None = None,
@@ -128,6 +131,7 @@ class EvsSimulator(Scenario):
         self._ssl = ssl
         self.faults = faults  # through the setter: caches whether any fault is on
         self._fault_rng = random.Random(f"evs-sim:{seed}:faults")
+        self.rate_limit = rate_limit
         self._injected: dict[str, deque[Reply]] = {}
         self.requests: deque[RequestRecord] = deque(maxlen=keep_requests)
         self.in_flight = 0
@@ -144,26 +148,15 @@ class EvsSimulator(Scenario):
         self._faults = value
         self._faults_active = value.active
 
-    # -- identity ----------------------------------------------------------
-
     @property
-    def token(self) -> str:
-        """The X-Auth-Token value currently accepted (besides tokens IAM issued)."""
-        return self.identity.token
+    def rate_limit(self) -> RateLimit | None:
+        """The account's token bucket; a new one takes effect, full, when assigned."""
+        return None if self._bucket is None else self._bucket.limit
 
-    def rotate_token(self) -> str:
-        """Replace the accepted token (the old one stops working) and return the new one."""
-        return self.identity.rotate_token()
-
-    @property
-    def access_key(self) -> str:
-        """The access key of the simulator's lasting key pair."""
-        return self.identity.access_key
-
-    @property
-    def secret_key(self) -> str:
-        """The SK of the signatures accepted."""
-        return self.identity.secret_key
+    @rate_limit.setter
+    def rate_limit(self, value: RateLimit | None) -> None:
+        start = None if self._loop is None else self._now()  # None: at the first query
+        self._bucket = None if value is None else TokenBucket(value, self.speed, start)
 
     def _record(self, method: str, path: str, status: int) -> None:
         self.requests.append(RequestRecord(method, path, None, status, None, self._now()))
@@ -221,12 +214,7 @@ class EvsSimulator(Scenario):
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
     # -- scripted replies --------------------------------------------------
@@ -287,6 +275,10 @@ class EvsSimulator(Scenario):
                 await asyncio.sleep(reply.delay)
             now = self._now()
             return self._scripted(reply, job_id, now), "injected", now
+        if self._bucket is not None:
+            refused = self._bucket.refuse(self._now(), self._fault_rng)
+            if refused is not None:
+                return refused, "rate_limit", self._now()
         if not self._faults_active:
             now = self._now()
             return self._job_answer(job_id, now), None, now
