@@ -9,11 +9,13 @@ from ._jobs import Duration
 from ._scenario import Transition
 from ._simulator import EvsSimulator, RequestRecord
 from ._standalone import main
+from ._throttle import RateLimit
 
 __all__ = [
     "Duration",
     "EvsSimulator",
     "Faults",
+    "RateLimit",
     "Reply",
     "RequestRecord",
     "Transition",

@@ -13,7 +13,6 @@ import random
 import string
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from types import TracebackType
 
 import attrs
 import orjson
@@ -33,6 +32,7 @@ from ._faults import Faults, Reply, canned_body, error_body, fault_reply, gatewa
 from ._jobs import Duration
 from ._scenario import Scenario
 from ._signing import verify
+from ._throttle import RateLimit, TokenBucket
 
 __all__ = ["EvsSimulator", "RequestRecord"]
 
@@ -70,6 +70,8 @@ class EvsSimulator(Scenario):
         durations: per job type, a `Duration` or fixed simulated seconds
             (for batchCreateVolume: each sub-job's).
         keep_requests: keep only the last N request records (None: all).
+        rate_limit: the API gateway's token bucket for the whole account, on the job
+            query (after scripted replies, before random faults); may be reassigned.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class EvsSimulator(Scenario):
         seed: int = 0,
         failure_rate: float = 0.0,
         faults: Faults = Faults(),  # noqa: B008 - frozen value object
+        rate_limit: RateLimit | None = None,
         invisible_for: float = 0.0,
         durations: Mapping[str, Duration | float] | None = None,
         keep_requests: int | None = None,
@@ -109,6 +112,7 @@ class EvsSimulator(Scenario):
         )
         self.faults = faults  # through the setter: caches whether any fault is on
         self._fault_rng = random.Random(f"evs-sim:{seed}:faults")
+        self.rate_limit = rate_limit
         self._injected: dict[str, deque[Reply]] = {}
         self.requests: deque[RequestRecord] = deque(maxlen=keep_requests)
         self.in_flight = 0
@@ -124,6 +128,16 @@ class EvsSimulator(Scenario):
     def faults(self, value: Faults) -> None:
         self._faults = value
         self._faults_active = value.active
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The account's token bucket; a new one takes effect, full, when assigned."""
+        return None if self._bucket is None else self._bucket.limit
+
+    @rate_limit.setter
+    def rate_limit(self, value: RateLimit | None) -> None:
+        start = None if self._loop is None else self._now()  # None: at the first query
+        self._bucket = None if value is None else TokenBucket(value, self.speed, start)
 
     # -- identity ----------------------------------------------------------
 
@@ -191,12 +205,7 @@ class EvsSimulator(Scenario):
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
     # -- scripted replies --------------------------------------------------
@@ -253,6 +262,10 @@ class EvsSimulator(Scenario):
                 await asyncio.sleep(reply.delay)
             now = self._now()
             return self._scripted(reply, job_id, now), "injected", now
+        if self._bucket is not None:
+            refused = self._bucket.refuse(self._now(), self._fault_rng)
+            if refused is not None:
+                return refused, "rate_limit", self._now()
         if not self._faults_active:
             now = self._now()
             return self._job_answer(job_id, now), None, now

@@ -19,6 +19,7 @@ import orjson
 
 from ._faults import Faults
 from ._simulator import EvsSimulator
+from ._throttle import add_options, from_args
 
 __all__ = ["build_parser", "main", "serve", "simulator_from_args"]
 
@@ -44,6 +45,7 @@ def build_parser(prog: str = "python -m evs_job_watch.simulator") -> argparse.Ar
     faults.add_argument("--retry-after-share", type=float, default=0.5)
     faults.add_argument("--retry-after", type=float, default=1.0, help="seconds")
     faults.add_argument("--latency", type=float, nargs=2, metavar=("MIN", "MAX"), help="seconds")
+    add_options(parser)
     return parser
 
 
@@ -70,6 +72,7 @@ def simulator_from_args(args: argparse.Namespace) -> EvsSimulator:
         seed=args.seed,
         failure_rate=args.failure_rate,
         faults=faults,
+        rate_limit=from_args(args),
         invisible_for=args.invisible_for,
         keep_requests=args.keep_requests,
     )

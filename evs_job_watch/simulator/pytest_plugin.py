@@ -8,7 +8,9 @@ only when pytest-asyncio is installed too. Use it in one line::
 Defaults: `speed=100` (100 simulated seconds per real second, so most jobs end
 within 0.05-0.5 s), `seed=0`, no failures or faults. Override the fixture
 `evs_simulator_options` to return other `EvsSimulator` keywords, e.g.
-`{"failure_rate": 0.2, "faults": Faults(throttle=0.1)}`.
+`{"failure_rate": 0.2, "faults": Faults(throttle=0.1)}`, or
+`{"speed": 1.0, "rate_limit": RateLimit(50)}` for the API gateway's account-wide token
+bucket (50 job queries per simulated second).
 """
 
 from __future__ import annotations
