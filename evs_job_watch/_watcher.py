@@ -96,7 +96,7 @@ class JobWatcher:
         if rate_limit is not None:
             rate_limit = positive_number(rate_limit, "rate_limit", "requests per second")
         policy = policy if policy is not None else PollPolicy()
-        self._poller = Poller(client, policy, max_concurrency, Pacer(rate_limit, policy.interval))
+        self._poller = Poller(client, policy, max_concurrency, Pacer(rate_limit))
         self._delivery = Delivery(on_status_change, on_complete, on_fail, on_error)
         self._watches = WatchSet()
         self._resume = resume
