@@ -48,6 +48,7 @@ _LEASE_RETRY = 0.25  # seconds between looks at a lease that lapsed (its store r
 
 # A claimed job id and what the fleet delivered of it, to the watch this replica polls.
 Adopt = Callable[[str, Statuses], Watch | None]
+_KEEP_PLACE = 3  # 429s in a row after which a watch backs off rather than keep its place
 
 
 class JobSource(Protocol):
@@ -85,6 +86,7 @@ class Poller:
         self._source = client if isinstance(client, AnswerSource) else None
         self._max_concurrency = max_concurrency
         self._pacer = pacer
+        self._turns = asyncio.Lock()  # held by the one request waiting for its slot
         self._rng = random.Random()
         self._due: list[tuple[float, Watch]] = []  # a heap of (due time, watch)
         self._wakeup: asyncio.TimerHandle | None = None  # at the heap's earliest due time
@@ -209,6 +211,12 @@ class Poller:
                 self._wakeup.cancel()
             self._wakeup = loop.call_at(due, self._wake)
 
+    def _first_in_line(self, watch: Watch) -> None:
+        """Poll ``watch`` before every other due one (it keeps its place after a 429)."""
+        if not self._closed:
+            self._ready.appendleft(watch)
+            self._dispatch()
+
     def _line_up(self) -> None:
         self._ready.extend(self._soon)
         self._soon.clear()
@@ -262,14 +270,17 @@ class Poller:
             # this watch any moment, so it is not polled until the store reconnects.
             self.schedule(watch, _LEASE_RETRY)
             return
-        wait = self._pacer.turn(sent)
-        while wait is None:  # a shared pace with no fleet slot left: reserve more
-            await self._pacer.refill()
-            if not watch.polling:
-                return
-            wait = self._pacer.turn(loop.time())
-        if wait > 0:
-            await asyncio.sleep(wait)
+        if self._pacer.spacing:
+            # Requests wait for their slots one at a time, in line order, so that a new
+            # pace or a 429's pause holds every request not yet sent.
+            async with self._turns:
+                wait = self._pacer.turn(loop.time())
+                while wait is None:  # a shared pace with no fleet slot left: reserve more
+                    await self._pacer.refill()
+                    wait = self._pacer.turn(loop.time())
+                while wait > 0:
+                    await asyncio.sleep(wait)
+                    wait = self._pacer.held(loop.time())
             if not watch.polling:
                 return
             sent = loop.time()
@@ -282,7 +293,7 @@ class Poller:
                 answer = Answer(await self._client.get_job(watch.job_id))
         except EvsJobWatchError as exc:
             if watch.polling:
-                self._failed(watch, exc, loop.time())
+                self._failed(watch, exc, loop.time(), sent)
             return
         except Exception as exc:  # a bug or a foreign client: end this watch, not the worker
             logger.exception("polling job %s failed unexpectedly", watch.job_id)
@@ -304,7 +315,7 @@ class Poller:
                 (now - sent) * 1000,
                 extra={"job_id": job.job_id, "status": job.status.value},
             )
-        self._pacer.answered(now)
+        self._pacer.answered(now, sent)
         changed = watch.answered(answer)
         learned = self._learned(job)
         if watch.polling:  # else it ended: with this answer, or a callback let it go
@@ -336,7 +347,12 @@ class Poller:
         for kind, durations in history.items():
             self._durations.add(kind, durations)
 
-    def _failed(self, watch: Watch, error: EvsJobWatchError, now: float) -> None:
+    def _failed(self, watch: Watch, error: EvsJobWatchError, now: float, sent: float) -> None:
+        if isinstance(error, ThrottledError):
+            self.throttled += 1
+            self._pacer.throttled(now, error.retry_after or 0.0, sent)
+        else:
+            self._pacer.answered(now, sent)  # it got through, whatever the API said of it
         watch.cadence, delay = after_error(watch.cadence, error, now, self.policy, self._rng)
         if is_transient(error):
             self.errors += 1
@@ -346,12 +362,16 @@ class Poller:
             logger.warning("watch of job %s gives up: %s", watch.job_id, error, extra=extra)
             watch.failed(error)
             return
-        if is_transient(error):  # not a job still unknown to the API
-            logger.info("job %s: %s; retrying in %.1f s", watch.job_id, error, delay, extra=extra)
         if isinstance(error, ThrottledError):
-            # A 429 is about the account, not the job: every job waits it out, and the
-            # whole watcher then sends at a lower rate until answers are clean again.
-            self.throttled += 1
-            self._pacer.throttled(now, delay)
-            logger.info("throttled by the API: pausing for %.1f s", delay, extra=extra)
+            # A 429 is about the account, not the job: the pacer slows every request down
+            # and holds them for its Retry-After, and the watch keeps its place in line,
+            # first, so that a scarce quota still goes to the most overdue watches. After
+            # a few in a row it backs off, lest it soak up a whole run of 429s alone.
+            pause = error.retry_after or 0.0
+            logger.info("throttled by the API: pausing for %.1f s", pause, extra=extra)
+            if watch.cadence.errors <= _KEEP_PLACE:
+                self._first_in_line(watch)
+                return
+        elif is_transient(error):  # not a job still unknown to the API
+            logger.info("job %s: %s; retrying in %.1f s", watch.job_id, error, delay, extra=extra)
         self.schedule(watch, delay)

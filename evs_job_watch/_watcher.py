@@ -106,7 +106,7 @@ class JobWatcher:
             raise ValueError("give either store or state_path, not both")
         policy = policy if policy is not None else PollPolicy()
         self._store = store if store is not None else LocalStore(state_path)
-        pacer = Pacer(rate_limit, policy.interval, self._store.pace(rate_limit))
+        pacer = Pacer(rate_limit, self._store.pace(rate_limit))
         self._poller = Poller(client, policy, max_concurrency, pacer, self._store)
         self._delivery = Delivery(on_status_change, on_complete, on_fail, on_error)
         self._watches = WatchSet(self._store)

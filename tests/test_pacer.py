@@ -1,118 +1,181 @@
-"""The pacer: a rate limit, the pause after a 429, and the slow-down and recovery after it."""
+"""The pacer on plain numbers: slots, pauses, and finding and holding the account's rate.
+
+``drive`` plays the poller's part without an event loop: requests due at ``demand`` per
+second ask for their turns one at a time (at most ``concurrency`` in flight), go to the
+simulator's token bucket, and come back after ``latency``; the pacer hears of each
+outcome when it arrives.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import heapq
 import itertools
+import math
+import random
 
 import pytest
 
-from evs_job_watch import Job, JobWatcher, PollPolicy, ThrottledError
 from evs_job_watch._pacer import Pacer
+from evs_job_watch.simulator import RateLimit
+from evs_job_watch.simulator._throttle import TokenBucket
 
-from .scripted import make_job
+Log = list[tuple[float, bool]]  # (when a request went out, whether it was refused)
 
 
-def steady(pacer: Pacer, per_second: int, seconds: int) -> float:
-    """Send at a steady rate through the pacer; returns the clock at the end."""
-    for n in range(per_second * seconds):
-        pacer.turn(n / per_second)
-    return float(seconds)
+def drive(
+    pacer: Pacer,
+    limit: RateLimit,
+    seconds: float,
+    *,
+    demand: float = math.inf,
+    latency: float = 0.02,
+    noise: float = 0.0,
+    concurrency: int = 64,
+) -> Log:
+    bucket = TokenBucket(limit, speed=1.0, start=0.0)
+    rng = random.Random(7)
+    arriving: list[tuple[float, float, bool, float]] = []  # (at, sent, refused, pause)
+    log: Log = []
+
+    def hear(until: float) -> None:
+        while arriving and arriving[0][0] <= until:
+            at, sent, refused, pause = heapq.heappop(arriving)
+            if refused:
+                pacer.throttled(at, pause, sent)
+            else:
+                pacer.answered(at, sent)
+
+    now = 0.0
+    for n in itertools.count():
+        now = max(now, n / demand)
+        if now >= seconds:
+            return log
+        if len(arriving) >= concurrency:  # every worker has a request in flight
+            now = max(now, arriving[0][0])
+        hear(now)
+        now += pacer.turn(now)
+        hear(now)
+        while (more := pacer.held(now)) > 0:
+            now += more
+            hear(now)
+        wait = bucket.take(now + latency / 2)
+        refused = wait is not None or rng.random() < noise
+        pause = wait if wait is not None and limit.retry_after else 0.0
+        heapq.heappush(arriving, (now + latency, now, refused, pause))
+        log.append((now, refused))
+    raise AssertionError("unreachable")
+
+
+def rates(log: Log, start: float, end: float) -> tuple[float, float]:
+    """(requests that got through per second, share of 429s) of those sent in [start, end)."""
+    sent = [refused for at, refused in log if start <= at < end]
+    return (len(sent) - sum(sent)) / (end - start), sum(sent) / len(sent)
+
+
+def settled(log: Log, change: float, limit: float, until: float) -> float:
+    """Seconds from ``change`` until sending stays within 0.85-1.1x ``limit`` to ``until``."""
+    for start in range(int(change), int(until)):
+        if all(
+            0.85 * limit <= sum(s <= at < s + 1 for at, _ in log) <= 1.1 * limit
+            for s in range(start, int(until))
+        ):
+            return start - change
+    return math.inf
 
 
 def test_no_limit_before_any_429() -> None:
-    pacer = Pacer(None, 1.0)
+    pacer = Pacer()
     assert [pacer.turn(t / 100) for t in range(100)] == [0.0] * 100
     assert pacer.rate is None
+    assert not pacer.spacing  # so the poller need not even ask
 
 
-def test_a_429_halves_the_rate_being_sent_and_spaces_requests() -> None:
-    pacer = Pacer(None, 1.0)
-    now = steady(pacer, 100, 5)
-    pacer.throttled(now, 0.0)
-    assert pacer.rate == pytest.approx(50)
-    slots = [now + pacer.turn(now) for _ in range(5)]
-    gaps = [b - a for a, b in itertools.pairwise(slots)]
-    assert gaps == pytest.approx([1 / 50] * 4)
-
-
-def test_a_burst_of_429s_counts_once_and_the_floor_holds() -> None:
-    pacer = Pacer(None, 1.0)
-    now = steady(pacer, 100, 5)
-    for n in range(10):
-        pacer.throttled(now + n / 100, 0.0)  # one overload, many 429s
-    assert pacer.rate == pytest.approx(50)
-    for second in range(1, 10):
-        pacer.throttled(now + second, 0.0)
-    assert pacer.rate == pytest.approx(25)  # a quarter of what was sent before
-
-
-def test_clean_answers_raise_the_rate_by_a_quarter_a_second_until_lifted() -> None:
-    pacer = Pacer(None, 1.0)
-    now = steady(pacer, 100, 5)
-    pacer.throttled(now, 0.0)
-    pacer.answered(now + 1)
-    assert pacer.rate == pytest.approx(62.5)
-    for tenth in range(1, 100):
-        pacer.answered(now + 1 + tenth / 10)
-    assert pacer.rate is None
-
-
-def test_a_rate_limit_spaces_slots_and_is_never_exceeded_after_a_429() -> None:
-    pacer = Pacer(10, 1.0)
+def test_a_rate_limit_spaces_slots() -> None:
+    pacer = Pacer(10)
+    assert pacer.spacing
     slots = [pacer.turn(0.0) for _ in range(20)]
     assert slots[:3] == pytest.approx([0.0, 0.1, 0.2])
     assert all(b - a >= 0.1 for a, b in itertools.pairwise(slots))
-    pacer.throttled(2.0, 0.0)
-    pacer.answered(2.5)  # recovering, but never above the limit
-    later = [2.5 + pacer.turn(2.5) for _ in range(10)]
-    assert all(b - a >= 0.1 for a, b in itertools.pairwise(later))
 
 
-def test_a_429_pauses_every_request_for_its_pause() -> None:
-    pacer = Pacer(None, 1.0)
+def test_a_429_pauses_every_request_not_yet_sent() -> None:
+    pacer = Pacer()
     assert pacer.turn(0.0) == 0.0
+    reserved = 1.0 + pacer.turn(1.0)  # a slot already handed out...
     pacer.throttled(1.0, 5.0)
-    first = 2.0 + pacer.turn(2.0)
-    second = 2.0 + pacer.turn(2.0)
-    assert first >= 6.0
-    assert second > first  # spaced at the slowed-down rate, not all at once
-    pacer.throttled(7.0, 1.0)  # a shorter pause never shortens the one in force
-    assert 7.0 + pacer.turn(7.0) >= 8.0
+    assert pacer.spacing
+    assert pacer.held(reserved) == pytest.approx(5.0)  # ...waits the pause out too
+    assert 2.0 + pacer.turn(2.0) >= 6.0
+    pacer.throttled(3.0, 1.0)  # a shorter pause never shortens the one in force
+    assert 3.0 + pacer.turn(3.0) >= 6.0
+    assert pacer.held(6.0) == 0.0
 
 
-class OneThrottle:
-    """Every job stays RUNNING; the first request at or after `at` is answered 429."""
-
-    def __init__(self, at: float) -> None:
-        self.at = at
-        self.fired = False
-        self.times: list[float] = []
-
-    async def get_job(self, job_id: str) -> Job:
-        now = asyncio.get_running_loop().time()
-        self.times.append(now)
-        await asyncio.sleep(0.01)
-        if now >= self.at and not self.fired:
-            self.fired = True
-            raise ThrottledError("throttled", job_id=job_id)
-        return make_job(job_id, "RUNNING")
-
-    def rate(self, start: float, end: float) -> float:
-        return sum(start <= t < end for t in self.times) / (end - start)
+def test_a_lone_429_sets_no_pace() -> None:
+    # One refusal in a window is no sign of a limit (the first window is judged only when
+    # 64 requests came after its 429, and 1 of 65 is within the tolerated share).
+    pacer = Pacer()
+    pacer.throttled(0.0, 0.0, 0.0)
+    for n in range(1, 200):
+        pacer.answered(n / 100, n / 100)
+    assert pacer.rate is None
 
 
-@pytest.mark.virtual_clock
-async def test_the_watcher_slows_down_after_a_429_and_recovers() -> None:
-    client = OneThrottle(at=5.0)
-    policy = PollPolicy(interval=1, max_interval=1, jitter=0.1, max_consecutive_errors=5)
-    async with JobWatcher(client, policy=policy, max_concurrency=8) as watcher:
-        handles = [watcher.watch(f"j{n}") for n in range(20)]
-        await asyncio.sleep(30)
-        for handle in handles:
-            handle.cancel()
-    before = client.rate(2, 5)
-    after = client.rate(5.2, 6.2)
-    recovered = client.rate(20, 30)
-    assert after <= 0.65 * before
-    assert recovered >= 0.9 * before
+def test_it_finds_a_fixed_limit_and_holds_just_under_it() -> None:
+    log = drive(Pacer(), RateLimit(200), 60)
+    accepted, refused = rates(log, 5, 60)
+    assert accepted >= 0.9 * 200
+    assert refused <= 0.03
+    # It found the limit within a second or two of the first 429s.
+    assert rates(log, 2, 5)[0] >= 0.85 * 200
+
+
+def test_a_window_of_429s_counts_once_and_cuts_to_the_rate_it_measured() -> None:
+    pacer = Pacer()
+    log = drive(pacer, RateLimit(100), 0.5, latency=0.005)
+    # Unpaced, the first window measures too high a rate (the burst counts in); the
+    # next one, paced, measures the bucket's. Two cuts in all, one per window.
+    assert pacer.rate == pytest.approx(0.95 * 100, rel=0.02)
+    assert sum(refused for _, refused in log) < 500  # the unpaced start sends 12,800/s
+
+
+def test_it_follows_the_limit_down_and_climbs_again_when_it_rises() -> None:
+    limit = RateLimit(200, changes=[(30, 100), (60, 200)])
+    log = drive(Pacer(), limit, 90)
+    assert settled(log, 30, 100, 60) <= 2
+    assert settled(log, 60, 200, 90) <= 6
+    for start, end, rate in ((5, 30, 200), (30, 60, 100), (60, 90, 200)):
+        accepted, refused = rates(log, start, end)
+        assert accepted >= 0.9 * rate, (start, accepted)
+        assert refused <= 0.03, (start, refused)
+
+
+def test_retry_after_holds_every_request_for_its_pause() -> None:
+    log = drive(Pacer(), RateLimit(100, retry_after=True), 30)
+    accepted, refused = rates(log, 5, 30)
+    assert accepted >= 0.9 * 100
+    assert refused <= 0.03
+
+
+def test_a_rate_limit_is_never_exceeded_while_probing() -> None:
+    pacer = Pacer(150)
+    log = drive(pacer, RateLimit(100, changes=[(10, 1000)]), 40)
+    sent = [at for at, _ in log]
+    assert all(b - a >= 1 / 150 for a, b in itertools.pairwise(sent))
+    assert rates(log, 25, 40)[0] >= 0.95 * 150  # and, the limit lifted, it reaches it
+
+
+def test_random_429s_do_not_slow_it_to_a_crawl() -> None:
+    # No limit at all, but 5% of requests refused at random: after a cut or two the
+    # pacer takes them for noise and keeps up with the demand.
+    log = drive(Pacer(), RateLimit(1e9), 60, demand=200, noise=0.05)
+    sent = [at for at, _ in log if 20 <= at < 60]
+    assert len(sent) >= 0.85 * 200 * 40
+
+
+def test_a_pace_far_above_what_is_sent_is_lifted() -> None:
+    pacer = Pacer()
+    drive(pacer, RateLimit(100, changes=[(5, 1e9)]), 5)
+    assert pacer.rate is not None
+    drive(pacer, RateLimit(1e9), 30, demand=50)  # demand falls well below the pace
+    assert pacer.rate is None
