@@ -1,15 +1,19 @@
 """Listener: news from the other replicas, on the fleet's pub/sub channel.
 
 Events delivered elsewhere go to this replica's event streams, endings to its waiters,
-a 429 to its pacer, "work" (unclaimed watches) to its next claim cycle. A message lost
-while the connection was down would leave a waiter waiting, so after every reconnect
-the listener asks Redis how each watch followed here stands (``check``) before it
-listens again: no ending is missed.
+a 429 to its pacer, "work" (unclaimed watches) to its next claim cycle. Events travel
+on a channel of their own, subscribed only while an event stream is open here (checked
+at each claim cycle), so that replicas without streams are not flooded with them. A
+message lost while the connection was down would leave a waiter waiting, so after a
+reconnect the listener asks Redis how each watch followed here stands (``check``).
+(redis-py may also reconnect a subscriber silently, inside ``listen``; such a gap goes
+unnoticed: see "Limits" in ``docs/stores.md``.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any, Protocol
 
@@ -45,6 +49,8 @@ class Listener:
         self._link = link
         self._store = store
         self._channel = f"{link.prefix}fleet"
+        self._events = f"{link.prefix}events"
+        self._hearing_events = False
         self._task: asyncio.Task[None] | None = None
         self._pubsub: PubSub | None = None
         self.work = False  # the fleet has unclaimed watches
@@ -55,6 +61,17 @@ class Listener:
         """Subscribe (before any watch, so nothing is missed), then listen in a task."""
         self._pubsub = await self._subscribe()
         self._task = asyncio.get_running_loop().create_task(self._listen())
+
+    async def hear_events(self, wanted: bool) -> None:
+        """Subscribe to the events channel while an event stream is open here."""
+        if wanted == self._hearing_events or self._pubsub is None:
+            return
+        self._hearing_events = wanted
+        with contextlib.suppress(*FAULTS):  # a reconnect subscribes again by itself
+            if wanted:
+                await self._pubsub.subscribe(self._events)
+            else:
+                await self._pubsub.unsubscribe(self._events)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -68,7 +85,8 @@ class Listener:
             self.calls += 1
             pubsub = self._link.client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self._channel)
+                channels = [self._channel, *([self._events] if self._hearing_events else [])]
+                await pubsub.subscribe(*channels)
             except BaseException:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
                 raise

@@ -147,6 +147,7 @@ class RedisStore:
         self._claims, self._lost = [], []
         if loop.time() >= self._next_cycle or self._listener.work:
             self._listener.work = False
+            await self._listener.hear_events(self.fleet.listens())
             self._next_cycle = loop.time() + self.lease / 4
             more, gone, shed = await self._cycle()
             claimed += more

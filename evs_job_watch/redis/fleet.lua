@@ -13,7 +13,8 @@
 --   P.."end:"..job  string  how the job ended (JSON), kept for a while after
 --   P.."share"      hash  replica id -> its share of the fleet's rate limit (requests/s)
 --   P.."epoch"      string  changes when Redis lost its data: replicas then re-add theirs
---   P.."fleet"      the pub/sub channel
+--   P.."fleet"      the pub/sub channel of endings, releases, 429s and unclaimed work
+--   P.."events"     the pub/sub channel of delivered events (for event streams)
 
 local P, op, rid, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local t = redis.call('TIME')
@@ -199,7 +200,7 @@ for _, it in ipairs(items) do
         else
           redis.call('HSET', w, 's', it.s)
         end
-        redis.call('PUBLISH', CHANNEL, it.m)
+        redis.call('PUBLISH', P .. 'events', it.m)
         out[#out + 1] = 'ok'
       end
     end
