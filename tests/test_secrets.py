@@ -517,33 +517,37 @@ async def test_nothing_secret_reaches_redis_or_its_channel(
     exposure.show("store with a password", RedisStore(url, namespace=namespace))
     spy = aioredis.Redis.from_url(redis_server.url)
     listening = spy.pubsub()
-    await listening.subscribe(f"evs_job_watch:{{{namespace}}}:fleet")
-    async with EvsSimulator(token=CANARY, speed=100, failure_rate=0.5, seed=3) as sim:
-        jobs = [sim.create_job("createVolume", count=2) for _ in range(4)]
-        async with EvsJobClient(sim.endpoint, sim.project_id, auth=TokenAuth(CANARY)) as client:
-            stores = [RedisStore(redis_server.url, namespace=namespace) for _ in range(2)]
-            async with (
-                JobWatcher(client, policy=FAST, store=stores[0]) as a,
-                JobWatcher(client, policy=FAST, store=stores[1]) as b,
-            ):
-                a.watch(jobs[0])
-                results = await asyncio.wait_for(
-                    b.wait_all([*jobs, "0" * 32], return_exceptions=True), DEADLINE
-                )
-                exposure.show("stores", *stores, a, b, *results)
-                keys = [key async for key in spy.scan_iter(f"evs_job_watch:{{{namespace}}}:*")]
-                for key in keys:
-                    kind = (await spy.type(key)).decode()
-                    value = {
-                        "string": spy.get,
-                        "hash": spy.hgetall,
-                        "zset": lambda k: spy.zrange(k, 0, -1, withscores=True),
-                        "set": spy.smembers,
-                    }[kind](key)
-                    exposure.text(f"redis key {key!r}", repr(await value))
-    while (message := await listening.get_message(timeout=0.1)) is not None:
-        exposure.text("channel message", repr(message))
-    await listening.aclose()
-    await spy.aclose()
+    try:
+        await listening.subscribe(f"evs_job_watch:{{{namespace}}}:fleet")
+        async with EvsSimulator(token=CANARY, speed=100, failure_rate=0.5, seed=3) as sim:
+            jobs = [sim.create_job("createVolume", count=2) for _ in range(4)]
+            async with EvsJobClient(sim.endpoint, sim.project_id, auth=TokenAuth(CANARY)) as client:
+                stores = [RedisStore(redis_server.url, namespace=namespace) for _ in range(2)]
+                async with (
+                    JobWatcher(client, policy=FAST, store=stores[0]) as a,
+                    JobWatcher(client, policy=FAST, store=stores[1]) as b,
+                ):
+                    a.watch(jobs[0])
+                    results = await asyncio.wait_for(
+                        b.wait_all([*jobs, "0" * 32], return_exceptions=True), DEADLINE
+                    )
+                    exposure.show("stores", *stores, a, b, *results)
+                    keys = [key async for key in spy.scan_iter(f"evs_job_watch:{{{namespace}}}:*")]
+                    for key in keys:
+                        kind = (await spy.type(key)).decode()
+                        if kind == "none":
+                            continue  # the key expired or was deleted since the scan
+                        value = {
+                            "string": spy.get,
+                            "hash": spy.hgetall,
+                            "zset": lambda k: spy.zrange(k, 0, -1, withscores=True),
+                            "set": spy.smembers,
+                        }[kind](key)
+                        exposure.text(f"redis key {key!r}", repr(await value))
+        while (message := await listening.get_message(timeout=0.1)) is not None:
+            exposure.text("channel message", repr(message))
+    finally:
+        await listening.aclose()
+        await spy.aclose()
     assert len(keys) > 3
     exposure.assert_clean()
