@@ -62,7 +62,7 @@ class Watch:
     __slots__ = (
         "_delivered",
         "_delivery",
-        "_holders",
+        "_held",
         "_outbox",
         "_seen",
         "_tracker",
@@ -87,7 +87,8 @@ class Watch:
         # event is on its way: most watches, most of the time, keep one Statuses.
         self._seen = known or Statuses()
         self._delivered: Statuses | None = None
-        self._holders: tuple[Holder, ...] = ()  # usually one: a tuple is the smallest
+        # One holder kept as it is (most watches have one), more in a tuple: see _holders.
+        self._held: Holder | tuple[Holder, ...] | None = None
         self._outbox: Outbox | None = None  # only while it has items to run
         self._tracker = tracker
         self._delivery = delivery
@@ -107,7 +108,7 @@ class Watch:
 
     def hold(self, holder: Holder) -> None:
         """One more caller waits for this watch."""
-        self._holders = (*self._holders, holder)
+        self._keep((*self._holders(), holder))
 
     def answered(self, answer: Answer) -> bool:
         """A poll's answer: deliver its events, and end if the job ended.
@@ -136,16 +137,17 @@ class Watch:
     def expired(self, holder: Holder, limit: float) -> None:
         """A holder's deadline passed: the watch ends with it if it was the last one."""
         error = WatchTimeoutError(self.job_id, limit)
-        if self.polling and self._holders == (holder,):
+        if self.polling and self._held is holder:
             self._end(error)
         else:
             holder.settle(error)
 
     def released(self, holder: Holder) -> None:
         """A holder stopped waiting; with none left, polling stops and nobody is told."""
-        if holder in self._holders:
-            self._holders = tuple(other for other in self._holders if other is not holder)
-        if not self._holders and self.polling:
+        holders = self._holders()
+        if holder in holders:
+            self._keep(tuple(other for other in holders if other is not holder))
+        if self._held is None and self.polling:
             self._end(None)
 
     def closed(self) -> None:
@@ -171,7 +173,7 @@ class Watch:
         latest = self.latest
         if self.phase is Phase.DELIVERING and not (latest and latest.is_terminal):
             return None
-        deadlines = [holder.deadline() for holder in self._holders]
+        deadlines = [holder.deadline() for holder in self._holders()]
         timeout = None
         if deadlines and None not in deadlines:
             timeout = max(0.0, max(d for d in deadlines if d is not None) - now)
@@ -201,12 +203,19 @@ class Watch:
         if outcome is not None:
             self._tell(outcome)
 
+    def _holders(self) -> tuple[Holder, ...]:
+        held = self._held
+        return () if held is None else held if isinstance(held, tuple) else (held,)
+
+    def _keep(self, holders: tuple[Holder, ...]) -> None:
+        self._held = None if not holders else holders[0] if len(holders) == 1 else holders
+
     def _enter(self, phase: Phase) -> None:
         self.phase = phase
         self.polling = phase is Phase.POLLING
 
     def _tell(self, outcome: Outcome) -> None:
-        for holder in self._holders:
+        for holder in self._holders():
             holder.settle(outcome)
 
     def _record(self, event: JobEvent) -> None:
