@@ -67,7 +67,9 @@ class Poller:
         self._max_concurrency = max_concurrency
         self._pacer = pacer
         self._rng = random.Random()
-        self._due: list[tuple[float, Watch]] = []  # a heap of (due time, watch)
+        # A heap of watches by due time (Watch.due): no tuple per poll, so a steady poll
+        # leaves nothing behind for the garbage collector's oldest generation to walk.
+        self._due: list[Watch] = []
         self._wakeup: asyncio.TimerHandle | None = None  # at the heap's earliest due time
         self._ready: deque[Watch] = deque()
         self._soon: list[Watch] = []  # due now, joining the ready queue at the next turn
@@ -107,7 +109,8 @@ class Poller:
                 loop.call_soon(self._line_up)
             return
         due = (loop.time() if now is None else now) + delay
-        heapq.heappush(self._due, (due, watch))
+        watch.due = due  # never while it is in the heap: it is scheduled once per poll
+        heapq.heappush(self._due, watch)
         if self._wakeup is None or due < self._wakeup.when():
             if self._wakeup is not None:
                 self._wakeup.cancel()
@@ -122,12 +125,12 @@ class Poller:
         self._wakeup = None
         loop = asyncio.get_running_loop()
         now, due, ready = loop.time(), self._due, self._ready
-        while due and due[0][0] <= now:
-            watch = heapq.heappop(due)[1]
+        while due and due[0].due <= now:
+            watch = heapq.heappop(due)
             if watch.polling:  # an ended watch just leaves the heap
                 ready.append(watch)
         if due:
-            self._wakeup = loop.call_at(due[0][0], self._wake)
+            self._wakeup = loop.call_at(due[0].due, self._wake)
         self._dispatch()
 
     def _dispatch(self) -> None:

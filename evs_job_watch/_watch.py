@@ -68,6 +68,7 @@ class Watch:
         "_tracker",
         "answer",
         "cadence",
+        "due",
         "job_id",
         "phase",
         "polling",
@@ -81,6 +82,7 @@ class Watch:
         self.polling = True  # phase is POLLING: a plain attribute, read a few times a poll
         self.answer: Answer | None = None  # the last answer; given back when it repeats
         self.cadence: Cadence = START  # the Poller's: how this watch is being polled
+        self.due = 0.0  # the Poller's: when the next poll is due, while in its heap
         # What the polls have shown (the next answer is compared with it), and what was
         # delivered (what a snapshot keeps); both start from a resumed snapshot's. The
         # delivered side is None while it equals the seen one, as it does whenever no
@@ -97,7 +99,7 @@ class Watch:
         return f"<Watch {self.job_id} {self.phase.value}>"
 
     def __lt__(self, other: Watch) -> bool:
-        return False  # the heap of due times may poll watches due at one moment in any order
+        return self.due < other.due  # the Poller's heap of due times
 
     @property
     def latest(self) -> Job | None:
