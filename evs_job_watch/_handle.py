@@ -30,7 +30,7 @@ class JobHandle:
         self._watch = watch
         self._outcome: Job | BaseException | None = None  # set once, when done
         self._future: asyncio.Future[Job] | None = None
-        self._callbacks: list[Callable[[JobHandle], None]] | None = None
+        self._callbacks: tuple[Callable[[JobHandle], None], ...] = ()  # usually one, or none
         self._timer = None
         if timeout is not None:
             loop = asyncio.get_running_loop()
@@ -92,10 +92,8 @@ class JobHandle:
         """Call ``callback(handle)`` once the handle is done (soon after, like a future)."""
         if self._outcome is not None:
             asyncio.get_running_loop().call_soon(callback, self)
-        elif self._callbacks is None:
-            self._callbacks = [callback]
         else:
-            self._callbacks.append(callback)
+            self._callbacks = (*self._callbacks, callback)
 
     def outcome(self) -> Job | BaseException:
         """A done handle's outcome: the Job, or the error (CancelledError if cancelled)."""
@@ -129,7 +127,7 @@ class JobHandle:
             self._timer.cancel()
             self._timer = None
         self._watch.released(self)
-        callbacks, self._callbacks = self._callbacks, None
+        callbacks, self._callbacks = self._callbacks, ()
         if callbacks:
             loop = asyncio.get_running_loop()
             for callback in callbacks:

@@ -88,7 +88,9 @@ class Poller:
         self._pacer = pacer
         self._turns = asyncio.Lock()  # held by the one request waiting for its slot
         self._rng = random.Random()
-        self._due: list[tuple[float, Watch]] = []  # a heap of (due time, watch)
+        # A heap of watches by due time (Watch.due): no tuple per poll, so a steady poll
+        # leaves nothing behind for the garbage collector's oldest generation to walk.
+        self._due: list[Watch] = []
         self._wakeup: asyncio.TimerHandle | None = None  # at the heap's earliest due time
         self._ready: deque[Watch] = deque()
         self._soon: list[Watch] = []  # due now, joining the ready queue at the next turn
@@ -121,7 +123,7 @@ class Poller:
         never sooner than one interval, as a request may have just gone out."""
         now = asyncio.get_running_loop().time()
         interval = self.policy.interval
-        due = {entry[1]: max(entry[0] - now, interval) for entry in self._due}
+        due = {watch: max(watch.due - now, interval) for watch in self._due}
         return [(watch, due.get(watch, interval)) for watch in live if watch.polling]
 
     def close(self) -> set[asyncio.Task[None]]:
@@ -175,10 +177,10 @@ class Poller:
         # replicas within one interval.
         latest = sorted(self._due, reverse=True)[:count]
         handed = []
-        for due, watch in latest:
+        for watch in latest:
             if watch.polling:
                 watch.yielded()
-                handed.append((watch, max(due - now, self.policy.interval)))
+                handed.append((watch, max(watch.due - now, self.policy.interval)))
         self._drop_yielded()
         if handed:
             logger.info("handing %d watches back to the fleet", len(handed))
@@ -186,7 +188,7 @@ class Poller:
 
     def _drop_yielded(self) -> None:
         """Forget the due times of watches polled elsewhere now (rare: an O(n) pass)."""
-        self._due = [entry for entry in self._due if entry[1].polling]
+        self._due = [watch for watch in self._due if watch.polling]
         heapq.heapify(self._due)
 
     def schedule(self, watch: Watch, delay: float, now: float | None = None) -> None:
@@ -205,7 +207,8 @@ class Poller:
                 loop.call_soon(self._line_up)
             return
         due = (loop.time() if now is None else now) + delay
-        heapq.heappush(self._due, (due, watch))
+        watch.due = due  # never while it is in the heap: it is scheduled once per poll
+        heapq.heappush(self._due, watch)
         if self._wakeup is None or due < self._wakeup.when():
             if self._wakeup is not None:
                 self._wakeup.cancel()
@@ -226,12 +229,12 @@ class Poller:
         self._wakeup = None
         loop = asyncio.get_running_loop()
         now, due, ready = loop.time(), self._due, self._ready
-        while due and due[0][0] <= now:
-            watch = heapq.heappop(due)[1]
+        while due and due[0].due <= now:
+            watch = heapq.heappop(due)
             if watch.polling:  # an ended watch just leaves the heap
                 ready.append(watch)
         if due:
-            self._wakeup = loop.call_at(due[0][0], self._wake)
+            self._wakeup = loop.call_at(due[0].due, self._wake)
         self._dispatch()
 
     def _dispatch(self) -> None:

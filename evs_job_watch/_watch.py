@@ -69,12 +69,13 @@ class Watch:
     __slots__ = (
         "_delivered",
         "_delivery",
-        "_holders",
+        "_held",
         "_outbox",
         "_seen",
         "_tracker",
         "answer",
         "cadence",
+        "due",
         "job_id",
         "phase",
         "polling",
@@ -93,13 +94,15 @@ class Watch:
         self.polling = phase is Phase.POLLING  # a plain attribute, read a few times a poll
         self.answer: Answer | None = None  # the last answer; given back when it repeats
         self.cadence: Cadence = START  # the Poller's: how this watch is being polled
+        self.due = 0.0  # the Poller's: when the next poll is due, while in its heap
         # What the polls have shown (the next answer is compared with it), and what was
         # delivered (what a snapshot keeps); both start from a resumed snapshot's. The
         # delivered side is None while it equals the seen one, as it does whenever no
         # event is on its way: most watches, most of the time, keep one Statuses.
         self._seen = known or Statuses()
         self._delivered: Statuses | None = None
-        self._holders: tuple[Holder, ...] = ()  # usually one: a tuple is the smallest
+        # One holder kept as it is (most watches have one), more in a tuple: see _holders.
+        self._held: Holder | tuple[Holder, ...] | None = None
         self._outbox: Outbox | None = None  # only while it has items to run
         self._tracker = tracker
         self._delivery = delivery
@@ -108,7 +111,7 @@ class Watch:
         return f"<Watch {self.job_id} {self.phase.value}>"
 
     def __lt__(self, other: Watch) -> bool:
-        return False  # the heap of due times may poll watches due at one moment in any order
+        return self.due < other.due  # the Poller's heap of due times
 
     @property
     def latest(self) -> Job | None:
@@ -123,15 +126,16 @@ class Watch:
     @property
     def held(self) -> bool:
         """Whether a caller of this replica waits for it."""
-        return bool(self._holders)
+        return self._held is not None
 
     # -- what happens to a watch -------------------------------------------------------
 
     def hold(self, holder: Holder) -> None:
         """One more caller waits for this watch."""
-        if not self._holders:
+        holders = self._holders()
+        if not holders:
             self._tracker.held(self)
-        self._holders = (*self._holders, holder)
+        self._keep((*holders, holder))
 
     def adopted(self, known: Statuses) -> None:
         """This replica claimed it (shared store): poll it, from what the fleet delivered."""
@@ -181,16 +185,17 @@ class Watch:
     def expired(self, holder: Holder, limit: float) -> None:
         """A holder's deadline passed: the watch ends with it if it was the last one."""
         error = WatchTimeoutError(self.job_id, limit)
-        if self.live and self._holders == (holder,):
+        if self.live and self._held is holder:
             self._end(error)
         else:
             holder.settle(error)
 
     def released(self, holder: Holder) -> None:
         """A holder stopped waiting; with none left, polling stops and nobody is told."""
-        if holder in self._holders:
-            self._holders = tuple(other for other in self._holders if other is not holder)
-        if not self._holders and self.live:
+        holders = self._holders()
+        if holder in holders:
+            self._keep(tuple(other for other in holders if other is not holder))
+        if self._held is None and self.live:
             self._end(None)
 
     def closed(self) -> None:
@@ -221,7 +226,7 @@ class Watch:
         latest = self.latest
         if self.phase is Phase.DELIVERING and not (latest and latest.is_terminal):
             return None
-        deadlines = [holder.deadline() for holder in self._holders]
+        deadlines = [holder.deadline() for holder in self._holders()]
         timeout = None
         if deadlines and None not in deadlines:
             timeout = max(0.0, max(d for d in deadlines if d is not None) - now)
@@ -252,12 +257,19 @@ class Watch:
         if outcome is not None:
             self._tell(outcome)
 
+    def _holders(self) -> tuple[Holder, ...]:
+        held = self._held
+        return () if held is None else held if isinstance(held, tuple) else (held,)
+
+    def _keep(self, holders: tuple[Holder, ...]) -> None:
+        self._held = None if not holders else holders[0] if len(holders) == 1 else holders
+
     def _enter(self, phase: Phase) -> None:
         self.phase = phase
         self.polling = phase is Phase.POLLING
 
     def _tell(self, outcome: Outcome) -> None:
-        for holder in self._holders:
+        for holder in self._holders():
             holder.settle(outcome)
 
     def _record(self, event: JobEvent) -> None:
