@@ -36,21 +36,24 @@ import math
 
 __all__ = ["Pacer"]
 
-_WINDOW = 64  # requests per window
+_WINDOW = 32  # requests per window
 _MARGIN = 0.95  # of the account's rate found
 _TOLERATED = 0.04  # the share of 429s in a window that holds the pace, not cuts it
-_HOLD = 3  # tolerable windows before probing
-_DWELL = 2  # windows at each careful step
+_HOLD = 4  # tolerable windows before probing
+_DWELL = 3  # windows at each careful step
 _CAREFUL = 0.05  # the careful step, up to twice that above the rate found
 _MAX_STEP = 0.5
 _MAX_NOISE = 0.5  # the largest share of 429s taken for noise
 _LEARN = 0.2  # how much of a window's share of 429s the noise takes on
 _LULL = 4.0  # a gap between requests this many times the usual one is a lull in demand
+_CATCH_UP = 2  # slots a late request may make up for
 
 
 def _until(slot: float, now: float) -> float:
     """Seconds from ``now`` to ``slot``, rounded so that a sleep of them never ends early."""
     wait = slot - now
+    if wait <= 0:
+        return 0.0
     return math.nextafter(wait, math.inf) if now + wait < slot else wait
 
 
@@ -139,6 +142,10 @@ class Pacer:
         slot = max(now, self._paused_until)
         rate = self._limit if self.rate is None else min(self.rate, self._limit)
         if rate < math.inf:
+            if rate < self._limit:
+                # A busy loop wakes requests late; at the pace found (not at a configured
+                # rate_limit), the next few may make up for it, lest the lateness add up.
+                slot = max(now - _CATCH_UP / rate, self._paused_until)
             slot = max(slot, self._next)
             # Rounding must never bring two slots closer than the rate allows, nor a sleep
             # of the returned wait end before its slot: both round up.
@@ -148,7 +155,7 @@ class Pacer:
     def held(self, now: float) -> float:
         """How much longer a request whose slot has come must wait: the rest of a 429's
         pause that began after the slot was reserved."""
-        return _until(self._paused_until, now) if self._paused_until > now else 0.0
+        return _until(self._paused_until, now)
 
     def answered(self, now: float, sent: float | None = None) -> None:
         """A request sent at ``sent`` (default: now) got through, whatever the answer."""

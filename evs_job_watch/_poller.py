@@ -32,7 +32,7 @@ __all__ = ["JobSource", "Poller"]
 logger = logging.getLogger("evs_job_watch")
 
 _NOW = 0.001  # seconds: a delay shorter than this is not worth a place in the heap
-_KEEP_PLACE = 3  # 429s in a row after which a watch backs off rather than keep its place
+_KEEP_PLACE = 3  # 429s in a row after which a watch backs off before it goes first again
 
 
 class JobSource(Protocol):
@@ -137,23 +137,30 @@ class Poller:
         self._starting = False
         ready = self._ready
         while ready:
+            if self._pacer.spacing:
+                # Requests are spaced: take the next slot first, then the watch first in
+                # line at that moment (the most overdue, or one just throttled).
+                await self._turn()
+            while ready and not ready[0].polling:
+                ready.popleft()  # an ended watch just leaves the line
+            if not ready:
+                return
             watch = ready.popleft()
             self._start_worker()
-            if watch.polling:
-                await self._poll(watch)
+            await self._poll(watch)
+
+    async def _turn(self) -> None:
+        """Wait for the next request slot. One worker waits at a time, so that a new pace
+        or a 429's pause holds every request not yet sent."""
+        loop = asyncio.get_running_loop()
+        async with self._turns:
+            wait = self._pacer.turn(loop.time())
+            while wait > 0:
+                await asyncio.sleep(wait)
+                wait = self._pacer.held(loop.time())
 
     async def _poll(self, watch: Watch) -> None:
         loop = asyncio.get_running_loop()
-        if self._pacer.spacing:
-            # Requests wait for their slots one at a time, in line order, so that a new
-            # pace or a 429's pause holds every request not yet sent.
-            async with self._turns:
-                wait = self._pacer.turn(loop.time())
-                while wait > 0:
-                    await asyncio.sleep(wait)
-                    wait = self._pacer.held(loop.time())
-            if not watch.polling:
-                return
         self.in_flight += 1
         self.polls += 1
         sent = loop.time()
@@ -219,12 +226,14 @@ class Poller:
             # A 429 is about the account, not the job: the pacer slows every request down
             # and holds them for its Retry-After, and the watch keeps its place in line,
             # first, so that a scarce quota still goes to the most overdue watches. After
-            # a few in a row it backs off, lest it soak up a whole run of 429s alone.
+            # a few in a row it backs off first, lest it soak up a whole run of 429s alone.
             pause = error.retry_after or 0.0
             logger.info("throttled by the API: pausing for %.1f s", pause, extra=extra)
             if watch.cadence.errors <= _KEEP_PLACE:
                 self._first_in_line(watch)
-                return
-        elif is_transient(error):  # not a job still unknown to the API
+            else:
+                asyncio.get_running_loop().call_later(delay, self._first_in_line, watch)
+            return
+        if is_transient(error):  # not a job still unknown to the API
             logger.info("job %s: %s; retrying in %.1f s", watch.job_id, error, delay, extra=extra)
         self.schedule(watch, delay)
