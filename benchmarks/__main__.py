@@ -1,7 +1,7 @@
 """`python -m benchmarks [--quick] [--json PATH] [--only SECTION ...]`: every benchmark,
 one table, and every figure (with its reference, ratio and target) as JSON.
 
-Sections: decode, throughput, scale, alternatives, policy. `scale` paces its polls at
+Sections: decode, throughput, scale, alternatives, policy, throttle. `scale` paces its polls at
 half the watcher's throughput, so it runs the throughput section first when asked
 alone.
 """
@@ -19,10 +19,10 @@ from typing import Any
 
 import orjson
 
-from . import alternatives, decode, policy, scale, throughput
+from . import alternatives, decode, policy, scale, throttle, throughput
 from ._common import Figure, log
 
-SECTIONS = ("decode", "throughput", "scale", "alternatives", "policy")
+SECTIONS = ("decode", "throughput", "scale", "alternatives", "policy", "throttle")
 
 
 def machine() -> dict[str, Any]:
@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         figures += alternatives.measure(args.quick)
     if "policy" in wanted:
         figures += policy.measure(args.quick)
+    if "throttle" in wanted:
+        figures += throttle.measure(args.quick)
     took = time.perf_counter() - started
     log(f"done in {took:.0f} s")
     print(table(figures))
