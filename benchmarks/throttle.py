@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,8 @@ def scenarios(quick: bool) -> list[Scenario]:
             3 * phase,
             changes=[warmup + phase, warmup + 2 * phase],
         ),
+        # The same limit, but each 429 says when a token is free (Retry-After).
+        Scenario("with Retry-After", RateLimit(200, retry_after=True), EAGER, warmup, phase),
     ]
 
 
@@ -132,7 +135,7 @@ async def _run(scenario: Scenario, speed: float) -> Run:
                 handle.cancel()
         stop.set()
         await ticker
-        bins = int(seconds) + 1
+        bins = math.ceil(seconds)
         accepted, refused = [0] * bins, [0] * bins
         answers: dict[str, list[float]] = defaultdict(list)
         for record in sim.requests:
