@@ -2,9 +2,9 @@
 benchmark, one table, every figure (with its reference, ratio and target) as JSON, and
 the scale figures as a plot (matplotlib, in the bench extra).
 
-Sections: decode, throughput, scale, alternatives, policy, fleet. `scale` paces its polls at
-half the watcher's throughput, so it runs the throughput section first when asked
-alone.
+Sections: decode, throughput, scale, alternatives, policy, fleet, throttle. `scale` paces
+its polls at half the watcher's throughput, so it runs the throughput section first when
+asked alone.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any
 
 import orjson
 
-from . import alternatives, decode, fleet, policy, scale, throughput
+from . import alternatives, decode, fleet, policy, scale, throttle, throughput
 from ._common import Figure, log
 
-SECTIONS = ("decode", "throughput", "scale", "alternatives", "policy", "fleet")
+SECTIONS = ("decode", "throughput", "scale", "alternatives", "policy", "fleet", "throttle")
 
 
 def machine() -> dict[str, Any]:
@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         figures += policy.measure(args.quick)
     if "fleet" in wanted:
         figures += fleet.measure(args.quick)
+    if "throttle" in wanted:
+        figures += throttle.measure(args.quick)
     took = time.perf_counter() - started
     log(f"done in {took:.0f} s")
     print(table(figures))

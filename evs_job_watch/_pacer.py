@@ -21,8 +21,11 @@ its first 429.
 4. Noise: 429s that come at a pace the account allows (free, or cut to) are noise, from
    an API that refuses at random. The pacer learns their share and tolerates it, with
    three standard deviations of a window's share to spare (at least ``_TOLERATED``). A
-   cut after which the next window has about as many 429s changed nothing: it is undone.
+   cut after which the next window has about as many 429s (half to twice as many, at
+   most ``_MAX_NOISE``) changed nothing: it is undone.
 5. Retry-After: a 429's pause holds every request not yet sent.
+6. Lateness: a busy loop wakes requests late; at the pace found, a late request lets the
+   next ones make up for up to ``_CATCH_UP`` slots, lest the lateness add up.
 
 With a shared store the pacer has a seam to the fleet (``shared``, a
 ``_store.SharedPace``): the rate limit is the fleet's, so this pacer spaces requests by
@@ -46,21 +49,24 @@ if TYPE_CHECKING:
 
 __all__ = ["Pacer"]
 
-_WINDOW = 64  # requests per window
+_WINDOW = 32  # requests per window
 _MARGIN = 0.95  # of the account's rate found
 _TOLERATED = 0.04  # the share of 429s in a window that holds the pace, not cuts it
-_HOLD = 3  # tolerable windows before probing
-_DWELL = 2  # windows at each careful step
+_HOLD = 4  # tolerable windows before probing
+_DWELL = 3  # windows at each careful step
 _CAREFUL = 0.05  # the careful step, up to twice that above the rate found
 _MAX_STEP = 0.5
-_MAX_NOISE = 0.5  # the largest share of 429s taken for noise
+_MAX_NOISE = 0.2  # the largest share of 429s taken for noise
 _LEARN = 0.2  # how much of a window's share of 429s the noise takes on
 _LULL = 4.0  # a gap between requests this many times the usual one is a lull in demand
+_CATCH_UP = 2  # slots a late request may make up for
 
 
 def _until(slot: float, now: float) -> float:
     """Seconds from ``now`` to ``slot``, rounded so that a sleep of them never ends early."""
     wait = slot - now
+    if wait <= 0:
+        return 0.0
     return math.nextafter(wait, math.inf) if now + wait < slot else wait
 
 
@@ -142,9 +148,9 @@ class Pacer:
         self._settled = -math.inf  # requests sent before went out at an earlier pace
         self._clean = 0  # tolerable windows in a row
         self._step = 2 * _CAREFUL  # the next step past the careful ones
-        self._cut = 0.0  # the share of 429s of the window that last cut the pace
-        self._kept: float | None = None  # the pace before that cut
         self._noise = 0.0  # the share of 429s that comes whatever the pace
+        self._cut = 0.0  # the share of 429s of the window that last cut the pace
+        self._kept = math.inf  # the pace before that cut
 
     def turn(self, now: float) -> float | None:
         """Reserve the next request's slot: how many seconds to wait before sending it.
@@ -159,6 +165,11 @@ class Pacer:
         slot = max(now, self._paused_until)
         rate = limit if self.rate is None else min(self.rate, limit)
         if rate < math.inf:
+            if rate < limit:
+                # A busy loop wakes requests late; at the pace found (not at a configured
+                # rate_limit, nor at the fleet's share of it), the next few may make up
+                # for it, lest the lateness add up.
+                slot = max(now - _CATCH_UP / rate, self._paused_until)
             slot = max(slot, self._next)
             # Rounding must never bring two slots closer than the rate allows, nor a sleep
             # of the returned wait end before its slot: both round up.
@@ -175,7 +186,7 @@ class Pacer:
     def held(self, now: float) -> float:
         """How much longer a request whose slot has come must wait: the rest of a 429's
         pause that began after the slot was reserved."""
-        return _until(self._paused_until, now) if self._paused_until > now else 0.0
+        return _until(self._paused_until, now)
 
     def answered(self, now: float, sent: float | None = None) -> None:
         """A request sent at ``sent`` (default: now) got through, whatever the answer."""
@@ -220,8 +231,8 @@ class Pacer:
             self._clean = 0
             self._cut_to(window.through(min(at for at, _ in window.sent)), now)
         elif cut / 2.0 <= share <= min(2.0 * cut, _MAX_NOISE):
-            # The cut changed nothing: the 429s are noise; undo it.
-            self._noise, self._found = max(self._noise, share), math.inf
+            # The cut changed nothing: those 429s are noise. Undo it.
+            self._noise = max(self._noise, share)
             self._change(self._kept, now)
         else:
             self._cut, self._kept, self._clean = share, self.rate, 0
@@ -251,7 +262,7 @@ class Pacer:
             self._change(self.rate * (1.0 + self._step), now)
             self._step = min(2.0 * self._step, _MAX_STEP)
 
-    def _change(self, rate: float | None, now: float) -> None:
+    def _change(self, rate: float, now: float) -> None:
         """Pace at ``rate`` from the next free slot on, and judge it from there."""
-        self.rate = None if rate is None else min(rate, self._limit)
+        self.rate = min(rate, self._limit)
         self._settled = max(self._next, now)

@@ -258,12 +258,30 @@ class Poller:
         while True:
             self._waking -= 1
             while ready:
-                watch = ready.popleft()
-                if watch.polling:
-                    await self._poll(watch)
+                if self._pacer.spacing:
+                    # Requests are spaced: take the next slot first, then the watch first
+                    # in line at that moment (the most overdue, or one just throttled).
+                    await self._turn()
+                while ready and not ready[0].polling:
+                    ready.popleft()  # an ended watch just leaves the line
+                if ready:
+                    await self._poll(ready.popleft())
             parked = loop.create_future()
             self._parked.append(parked)
             await parked  # until _dispatch has work for it, or close cancels it
+
+    async def _turn(self) -> None:
+        """Wait for the next request slot. One worker waits at a time, so that a new pace
+        or a 429's pause holds every request not yet sent."""
+        loop = asyncio.get_running_loop()
+        async with self._turns:
+            wait = self._pacer.turn(loop.time())
+            while wait is None:  # a shared pace with no fleet slot left: reserve more
+                await self._pacer.refill()
+                wait = self._pacer.turn(loop.time())
+            while wait > 0:
+                await asyncio.sleep(wait)
+                wait = self._pacer.held(loop.time())
 
     async def _poll(self, watch: Watch) -> None:
         loop = asyncio.get_running_loop()
@@ -273,20 +291,6 @@ class Poller:
             # this watch any moment, so it is not polled until the store reconnects.
             self.schedule(watch, _LEASE_RETRY)
             return
-        if self._pacer.spacing:
-            # Requests wait for their slots one at a time, in line order, so that a new
-            # pace or a 429's pause holds every request not yet sent.
-            async with self._turns:
-                wait = self._pacer.turn(loop.time())
-                while wait is None:  # a shared pace with no fleet slot left: reserve more
-                    await self._pacer.refill()
-                    wait = self._pacer.turn(loop.time())
-                while wait > 0:
-                    await asyncio.sleep(wait)
-                    wait = self._pacer.held(loop.time())
-            if not watch.polling:
-                return
-            sent = loop.time()
         self.in_flight += 1
         self.polls += 1
         try:
@@ -369,12 +373,14 @@ class Poller:
             # A 429 is about the account, not the job: the pacer slows every request down
             # and holds them for its Retry-After, and the watch keeps its place in line,
             # first, so that a scarce quota still goes to the most overdue watches. After
-            # a few in a row it backs off, lest it soak up a whole run of 429s alone.
+            # a few in a row it backs off first, lest it soak up a whole run of 429s alone.
             pause = error.retry_after or 0.0
             logger.info("throttled by the API: pausing for %.1f s", pause, extra=extra)
             if watch.cadence.errors <= _KEEP_PLACE:
                 self._first_in_line(watch)
-                return
-        elif is_transient(error):  # not a job still unknown to the API
+            else:
+                asyncio.get_running_loop().call_later(delay, self._first_in_line, watch)
+            return
+        if is_transient(error):  # not a job still unknown to the API
             logger.info("job %s: %s; retrying in %.1f s", watch.job_id, error, delay, extra=extra)
         self.schedule(watch, delay)

@@ -178,4 +178,4 @@ async def test_random_429s_leave_the_watcher_near_its_demand() -> None:
     # polled every second once the interval has grown).
     client = BucketClient(RateLimit(1e9), noise=0.05)
     await watch_all(client, 40)
-    assert len([r for r in client.requests if 20 <= r.sent < 40]) >= 0.9 * 300 * 20
+    assert len([r for r in client.requests if 20 <= r.sent < 40]) >= 0.75 * 300 * 20
