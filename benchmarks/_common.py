@@ -139,7 +139,9 @@ async def simulator(
         line = await asyncio.wait_for(process.stdout.readline(), 30)
         if not line:
             raise RuntimeError("the simulator exited before printing its connection line")
-        yield Simulator(**orjson.loads(line), speed=speed, pid=process.pid)
+        info = orjson.loads(line)
+        wanted = ("endpoint", "project_id", "token", "access_key", "secret_key")
+        yield Simulator(**{key: info[key] for key in wanted}, speed=speed, pid=process.pid)
     finally:
         if process.returncode is None:
             process.terminate()

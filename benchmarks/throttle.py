@@ -33,7 +33,7 @@ JOBS = 2_000
 SEED = 15
 PLOT = Path(__file__).with_name("throttle.png")
 # Polls every 0.5-1 s ask for 2,000-4,000 requests/s: far above the limit.
-EAGER = PollPolicy(interval=0.5, max_interval=1.0, hazard=None)
+EAGER = PollPolicy(interval=0.5, max_interval=1.0, latency=None)
 
 
 @dataclass

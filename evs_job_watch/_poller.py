@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import math
 import random
 import time
 from collections import deque
@@ -91,7 +92,10 @@ class Poller:
         # A heap of watches by due time (Watch.due): no tuple per poll, so a steady poll
         # leaves nothing behind for the garbage collector's oldest generation to walk.
         self._due: list[Watch] = []
-        self._wakeup: asyncio.TimerHandle | None = None  # at the heap's earliest due time
+        # The timer at the heap's earliest due time, and that time (uvloop's handle of
+        # a timer already due has no when()).
+        self._wakeup: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._wakeup_at = math.inf
         self._ready: deque[Watch] = deque()
         self._soon: list[Watch] = []  # due now, joining the ready queue at the next turn
         self._workers: set[asyncio.Task[None]] = set()
@@ -134,7 +138,7 @@ class Poller:
             tasks.add(self._claimer)
         if self._wakeup is not None:
             self._wakeup.cancel()
-            self._wakeup = None
+            self._wakeup, self._wakeup_at = None, math.inf
         self._due.clear()
         self._ready.clear()
         self._soon.clear()
@@ -209,10 +213,11 @@ class Poller:
         due = (loop.time() if now is None else now) + delay
         watch.due = due  # never while it is in the heap: it is scheduled once per poll
         heapq.heappush(self._due, watch)
-        if self._wakeup is None or due < self._wakeup.when():
+        if due < self._wakeup_at:
             if self._wakeup is not None:
                 self._wakeup.cancel()
             self._wakeup = loop.call_at(due, self._wake)
+            self._wakeup_at = due
 
     def _first_in_line(self, watch: Watch) -> None:
         """Poll ``watch`` before every other due one (it keeps its place after a 429)."""
@@ -226,7 +231,7 @@ class Poller:
         self._dispatch()
 
     def _wake(self) -> None:
-        self._wakeup = None
+        self._wakeup, self._wakeup_at = None, math.inf
         loop = asyncio.get_running_loop()
         now, due, ready = loop.time(), self._due, self._ready
         while due and due[0].due <= now:
@@ -235,6 +240,7 @@ class Poller:
                 ready.append(watch)
         if due:
             self._wakeup = loop.call_at(due[0].due, self._wake)
+            self._wakeup_at = due[0].due
         self._dispatch()
 
     def _dispatch(self) -> None:
