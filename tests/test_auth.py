@@ -13,21 +13,10 @@ from yarl import URL
 from evs_job_watch import AkSkAuth, AuthenticationError, TokenAuth
 from evs_job_watch._auth import sign_request
 
+from .tokens import CountingProvider
+
 CANARY = "SECRET-CANARY-123"
 URL_ANY = URL("https://evs.eu-de.otc.t-systems.com/v1/p1/jobs/j1")
-
-
-class CountingProvider:
-    """An async token provider returning ``tok-1``, ``tok-2``... and counting its calls."""
-
-    def __init__(self, prefix: str = "tok") -> None:
-        self.calls = 0
-        self.prefix = prefix
-
-    async def __call__(self) -> str:
-        self.calls += 1
-        await asyncio.sleep(0)  # a real provider awaits IAM: let concurrent callers pile up
-        return f"{self.prefix}-{self.calls}"
 
 
 # -- AK/SK --------------------------------------------------------------------------------

@@ -1,0 +1,52 @@
+"""EvsJobClient's HTTP session: closed when the client made it, never when the caller owns it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+from aioresponses import aioresponses
+
+from evs_job_watch import EvsJobClient
+
+from ..hostile.answers import job_json
+from .mocked import ENDPOINT, JOB, JOB_URL, PROJECT
+
+
+async def test_client_closes_the_session_it_created(
+    mocked: aioresponses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created: list[aiohttp.ClientSession] = []
+    real = aiohttp.ClientSession
+
+    def recording(*args: Any, **kwargs: Any) -> aiohttp.ClientSession:
+        session = real(*args, **kwargs)
+        created.append(session)
+        return session
+
+    monkeypatch.setattr(aiohttp, "ClientSession", recording)
+    mocked.get(JOB_URL, payload=job_json(JOB))
+    async with EvsJobClient(ENDPOINT, PROJECT) as client:
+        await client.get_job(JOB)
+        assert len(created) == 1
+        assert not created[0].closed
+    assert created[0].closed
+
+
+async def test_client_that_never_sent_a_request_closes_cleanly() -> None:
+    async with EvsJobClient(ENDPOINT, PROJECT) as client:
+        pass
+    await client.aclose()  # closing twice is harmless
+
+
+async def test_client_never_closes_the_callers_session(mocked: aioresponses) -> None:
+    mocked.get(JOB_URL, payload=job_json(JOB))
+    mocked.get(JOB_URL, payload=job_json(JOB, status="SUCCESS"))
+    async with aiohttp.ClientSession() as session:
+        async with EvsJobClient(ENDPOINT, PROJECT, session=session) as client:
+            await client.get_job(JOB)
+        await client.aclose()
+        assert not session.closed
+        async with session.get(JOB_URL) as response:  # still usable by its owner
+            assert response.status == 200
