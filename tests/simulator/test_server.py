@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import io
 import os
 import runpy
@@ -94,11 +95,14 @@ async def test_a_port_in_use_is_an_error_and_leaves_nothing_open() -> None:
 async def test_serve_forever_runs_until_cancelled() -> None:
     sim = EvsSimulator()
     task = asyncio.ensure_future(sim.serve_forever())
-    for _ in range(1000):  # until it has started on its own
+    endpoint = None
+    for _ in range(1000):  # until it has started on its own: its endpoint is known then
         await asyncio.sleep(0.01)
-        if sim._runner is not None:
+        with contextlib.suppress(RuntimeError):  # "the simulator is not started"
+            endpoint = sim.endpoint
             break
-    assert sim.endpoint.startswith("http://127.0.0.1:")
+    assert endpoint is not None
+    assert endpoint.startswith("http://127.0.0.1:")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
