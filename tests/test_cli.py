@@ -15,6 +15,7 @@ import pytest
 
 from evs_job_watch.cli import main
 
+from .netkit import PROXY_VARIABLES, TunnelProxy
 from .threaded import ThreadedSimulator, clear_credentials
 
 T = TypeVar("T")
@@ -206,24 +207,39 @@ def test_an_http_endpoint_is_refused_in_the_flag_s_terms(
     )
 
 
-def test_region_picks_the_cloud_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    from evs_job_watch import cli
-
-    clear_credentials(monkeypatch)
-    env = {"OS_AUTH_TOKEN": "t", "OS_PROJECT_ID": "p1"}
+def test_region_picks_the_cloud_endpoint(
+    threaded: ThreadedSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The command line runs for real behind a loopback proxy that refuses every tunnel:
+    # the tunnel asked for names the endpoint picked, and nothing leaves the machine.
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    proxy = threaded.run(TunnelProxy(refuse=403).__aenter__())
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
 
     def endpoint(*argv: str, **more: str) -> str:
-        args = cli._parser().parse_args(["watch", *argv, "j"])
-        return asyncio.run(cli._client_from(args, {**env, **more})).endpoint
+        out = io.StringIO()
+        with monkeypatch.context() as env:
+            for name, value in more.items():
+                env.setenv(name, value)
+            assert main(["watch", *argv, "j"], out=out) == 3  # the tunnel was refused
+        (tunnel,) = proxy.tunnels
+        proxy.tunnels.clear()
+        host = tunnel.removesuffix(":443")
+        assert f"cannot connect to https://{host}:443 through the proxy" in out.getvalue()
+        return f"https://{host}"
 
-    assert endpoint("--region", "eu-de") == "https://evs.eu-de.otc.t-systems.com"
-    assert endpoint("--cloud", "huawei", "--region", "ap-southeast-1") == (
-        "https://evs.ap-southeast-1.myhuaweicloud.com"
-    )
-    assert endpoint(OS_REGION_NAME="eu-nl") == "https://evs.eu-nl.otc.t-systems.com"
-    assert endpoint("--service", "ecs", "--region", "eu-ch2") == (
-        "https://ecs.eu-ch2.sc.otc.t-systems.com"
-    )
+    try:
+        assert endpoint("--region", "eu-de") == "https://evs.eu-de.otc.t-systems.com"
+        assert endpoint("--cloud", "huawei", "--region", "ap-southeast-1") == (
+            "https://evs.ap-southeast-1.myhuaweicloud.com"
+        )
+        assert endpoint(OS_REGION_NAME="eu-nl") == "https://evs.eu-nl.otc.t-systems.com"
+        assert endpoint("--service", "ecs", "--region", "eu-ch2") == (
+            "https://ecs.eu-ch2.sc.otc.t-systems.com"
+        )
+    finally:
+        threaded.run(proxy.__aexit__(None, None, None))
 
 
 def test_demo_runs_to_a_summary() -> None:

@@ -26,13 +26,11 @@ from evs_job_watch import (
 from evs_job_watch.cli import main
 from evs_job_watch.simulator import EvsSimulator
 
-from .netkit import TestCA, TunnelProxy, closed_port
+from .netkit import PROXY_VARIABLES, TestCA, TunnelProxy, closed_port
 from .threaded import clear_credentials
 
 CANARY = "SECRET-CANARY-44f0"
 OTC = "evs.eu-de.otc.t-systems.com"
-PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")
-PROXY_VARIABLES += ("all_proxy", "NO_PROXY", "no_proxy")
 
 
 @pytest.fixture

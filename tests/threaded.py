@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
@@ -17,7 +17,8 @@ CREDENTIAL_PREFIXES = ("OS_", "HUAWEICLOUD_SDK_", "CLOUD_SDK_")
 
 
 class ThreadedSimulator:
-    """A started simulator in a thread; ``call`` runs a function on its loop."""
+    """A started simulator in a thread; ``call`` and ``run`` run a function or a coroutine on
+    its loop."""
 
     def __init__(self, **options: Any) -> None:
         self.loop = asyncio.new_event_loop()
@@ -28,15 +29,19 @@ class ThreadedSimulator:
         async def run() -> T:
             return function(*args, **kwargs)
 
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+        return self.run(run())
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the simulator's loop (a proxy, a server...) and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)
 
     def __enter__(self) -> ThreadedSimulator:
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(10)
+        self.run(self.sim.start())
         return self
 
     def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
+        self.run(self.sim.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         self.loop.close()
