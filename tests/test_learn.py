@@ -22,7 +22,6 @@ from evs_job_watch import (
     JobType,
     JobWatcher,
     PollPolicy,
-    _learn,
     _snapshot,
 )
 from evs_job_watch._learn import DurationModel
@@ -175,7 +174,8 @@ def test_the_tail_past_history_grows_with_the_age_not_to_the_cap() -> None:
     model = learned(spread(9.0, 11.0, 100))
     delays = [model.delay(running("late", age), EPOCH, LATENCY) for age in (60, 120, 240, 480)]
     skips = [d - LATENCY for d in delays]  # type: ignore[operator]
-    chance = _learn._SKIP / (1 - _learn._SKIP)
+    skip = 0.025  # the README's promise: at most a 2.5% chance of ending unseen in a skip
+    chance = skip / (1 - skip)
     assert skips == pytest.approx([chance * age for age in (60, 120, 240, 480)], rel=0.05)
     policy = PollPolicy(jitter=0)
     assert [after_answer(START, False, d, policy, random.Random(1))[1] for d in delays] == [
