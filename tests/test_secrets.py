@@ -300,7 +300,9 @@ async def _every_watch_ending(
     }
 
 
-def test_the_search_finds_the_canary_wherever_it_hides(exposure: Exposure) -> None:
+def test_the_search_finds_the_canary_wherever_it_hides(
+    exposure: Exposure, capsys: pytest.CaptureFixture[str]
+) -> None:
     # The proof is only as good as the search: plant the canary in each hiding place.
     logging.getLogger("evs_job_watch").debug("token %s", CANARY)
     try:
@@ -323,7 +325,7 @@ def test_the_search_finds_the_canary_wherever_it_hides(exposure: Exposure) -> No
     ):
         assert place in found
     assert CANARY not in found  # the report itself is redacted
-    assert CANARY in exposure._capsys.readouterr().out
+    assert CANARY in capsys.readouterr().out
 
 
 # -- the library --------------------------------------------------------------------------
