@@ -15,8 +15,16 @@ import trustme
 __all__ = ["PROXY_VARIABLES", "TestCA", "TunnelProxy", "closed_port"]
 
 # The variables that name a proxy, or hosts reached without one.
-PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")
-PROXY_VARIABLES += ("all_proxy", "NO_PROXY", "no_proxy")
+PROXY_VARIABLES = (
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+)
 
 
 def closed_port() -> int:

@@ -50,7 +50,7 @@ def sent_headers(mocked: aioresponses) -> list[dict[str, str]]:
 class MockedApi(aioresponses):
     """aioresponses, with responses that aiohttp 3.14 can read (see ``roomy_stream``)."""
 
-    def add(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def add(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("response_class", _Response)
         super().add(*args, **kwargs)
 
