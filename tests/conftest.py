@@ -8,7 +8,9 @@ import pytest
 
 from evs_job_watch.redis import RedisServer
 
+from .canary import Exposure, exposed
 from .clock import VirtualClockLoop
+from .threaded import clear_credentials
 
 # Loaded here rather than through its pytest11 entry point (disabled in pyproject.toml),
 # so that coverage is already measuring when the package is first imported.
@@ -40,3 +42,19 @@ def redis_server() -> Iterator[RedisServer]:
 def namespace(request: pytest.FixtureRequest) -> str:
     """A namespace of the test's own, so tests sharing the server never meet."""
     return "t" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:12]
+
+
+@pytest.fixture
+def exposure(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Exposure]:
+    """Every logger tapped at DEBUG; the test searches all it met with ``assert_clean()``."""
+    with exposed(caplog, capsys) as found:
+        yield found
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No credential from the machine's environment reaches the command line under test."""
+    clear_credentials(monkeypatch)
+    return monkeypatch

@@ -1,11 +1,11 @@
-"""The canary search of ``test_secrets.py`` over the newer credentials: an IAM password
-and the tokens IAM issues, temporary keys with their security token (given, from a
-provider, from the metadata service), a proxy's password, and clouds.yaml."""
+"""The canary search of ``test_secrets.py`` (its machinery in ``canary.py``) over the newer
+credentials: an IAM password and the tokens IAM issues, temporary keys with their security
+token (given, from a provider, from the metadata service), a proxy's password, and
+clouds.yaml."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,33 +25,18 @@ from evs_job_watch import (
 from evs_job_watch.simulator import EvsSimulator
 from evs_job_watch.simulator._identity import TemporaryKey
 
-from .netkit import TestCA, TunnelProxy, closed_port
-from .test_secrets import (
+from .canary import (
     CANARY,
     DEADLINE,
     FAST,
     Exposure,
-    _every_error_answer,
-    _every_watch_ending,
-    _run_cli,
-    _user_on_error,
-    exposed,
+    every_error_answer,
+    every_watch_ending,
+    run_cli,
+    user_on_error,
 )
-from .threaded import ThreadedSimulator, clear_credentials
-
-
-@pytest.fixture
-def exposure(
-    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Exposure]:
-    with exposed(caplog, capsys) as found:
-        yield found
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    clear_credentials(monkeypatch)
-    return monkeypatch
+from .netkit import TestCA, TunnelProxy, closed_port
+from .threaded import ThreadedSimulator
 
 
 def _password_auth(sim: EvsSimulator, password: str, **network: object) -> PasswordAuth:
@@ -83,8 +68,8 @@ async def test_a_password_and_the_tokens_it_gets_never_show(
         async with EvsJobClient(sim.endpoint, await auth.resolve_project_id(), auth=auth) as client:
             exposure.show("password auth", auth, client)
             exposure.show("job", await client.get_job(job_id))
-            await _every_error_answer(exposure, sim, auth, job_id)
-            await _every_watch_ending(exposure, sim, client, tmp_path / "state.json")
+            await every_error_answer(exposure, sim, auth, job_id)
+            await every_watch_ending(exposure, sim, client, tmp_path / "state.json")
             sim.identity.revoke()  # a refusal: the token is fetched anew
             exposure.show("job after a refusal", await client.get_job(job_id))
         wrong = _password_auth(sim, CANARY + "-wrong")
@@ -92,7 +77,7 @@ async def test_a_password_and_the_tokens_it_gets_never_show(
             with pytest.raises(AuthenticationError) as refused:
                 await client.get_job(job_id)
             exposure.error("refused password", refused.value)
-            async with JobWatcher(client, policy=FAST, on_error=_user_on_error(exposure)) as w:
+            async with JobWatcher(client, policy=FAST, on_error=user_on_error(exposure)) as w:
                 with pytest.raises(AuthenticationError):
                     await asyncio.wait_for(w.wait(job_id), DEADLINE)
             exposure.show("refused password auth", wrong, client, w)
@@ -128,8 +113,8 @@ async def test_temporary_keys_and_their_security_token_never_show(
             async with EvsJobClient(sim.endpoint, sim.project_id, auth=auth) as client:
                 exposure.show(f"{name} auth", auth, client)
                 exposure.show(f"{name} job", await client.get_job(job_id))
-                await _every_error_answer(exposure, sim, auth, job_id)
-                await _every_watch_ending(exposure, sim, client, tmp_path / f"{name}.json")
+                await every_error_answer(exposure, sim, auth, job_id)
+                await every_watch_ending(exposure, sim, client, tmp_path / f"{name}.json")
         exposure.show("keys", await MetadataCredentials(sim.endpoint)())
 
         async def stale() -> Credentials:
@@ -198,11 +183,11 @@ def test_the_command_line_never_shows_a_password_from_clouds_yaml(
         Path("secure.yaml").write_text(yaml.safe_dump({"clouds": secure}))
         argv = ["watch", "--interval", "0.05", "--max-interval", "0.1", done]
         codes = {
-            name: _run_cli(exposure, name, "watch", "--os-cloud", name, *argv[1:])
+            name: run_cli(exposure, name, "watch", "--os-cloud", name, *argv[1:])
             for name in ("right", "wrong")
         }
         clean_env.setenv("OS_PASSWORD", CANARY + "-env")
-        codes["env"] = _run_cli(exposure, "env", "watch", "--os-cloud", "right", *argv[1:])
+        codes["env"] = run_cli(exposure, "env", "watch", "--os-cloud", "right", *argv[1:])
         exposure.also_secret(*_drawn_secrets(sim))
     exposure.assert_clean()
     assert codes == {"right": 0, "wrong": 3, "env": 3}
