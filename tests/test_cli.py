@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import TypeVar
 
 import aiohttp
 import pytest
@@ -16,26 +15,15 @@ import pytest
 from evs_job_watch.cli import main
 
 from .netkit import PROXY_VARIABLES, TunnelProxy
-from .threaded import ThreadedSimulator, clear_credentials
+from .threaded import ThreadedSimulator, clear_credentials, run_watch, signed_in
 
-T = TypeVar("T")
-QUICK = ["--interval", "0.05", "--max-interval", "0.1"]
 DONE = [(0.0, "RUNNING"), (0.3, "SUCCESS")]
 
 
 @pytest.fixture
 def threaded(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedSimulator]:
-    with ThreadedSimulator(seed=3) as threaded:
-        clear_credentials(monkeypatch)
-        monkeypatch.setenv("OS_AUTH_TOKEN", threaded.sim.token)
-        monkeypatch.setenv("OS_PROJECT_ID", threaded.sim.project_id)
+    with signed_in(monkeypatch, seed=3) as threaded:
         yield threaded
-
-
-def run_watch(threaded: ThreadedSimulator, *args: str) -> tuple[int, str]:
-    out = io.StringIO()
-    code = main(["watch", "--endpoint", threaded.sim.endpoint, *QUICK, *args], out=out)
-    return code, out.getvalue()
 
 
 def test_all_succeeded_exits_0_with_one_json_object_per_event(threaded: ThreadedSimulator) -> None:

@@ -15,9 +15,8 @@ import pytest
 from evs_job_watch.cli import main
 from evs_job_watch.simulator import Reply
 
-from .threaded import ThreadedSimulator, clear_credentials
+from .threaded import QUICK, ThreadedSimulator, run_watch, signed_in
 
-QUICK = ["--interval", "0.05", "--max-interval", "0.1"]
 DONE = [(0.0, "RUNNING"), (0.2, "SUCCESS")]
 FAILS = [(0.0, "RUNNING"), (0.2, "FAIL")]
 FOREVER = [(0.0, "RUNNING"), (3600.0, "SUCCESS")]
@@ -26,17 +25,8 @@ REFUSED = Reply(status=400, body={"error": {"code": "EVS.0001", "message": "bad 
 
 @pytest.fixture
 def threaded(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedSimulator]:
-    with ThreadedSimulator(seed=11) as threaded:
-        clear_credentials(monkeypatch)
-        monkeypatch.setenv("OS_AUTH_TOKEN", threaded.sim.token)
-        monkeypatch.setenv("OS_PROJECT_ID", threaded.sim.project_id)
+    with signed_in(monkeypatch, seed=11) as threaded:
         yield threaded
-
-
-def run_watch(threaded: ThreadedSimulator, *args: str) -> tuple[int, str]:
-    out = io.StringIO()
-    code = main(["watch", "--endpoint", threaded.sim.endpoint, *QUICK, *args], out=out)
-    return code, out.getvalue()
 
 
 def mixed_jobs(threaded: ThreadedSimulator) -> tuple[str, str, list[str], str]:

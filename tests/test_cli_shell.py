@@ -17,9 +17,8 @@ from collections.abc import Iterator
 import pytest
 
 from .shell import Shell, command
-from .threaded import CREDENTIAL_PREFIXES, ThreadedSimulator
+from .threaded import CREDENTIAL_PREFIXES, QUICK, ThreadedSimulator
 
-QUICK = ["--interval", "0.05", "--max-interval", "0.1"]
 FOREVER = [(0.0, "RUNNING"), (3600.0, "SUCCESS")]
 DONE = [(0.0, "SUCCESS")]
 

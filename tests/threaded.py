@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import pytest
 
+from evs_job_watch.cli import main
 from evs_job_watch.simulator import EvsSimulator
 
 T = TypeVar("T")
 CREDENTIAL_PREFIXES = ("OS_", "HUAWEICLOUD_SDK_", "CLOUD_SDK_")
+QUICK = ["--interval", "0.05", "--max-interval", "0.1"]  # watch polls quickly
 
 
 class ThreadedSimulator:
@@ -52,3 +56,20 @@ def clear_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(CREDENTIAL_PREFIXES):
             monkeypatch.delenv(name)
+
+
+@contextmanager
+def signed_in(monkeypatch: pytest.MonkeyPatch, **options: Any) -> Iterator[ThreadedSimulator]:
+    """A started simulator whose token and project id are the only credentials set."""
+    with ThreadedSimulator(**options) as threaded:
+        clear_credentials(monkeypatch)
+        monkeypatch.setenv("OS_AUTH_TOKEN", threaded.sim.token)
+        monkeypatch.setenv("OS_PROJECT_ID", threaded.sim.project_id)
+        yield threaded
+
+
+def run_watch(threaded: ThreadedSimulator, *args: str) -> tuple[int, str]:
+    """``evs-job-watch watch`` in-process against the simulator: exit code and output."""
+    out = io.StringIO()
+    code = main(["watch", "--endpoint", threaded.sim.endpoint, *QUICK, *args], out=out)
+    return code, out.getvalue()
