@@ -112,6 +112,9 @@ class DurationModel:
     def _alive(self, kind: _Kind, job_id: str, age: float) -> None:
         j = min(bin_of(age), BINS - 1)
         was = kind.running.pop(job_id, None)
+        if was == j:  # seen again in the same bin: the counts and the curves stand
+            kind.running[job_id] = j
+            return
         if was is not None:
             self._count(kind.alive, self._pool_alive, was, -1.0)
         elif len(kind.running) >= _RUNNING:  # forget the job seen longest ago
