@@ -22,7 +22,7 @@ from pathlib import Path
 from evs_job_watch import EvsJobClient, JobEvent, JobWatcher, PollPolicy, TokenAuth
 from evs_job_watch.simulator import EvsSimulator
 
-from ._common import Figure, fixed, log, percentile, scaled
+from ._common import Figure, fixed, log, loop_lag, percentile, scaled
 from .mixes import MIXES, SimJob, wave
 from .replay import Outcome, init_phase, replay
 
@@ -133,17 +133,9 @@ async def _real(waves: list[list[SimJob]], policy: PollPolicy) -> Triple:
     return requests, percentile(latency, 0.5), percentile(latency, 0.95)
 
 
-async def _lag(stop: asyncio.Event, lags: list[float]) -> None:
-    loop = asyncio.get_running_loop()
-    while not stop.is_set():
-        before = loop.time()
-        await asyncio.sleep(0.01)
-        lags.append(loop.time() - before - 0.01)
-
-
 async def _check(waves: list[list[SimJob]]) -> tuple[list[Triple], float]:
     stop, lags = asyncio.Event(), []
-    ticker = asyncio.create_task(_lag(stop, lags))
+    ticker = asyncio.create_task(loop_lag(stop, lags))
     found = await asyncio.gather(_real(waves, DEFAULT), _real(waves[-1:], fixed(5.0)))
     stop.set()
     await ticker

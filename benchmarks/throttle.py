@@ -27,7 +27,7 @@ from pathlib import Path
 from evs_job_watch import EvsJobClient, JobWatcher, PollPolicy, TokenAuth
 from evs_job_watch.simulator import EvsSimulator, RateLimit
 
-from ._common import Figure, log, percentile, scaled
+from ._common import Figure, log, loop_lag, percentile, scaled
 
 JOBS = 2_000
 SEED = 15
@@ -124,7 +124,7 @@ async def _run(scenario: Scenario, speed: float) -> Run:
         start = loop.time()
         seconds = scenario.warmup + scenario.measured
         stop, lags = asyncio.Event(), []
-        ticker = asyncio.create_task(_lag(stop, lags))
+        ticker = asyncio.create_task(loop_lag(stop, lags))
         async with (
             EvsJobClient(sim.endpoint, sim.project_id, auth=TokenAuth(sim.token)) as client,
             JobWatcher(client, policy=scaled(scenario.policy, speed)) as watcher,
@@ -148,14 +148,6 @@ async def _run(scenario: Scenario, speed: float) -> Run:
                 accepted[int(at)] += 1
                 answers[record.job_id].append(at)
     return Run(scenario, accepted, refused, answers, percentile(lags, 0.99) * speed)
-
-
-async def _lag(stop: asyncio.Event, lags: list[float]) -> None:
-    loop = asyncio.get_running_loop()
-    while not stop.is_set():
-        before = loop.time()
-        await asyncio.sleep(0.01)
-        lags.append(loop.time() - before - 0.01)
 
 
 def _figures(run: Run, speed: float) -> list[Figure]:
