@@ -1,0 +1,30 @@
+"""The benchmarks still run: they use the simulator and the library from outside, so a
+change to either can break them without any other test noticing. Their figures are not
+judged here (speed is the benchmarks' own business), only that they are measured."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import pkgutil
+
+import benchmarks
+from benchmarks import decode
+
+SECTIONS = {"decode", "throughput", "scale", "alternatives", "policy", "fleet", "throttle"}
+
+
+def test_every_benchmark_module_imports() -> None:
+    names = {module.name for module in pkgutil.iter_modules(benchmarks.__path__)}
+    assert names >= SECTIONS | {"profile", "plot"}
+    for name in names:
+        importlib.import_module(f"benchmarks.{name}")
+
+
+def test_the_decode_section_measures_its_figures_against_the_simulators_bodies() -> None:
+    figures = decode.measure(quick=True)
+    # Decoded and unchanged, for the single job and for the batch.
+    assert len(figures) == 6
+    for figure in figures:
+        assert figure.section == "decode"
+        assert 0 < figure.value < math.inf and 0 < figure.ref_value < math.inf
