@@ -20,7 +20,7 @@ its first 429.
    seconds. A pace twice what is being sent holds nothing back: it is lifted.
 4. Noise: 429s that come at a pace the account allows (free, or cut to) are noise, from
    an API that refuses at random. The pacer learns their share and tolerates it, with
-   three standard deviations of a window's share to spare (at least ``_TOLERATED``). A
+   four standard deviations of a window's share to spare (at least ``_TOLERATED``). A
    cut after which the next window has about as many 429s (half to twice as many, at
    most ``_MAX_NOISE``) changed nothing: it is undone.
 5. Retry-After: a 429's pause holds every request not yet sent.
@@ -58,6 +58,7 @@ _CAREFUL = 0.05  # the careful step, up to twice that above the rate found
 _MAX_STEP = 0.5
 _MAX_NOISE = 0.2  # the largest share of 429s taken for noise
 _LEARN = 0.2  # how much of a window's share of 429s the noise takes on
+_SPARE = 4.0  # standard deviations of a window's share of noise tolerated above it
 _LULL = 4.0  # a gap between requests this many times the usual one is a lull in demand
 _CATCH_UP = 2  # slots a late request may make up for
 
@@ -241,7 +242,7 @@ class Pacer:
     def _tolerated(self, size: int) -> float:
         """The share of 429s a window of ``size`` requests may have without a cut."""
         noise = self._noise
-        return max(_TOLERATED, noise + 3.0 * math.sqrt(noise * (1.0 - noise) / size))
+        return max(_TOLERATED, noise + _SPARE * math.sqrt(noise * (1.0 - noise) / size))
 
     def _cut_to(self, found: float, now: float) -> None:
         if found:
