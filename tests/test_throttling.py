@@ -175,9 +175,9 @@ async def test_a_configured_rate_limit_is_never_exceeded_while_probing() -> None
 async def test_random_429s_leave_the_watcher_near_its_demand() -> None:
     # No limit at all, but one request in twenty refused at random: after a cut or two,
     # the pacer takes them for noise and lets the watches ask what they need (300/s, each
-    # polled every second once the interval has grown). A run of refusals above what it
-    # tolerates still cuts the pace now and then, and it climbs back in careful steps:
-    # over 40 s, 0.69-1.03x the demand in a hundred runs (the poller's jitter is random).
+    # polled every second once the interval has grown). A rare run of refusals above
+    # what it tolerates still cuts the pace, and it climbs back in careful steps: over
+    # 40 s, 0.90-1.04x the demand in a hundred runs (the poller's jitter is random).
     client = BucketClient(RateLimit(1e9), noise=0.05)
     await watch_all(client, 60)
-    assert len([r for r in client.requests if 20 <= r.sent < 60]) >= 0.6 * 300 * 40
+    assert len([r for r in client.requests if 20 <= r.sent < 60]) >= 0.8 * 300 * 40
