@@ -27,4 +27,6 @@ def test_the_decode_section_measures_its_figures_against_the_simulators_bodies()
     assert len(figures) == 6
     for figure in figures:
         assert figure.section == "decode"
-        assert 0 < figure.value < math.inf and 0 < figure.ref_value < math.inf
+        # An unchanged body costs its hash less the copy of the body, timed apart: on a
+        # busy machine that difference may come out as nothing, never below.
+        assert 0 <= figure.value < math.inf and 0 < figure.ref_value < math.inf
