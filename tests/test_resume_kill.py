@@ -442,8 +442,10 @@ async def test_state_file_keeps_a_watch_as_it_was_until_its_events_are_delivered
             ) as watcher,
         ):
             handle = watcher.watch(batch)
+            # A first event delivered and written: INIT, or RUNNING if the machine was
+            # slow enough for the batch to move on before the first write.
             await until(
-                lambda: saved_watches(state).get(batch, {}).get("status") == i,
+                lambda: saved_watches(state).get(batch, {}).get("status") in (i, r),
                 "the file shows the first delivered event",
             )
             await asyncio.wait_for(held.wait(), GUARD)
