@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import orjson
@@ -40,6 +41,12 @@ class Hub(Protocol):
     def kick(self) -> None: ...
 
     async def run(self, op: str, *args: str | int) -> Any: ...
+
+
+async def _close(pubsub: PubSub) -> None:
+    """Close a subscriber; typed here, as redis-py types ``PubSub.aclose`` only from 8.2."""
+    aclose: Callable[[], Awaitable[None]] = pubsub.aclose
+    await aclose()
 
 
 class Listener:
@@ -78,7 +85,7 @@ class Listener:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self._pubsub is not None:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await _close(self._pubsub)
 
     async def _subscribe(self) -> PubSub:
         async def call() -> PubSub:
@@ -88,7 +95,7 @@ class Listener:
                 channels = [self._channel, *([self._events] if self._hearing_events else [])]
                 await pubsub.subscribe(*channels)
             except BaseException:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await _close(pubsub)
                 raise
             return pubsub
 
@@ -102,7 +109,7 @@ class Listener:
                     if message.get("type") == "message":
                         self._heard(message["data"])
             except FAULTS:
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                await _close(self._pubsub)
                 self._pubsub = await self._subscribe()
                 await self._catch_up()
 
