@@ -13,7 +13,7 @@ import yaml
 from yarl import URL
 
 from evs_job_watch import AkSkAuth, EvsJobClient, PasswordAuth, TokenAuth
-from evs_job_watch._environment import read_settings
+from evs_job_watch._api._environment import read_settings
 from evs_job_watch.cli import main
 from evs_job_watch.simulator import EvsSimulator
 

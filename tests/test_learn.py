@@ -22,11 +22,11 @@ from evs_job_watch import (
     JobType,
     JobWatcher,
     PollPolicy,
-    _snapshot,
 )
-from evs_job_watch._learn import DurationModel
-from evs_job_watch._schedule import START, after_answer
-from evs_job_watch._survival import BINS, Curve, bin_of, prior_hazards
+from evs_job_watch._core import _snapshot
+from evs_job_watch._core._learn import DurationModel
+from evs_job_watch._core._schedule import START, after_answer
+from evs_job_watch._core._survival import BINS, Curve, bin_of, prior_hazards
 
 from .scripted import ScriptedClient
 

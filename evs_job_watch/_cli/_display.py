@@ -13,9 +13,9 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from ._cli_run import Output
-from ._events import JobEvent
+from .._core._events import JobEvent
 from ._report import Tally, describe_error
+from ._run import Output
 
 __all__ = ["Display", "JsonDisplay", "LiveDisplay", "PlainDisplay", "choose_display"]
 

@@ -17,8 +17,8 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from ._errors import ConnectionSetupError, EvsJobWatchError, ServerError
-from ._validate import positive_number
+from .._errors import ConnectionSetupError, EvsJobWatchError, ServerError
+from .._validate import positive_number
 
 __all__ = [
     "MAX_BODY_BYTES",

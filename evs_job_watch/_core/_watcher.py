@@ -20,20 +20,20 @@ from typing import Any, Literal, overload
 
 import attrs
 
+from .._errors import WatcherClosedError
+from .._models import Job
+from .._policy import PollPolicy
+from .._validate import check_id, positive_int, positive_number, positive_seconds
 from . import _snapshot
 from ._delivery import Delivery
-from ._errors import WatcherClosedError
 from ._events import ErrorCallback, EventCallback, Statuses
 from ._fanout import completed, gather
 from ._fleet import FleetSide
 from ._handle import JobHandle
-from ._models import Job
 from ._pacer import Pacer
-from ._policy import PollPolicy
 from ._poller import JobSource, Poller
 from ._store import LocalStore, Store
 from ._stream import EventStream
-from ._validate import check_id, positive_int, positive_number, positive_seconds
 from ._watch import Phase, Watch
 from ._watchset import WatchSet
 

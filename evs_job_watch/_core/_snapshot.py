@@ -27,8 +27,8 @@ from typing import Any
 import attrs
 import orjson
 
-from ._models import JobStatus
-from ._validate import check_id
+from .._models import JobStatus
+from .._validate import check_id
 
 __all__ = [
     "FORMAT",

@@ -15,10 +15,8 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from ._auth import Auth
-from ._codec import Answer, answer_from, error_fields, job_from_data, loads
-from ._environment import read_settings
-from ._errors import (
+from .._credentials._auth import Auth
+from .._errors import (
     AuthenticationError,
     EvsApiError,
     EvsJobWatchError,
@@ -27,7 +25,10 @@ from ._errors import (
     ServerError,
     ThrottledError,
 )
-from ._http import (
+from .._models import Job
+from .._validate import check_id, positive_int
+from .._wire._codec import Answer, answer_from, error_fields, job_from_data, loads
+from .._wire._http import (
     MAX_BODY_BYTES,
     HttpSettings,
     SslOption,
@@ -36,8 +37,7 @@ from ._http import (
     origin,
     read_capped,
 )
-from ._models import Job
-from ._validate import check_id, positive_int
+from ._environment import read_settings
 
 __all__ = ["EvsJobClient", "error_for"]
 

@@ -6,8 +6,8 @@ import asyncio
 import functools
 from collections.abc import Callable, Sequence
 
+from .._models import JobStatus
 from ._events import ErrorCallback, EventCallback, JobEvent
-from ._models import JobStatus
 from ._outbox import Callback, Couriers, Item, Outbox, Record
 from ._stream import EventStream
 

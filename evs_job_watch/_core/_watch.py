@@ -21,11 +21,11 @@ import enum
 import functools
 from typing import Protocol
 
-from ._codec import Answer
+from .._errors import WatcherClosedError, WatchTimeoutError
+from .._models import Job
+from .._wire._codec import Answer
 from ._delivery import Delivery
-from ._errors import WatcherClosedError, WatchTimeoutError
 from ._events import JobEvent, Statuses
-from ._models import Job
 from ._outbox import Item, Outbox, Record
 from ._schedule import START, Cadence
 from ._snapshot import SavedWatch

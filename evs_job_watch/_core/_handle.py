@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Callable, Generator
 from typing import Any
 
-from ._errors import JobFailedError
-from ._models import Job, JobStatus
+from .._errors import JobFailedError
+from .._models import Job, JobStatus
 from ._watch import Outcome, Watch
 
 __all__ = ["JobHandle"]

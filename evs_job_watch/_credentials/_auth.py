@@ -12,8 +12,8 @@ from urllib.parse import quote
 
 from yarl import URL
 
-from ._credentials import Credentials, CredentialsProvider
-from ._errors import AuthenticationError
+from .._errors import AuthenticationError
+from ._keys import Credentials, CredentialsProvider
 from ._renewal import Fetch, Renewal
 
 __all__ = ["AkSkAuth", "Auth", "TokenAuth", "sign_request", "token_headers"]

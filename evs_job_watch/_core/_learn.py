@@ -29,7 +29,7 @@ import math
 from collections import OrderedDict, deque
 from collections.abc import Iterable
 
-from ._models import Job
+from .._models import Job
 from ._survival import BINS, Curve, bin_of, prior_hazards
 
 __all__ = ["DurationModel"]

@@ -11,11 +11,10 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from ._auth import token_headers
-from ._codec import error_fields
-from ._credentials import check_secret, parse_expiry
-from ._errors import AuthenticationError, MalformedResponseError, ServerError, ThrottledError
-from ._http import (
+from .._errors import AuthenticationError, MalformedResponseError, ServerError, ThrottledError
+from .._validate import check_id
+from .._wire._codec import error_fields
+from .._wire._http import (
     HttpSettings,
     SslOption,
     check_endpoint,
@@ -23,8 +22,9 @@ from ._http import (
     origin,
     read_capped,
 )
+from ._auth import token_headers
+from ._keys import check_secret, parse_expiry
 from ._renewal import Renewal
-from ._validate import check_id
 
 __all__ = ["PasswordAuth"]
 

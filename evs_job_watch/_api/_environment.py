@@ -13,12 +13,12 @@ from typing import Any
 
 import attrs
 
-from ._auth import AkSkAuth, Auth, TokenAuth
-from ._errors import AuthenticationError
-from ._http import SslOption
-from ._iam import PasswordAuth
-from ._regions import endpoint_for, provider_of
-from ._validate import check_id
+from .._credentials._auth import AkSkAuth, Auth, TokenAuth
+from .._credentials._iam import PasswordAuth
+from .._errors import AuthenticationError
+from .._validate import check_id
+from .._wire._http import SslOption
+from .._wire._regions import endpoint_for, provider_of
 
 __all__ = ["KEY_PAIRS", "Settings", "load_cloud", "read_settings"]
 

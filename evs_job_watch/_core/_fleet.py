@@ -12,9 +12,9 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._models import Job
 from ._delivery import Delivery
 from ._events import JobEvent, Statuses
-from ._models import Job
 from ._pacer import Pacer
 from ._poller import Poller
 from ._watch import Outcome, Phase, Watch

@@ -7,8 +7,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from types import TracebackType
 
+from .._validate import positive_int
 from ._events import JobEvent
-from ._validate import positive_int
 
 __all__ = ["EventStream"]
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from ._errors import AuthenticationError, EvsJobWatchError
+from .._errors import AuthenticationError, EvsJobWatchError
 
 __all__ = ["Renewal"]
 

@@ -7,9 +7,9 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 
-from ._errors import WatchTimeoutError
+from .._errors import WatchTimeoutError
+from .._models import Job
 from ._handle import JobHandle
-from ._models import Job
 
 __all__ = ["completed", "gather"]
 

@@ -9,9 +9,9 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from ._credentials import Credentials, parse_expiry
-from ._errors import AuthenticationError, EvsJobWatchError, MalformedResponseError, ServerError
-from ._http import HttpSettings, check_endpoint, connection_failure, read_capped
+from .._errors import AuthenticationError, EvsJobWatchError, MalformedResponseError, ServerError
+from .._wire._http import HttpSettings, check_endpoint, connection_failure, read_capped
+from ._keys import Credentials, parse_expiry
 
 __all__ = ["METADATA_URL", "MetadataCredentials"]
 

@@ -13,8 +13,8 @@ import cattrs
 import orjson
 from cattrs.gen import make_dict_structure_fn
 
-from ._errors import MalformedResponseError
-from ._models import NO_ENTITIES, NO_EXTRA, ApiError, Job, JobEntities, JobStatus, JobType
+from .._errors import MalformedResponseError
+from .._models import NO_ENTITIES, NO_EXTRA, ApiError, Job, JobEntities, JobStatus, JobType
 
 __all__ = [
     "Answer",

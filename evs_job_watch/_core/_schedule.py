@@ -11,14 +11,14 @@ import random
 
 import attrs
 
-from ._errors import (
+from .._errors import (
     EvsJobWatchError,
     JobNotFoundError,
     MalformedResponseError,
     ServerError,
     ThrottledError,
 )
-from ._policy import PollPolicy
+from .._policy import PollPolicy
 
 __all__ = ["START", "Cadence", "after_answer", "after_error", "is_transient"]
 

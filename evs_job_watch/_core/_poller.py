@@ -28,13 +28,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
-from ._codec import Answer
-from ._errors import EvsApiError, EvsJobWatchError, ThrottledError
+from .._errors import EvsApiError, EvsJobWatchError, ThrottledError
+from .._models import Job
+from .._policy import PollPolicy
+from .._wire._codec import Answer
 from ._events import Statuses
 from ._learn import DurationModel
-from ._models import Job
 from ._pacer import Pacer
-from ._policy import PollPolicy
 from ._schedule import START, Cadence, after_answer, after_error, is_transient
 from ._store import Claims, Store
 from ._watch import Watch

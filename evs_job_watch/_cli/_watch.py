@@ -7,15 +7,15 @@ import logging
 
 import attrs
 
-from ._cli_run import Session
-from ._client import EvsJobClient
+from .._api._client import EvsJobClient
+from .._core._events import JobEvent
+from .._core._watcher import JobWatcher
+from .._errors import JobFailedError
+from .._models import Job, JobStatus
+from .._policy import PollPolicy
 from ._display import choose_display
-from ._errors import JobFailedError
-from ._events import JobEvent
-from ._models import Job, JobStatus
-from ._policy import PollPolicy
 from ._report import ERROR, Tally
-from ._watcher import JobWatcher
+from ._run import Session
 
 __all__ = ["FAIL_FAST", "WatchOptions", "watch_jobs"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TextIO
 
-from ._cli_args import UsageError, shown
-from ._validate import check_id
+from .._validate import check_id
+from ._args import UsageError, shown
 
 __all__ = ["STDIN", "job_ids_from"]
 

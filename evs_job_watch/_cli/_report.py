@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ._errors import EvsApiError
-from ._events import JobEvent
-from ._models import Job, JobStatus
+from .._core._events import JobEvent
+from .._errors import EvsApiError
+from .._models import Job, JobStatus
 
 __all__ = ["ERROR", "WAITING", "Tally", "describe_error"]
 

@@ -13,15 +13,15 @@ import attrs
 from rich.console import Console
 from rich.table import Table
 
-from . import simulator
-from ._auth import TokenAuth
-from ._cli_run import Session
-from ._client import EvsJobClient
+from .. import simulator
+from .._api._client import EvsJobClient
+from .._core._events import JobEvent
+from .._core._watcher import JobWatcher
+from .._credentials._auth import TokenAuth
+from .._policy import PollPolicy
 from ._display import choose_display
-from ._events import JobEvent
-from ._policy import PollPolicy
 from ._report import Tally
-from ._watcher import JobWatcher
+from ._run import Session
 
 __all__ = ["DemoPlan", "run_demo"]
 

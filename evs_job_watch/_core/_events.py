@@ -11,7 +11,7 @@ from typing import Protocol
 
 import attrs
 
-from ._models import Job, JobStatus
+from .._models import Job, JobStatus
 
 __all__ = ["ErrorCallback", "EventCallback", "JobEvent", "Statuses", "diff"]
 
