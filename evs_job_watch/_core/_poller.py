@@ -35,7 +35,7 @@ from .._wire._codec import Answer
 from ._events import Statuses
 from ._learn import DurationModel
 from ._pacer import Pacer
-from ._schedule import START, Cadence, after_answer, after_error, is_transient
+from ._schedule import Cadence, Place, after_answer, after_error, is_transient
 from ._store import Claims, Store
 from ._watch import Watch
 from ._watchset import WatchSet
@@ -89,15 +89,14 @@ class Poller:
         self._pacer = pacer
         self._turns = asyncio.Lock()  # held by the one request waiting for its slot
         self._rng = random.Random()
-        # A heap of watches by due time (Watch.due): no tuple per poll, so a steady poll
-        # leaves nothing behind for the garbage collector's oldest generation to walk.
-        self._due: list[Watch] = []
+        # A heap of places by due time (Place.due), each carried from poll to poll.
+        self._due: list[Place] = []
         # The timer at the heap's earliest due time, and that time (uvloop's handle of
         # a timer already due has no when()).
         self._wakeup: asyncio.TimerHandle | asyncio.Handle | None = None
         self._wakeup_at = math.inf
-        self._ready: deque[Watch] = deque()
-        self._soon: list[Watch] = []  # due now, joining the ready queue at the next turn
+        self._ready: deque[Place] = deque()
+        self._soon: list[Place] = []  # due now, joining the ready queue at the next turn
         self._workers: set[asyncio.Task[None]] = set()
         self._parked: list[asyncio.Future[None]] = []  # workers waiting for work
         self._waking = 0  # workers woken or started that have not taken work yet
@@ -127,7 +126,7 @@ class Poller:
         never sooner than one interval, as a request may have just gone out."""
         now = asyncio.get_running_loop().time()
         interval = self.policy.interval
-        due = {watch: max(watch.due - now, interval) for watch in self._due}
+        due = {place.watch: max(place.due - now, interval) for place in self._due}
         return [(watch, due.get(watch, interval)) for watch in live if watch.polling]
 
     def close(self) -> set[asyncio.Task[None]]:
@@ -169,7 +168,6 @@ class Poller:
         for job_id, known in claims.claimed:
             watch = adopt(job_id, known)
             if watch is not None:
-                watch.cadence = START
                 self.schedule(watch, 0.0)
         if claims.shed:
             self._shed(claims.shed)
@@ -181,10 +179,10 @@ class Poller:
         # replicas within one interval.
         latest = sorted(self._due, reverse=True)[:count]
         handed = []
-        for watch in latest:
-            if watch.polling:
-                watch.yielded()
-                handed.append((watch, max(watch.due - now, self.policy.interval)))
+        for place in latest:
+            if place.watch.polling:
+                place.watch.yielded()
+                handed.append((place.watch, max(place.due - now, self.policy.interval)))
         self._drop_yielded()
         if handed:
             logger.info("handing %d watches back to the fleet", len(handed))
@@ -192,12 +190,17 @@ class Poller:
 
     def _drop_yielded(self) -> None:
         """Forget the due times of watches polled elsewhere now (rare: an O(n) pass)."""
-        self._due = [watch for watch in self._due if watch.polling]
+        self._due = [place for place in self._due if place.watch.polling]
         heapq.heapify(self._due)
 
-    def schedule(self, watch: Watch, delay: float, now: float | None = None) -> None:
-        """Poll ``watch`` in ``delay`` seconds (0: at the next turn of the loop) from ``now``
-        (the loop's time, when the caller has just read it)."""
+    def schedule(self, watch: Watch, delay: float) -> None:
+        """Poll ``watch``, new to the poller (or adopted again), in ``delay`` seconds (0: at
+        the next turn of the loop), on the policy's starting cadence."""
+        self._put(Place(watch), delay)
+
+    def _put(self, place: Place, delay: float, now: float | None = None) -> None:
+        """Poll ``place``'s watch in ``delay`` seconds (0: at the next turn of the loop)
+        from ``now`` (the loop's time, when the caller has just read it)."""
         if self._closed:
             return
         loop = asyncio.get_running_loop()
@@ -206,23 +209,24 @@ class Poller:
             # callback (a client that answers without waiting must still let the loop
             # run, so never straight back into the ready queue). Any later time, however
             # near, goes through the heap, so that the clock moves on before it is due.
-            self._soon.append(watch)
+            self._soon.append(place)
             if len(self._soon) == 1:
                 loop.call_soon(self._line_up)
             return
         due = (loop.time() if now is None else now) + delay
-        watch.due = due  # never while it is in the heap: it is scheduled once per poll
-        heapq.heappush(self._due, watch)
+        place.due = due  # never while it is in the heap: it is scheduled once per poll
+        heapq.heappush(self._due, place)
         if due < self._wakeup_at:
             if self._wakeup is not None:
                 self._wakeup.cancel()
             self._wakeup = loop.call_at(due, self._wake)
             self._wakeup_at = due
 
-    def _first_in_line(self, watch: Watch) -> None:
-        """Poll ``watch`` before every other due one (it keeps its place after a 429)."""
+    def _first_in_line(self, place: Place) -> None:
+        """Poll ``place``'s watch before every other due one (it keeps its place after a
+        429)."""
         if not self._closed:
-            self._ready.appendleft(watch)
+            self._ready.appendleft(place)
             self._dispatch()
 
     def _line_up(self) -> None:
@@ -235,9 +239,9 @@ class Poller:
         loop = asyncio.get_running_loop()
         now, due, ready = loop.time(), self._due, self._ready
         while due and due[0].due <= now:
-            watch = heapq.heappop(due)
-            if watch.polling:  # an ended watch just leaves the heap
-                ready.append(watch)
+            place = heapq.heappop(due)
+            if place.watch.polling:  # an ended watch just leaves the heap
+                ready.append(place)
         if due:
             self._wakeup = loop.call_at(due[0].due, self._wake)
             self._wakeup_at = due[0].due
@@ -268,7 +272,7 @@ class Poller:
                     # Requests are spaced: take the next slot first, then the watch first
                     # in line at that moment (the most overdue, or one just throttled).
                     await self._turn()
-                while ready and not ready[0].polling:
+                while ready and not ready[0].watch.polling:
                     ready.popleft()  # an ended watch just leaves the line
                 if ready:
                     await self._poll(ready.popleft())
@@ -289,13 +293,14 @@ class Poller:
                 await asyncio.sleep(wait)
                 wait = self._pacer.held(loop.time())
 
-    async def _poll(self, watch: Watch) -> None:
+    async def _poll(self, place: Place) -> None:
         loop = asyncio.get_running_loop()
+        watch = place.watch
         sent = loop.time()
         if sent >= self._store.leased_until:
             # A shared store that could not renew its leases: another replica may take
             # this watch any moment, so it is not polled until the store reconnects.
-            self.schedule(watch, _LEASE_RETRY)
+            self._put(place, _LEASE_RETRY)
             return
         self.in_flight += 1
         self.polls += 1
@@ -306,7 +311,7 @@ class Poller:
                 answer = Answer(await self._client.get_job(watch.job_id))
         except EvsJobWatchError as exc:
             if watch.polling:
-                self._failed(watch, exc, loop.time(), sent)
+                self._failed(place, exc, loop.time(), sent)
             return
         except Exception as exc:  # a bug or a foreign client: end this watch, not the worker
             logger.exception("polling job %s failed unexpectedly", watch.job_id)
@@ -316,10 +321,10 @@ class Poller:
         finally:
             self.in_flight -= 1
         if watch.polling:
-            self._answered(watch, answer, loop.time(), sent)
+            self._answered(place, answer, loop.time(), sent)
 
-    def _answered(self, watch: Watch, answer: Answer, now: float, sent: float) -> None:
-        job = answer.job
+    def _answered(self, place: Place, answer: Answer, now: float, sent: float) -> None:
+        job, watch = answer.job, place.watch
         if logger.isEnabledFor(logging.DEBUG):  # else not even the record's fields are built
             logger.debug(
                 "job %s is %s (%.0f ms)",
@@ -332,15 +337,15 @@ class Poller:
         changed = watch.answered(answer)
         learned = self._learned(job)
         if watch.polling:  # else it ended: with this answer, or a callback let it go
-            cadence, delay = after_answer(watch.cadence, changed, learned, self.policy, self._rng)
-            if cadence is not watch.cadence:
+            cadence, delay = after_answer(place.cadence, changed, learned, self.policy, self._rng)
+            if cadence is not place.cadence:
                 # Watches on the same cadence share one record (after an answer most are
                 # on one of a few intervals): thousands of watches, a handful of them.
                 cadence = self._cadences.setdefault(cadence, cadence)
                 if len(self._cadences) > _CADENCES:
                     self._cadences.clear()
-                watch.cadence = cadence
-            self.schedule(watch, delay, now)
+                place.cadence = cadence
+            self._put(place, delay, now)
 
     def _learned(self, job: Job) -> float | None:
         """Learn from an answer; for a job still running, the delay that suggests."""
@@ -360,13 +365,14 @@ class Poller:
         for kind, durations in history.items():
             self._durations.add(kind, durations)
 
-    def _failed(self, watch: Watch, error: EvsJobWatchError, now: float, sent: float) -> None:
+    def _failed(self, place: Place, error: EvsJobWatchError, now: float, sent: float) -> None:
+        watch = place.watch
         if isinstance(error, ThrottledError):
             self.throttled += 1
             self._pacer.throttled(now, error.retry_after or 0.0, sent)
         else:
             self._pacer.answered(now, sent)  # it got through, whatever the API said of it
-        watch.cadence, delay = after_error(watch.cadence, error, now, self.policy, self._rng)
+        place.cadence, delay = after_error(place.cadence, error, now, self.policy, self._rng)
         if is_transient(error):
             self.errors += 1
         code = error.code if isinstance(error, EvsApiError) else None
@@ -382,11 +388,11 @@ class Poller:
             # a few in a row it backs off first, lest it soak up a whole run of 429s alone.
             pause = error.retry_after or 0.0
             logger.info("throttled by the API: pausing for %.1f s", pause, extra=extra)
-            if watch.cadence.errors <= _KEEP_PLACE:
-                self._first_in_line(watch)
+            if place.cadence.errors <= _KEEP_PLACE:
+                self._first_in_line(place)
             else:
-                asyncio.get_running_loop().call_later(delay, self._first_in_line, watch)
+                asyncio.get_running_loop().call_later(delay, self._first_in_line, place)
             return
         if is_transient(error):  # not a job still unknown to the API
             logger.info("job %s: %s; retrying in %.1f s", watch.job_id, error, delay, extra=extra)
-        self.schedule(watch, delay)
+        self._put(place, delay)

@@ -2,12 +2,14 @@
 
 The Poller asks ``after_answer`` or ``after_error`` and carries out what they return;
 each is a function of the watch's ``Cadence``, what the API said, the policy and the
-clock, so tests pin them with a seeded ``random.Random`` and plain numbers.
+clock, so tests pin them with a seeded ``random.Random`` and plain numbers. A watch's
+``Place`` in the Poller's schedule carries its cadence and due time from poll to poll.
 """
 
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -20,7 +22,10 @@ from .._errors import (
 )
 from .._policy import PollPolicy
 
-__all__ = ["START", "Cadence", "after_answer", "after_error", "is_transient"]
+if TYPE_CHECKING:
+    from ._watch import Watch
+
+__all__ = ["START", "Cadence", "Place", "after_answer", "after_error", "is_transient"]
 
 # Errors that say nothing about the job: retried within the error budget.
 _TRANSIENT = (ServerError, ThrottledError, MalformedResponseError)
@@ -42,6 +47,25 @@ class Cadence:
 
 
 START = Cadence()
+
+
+class Place:
+    """A watch's place in the poller's schedule: when it is due, and how it is polled.
+
+    Only the Poller reads it, so it lives with the schedule, not on the watch. One per
+    scheduled watch, carried from poll to poll: no tuple per poll, so a steady poll leaves
+    nothing behind for the garbage collector's oldest generation to walk.
+    """
+
+    __slots__ = ("cadence", "due", "watch")
+
+    def __init__(self, watch: Watch) -> None:
+        self.watch = watch
+        self.cadence: Cadence = START
+        self.due = 0.0  # while in the heap: when the next poll is due
+
+    def __lt__(self, other: Place) -> bool:
+        return self.due < other.due  # the poller's heap of due times
 
 
 def after_answer(

@@ -27,7 +27,6 @@ from .._wire._codec import Answer
 from ._delivery import Delivery
 from ._events import JobEvent, Statuses
 from ._outbox import Item, Outbox, Record
-from ._schedule import START, Cadence
 from ._snapshot import SavedWatch
 
 __all__ = ["Holder", "Outcome", "Phase", "Tracker", "Watch"]
@@ -74,8 +73,6 @@ class Watch:
         "_seen",
         "_tracker",
         "answer",
-        "cadence",
-        "due",
         "job_id",
         "phase",
         "polling",
@@ -93,8 +90,6 @@ class Watch:
         self.phase = phase
         self.polling = phase is Phase.POLLING  # a plain attribute, read a few times a poll
         self.answer: Answer | None = None  # the last answer; given back when it repeats
-        self.cadence: Cadence = START  # the Poller's: how this watch is being polled
-        self.due = 0.0  # the Poller's: when the next poll is due, while in its heap
         # What the polls have shown (the next answer is compared with it), and what was
         # delivered (what a snapshot keeps); both start from a resumed snapshot's. The
         # delivered side is None while it equals the seen one, as it does whenever no
@@ -109,9 +104,6 @@ class Watch:
 
     def __repr__(self) -> str:
         return f"<Watch {self.job_id} {self.phase.value}>"
-
-    def __lt__(self, other: Watch) -> bool:
-        return self.due < other.due  # the Poller's heap of due times
 
     @property
     def latest(self) -> Job | None:
