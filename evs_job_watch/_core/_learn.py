@@ -30,6 +30,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 
 from .._models import Job
+from ._snapshot import KIND_TEXT
 from ._survival import BINS, Curve, bin_of, prior_hazards
 
 __all__ = ["DurationModel"]
@@ -37,7 +38,6 @@ __all__ = ["DurationModel"]
 _KEEP = 200  # durations remembered per kind of job (the most recent ones)
 _RUNNING = 512  # running jobs remembered per kind (the most recently seen ones)
 _KINDS = 64  # kinds of job remembered at most (an API inventing types cannot grow us)
-_KIND_TEXT = 200  # characters of a kind's name, at most (longer ones are not learned)
 # The prior, from the API's facts: durations of tens of seconds (a log-normal with a
 # median of 20 s, wide: one job in six takes under 5 s, one in six over 90 s).
 _PRIOR = prior_hazards(median=20.0, spread=1.5)
@@ -149,7 +149,7 @@ class DurationModel:
 
     def _kind(self, name: str) -> _Kind | None:
         kind = self._kinds.get(name)
-        if kind is None and len(self._kinds) < _KINDS and len(name) <= _KIND_TEXT:
+        if kind is None and len(self._kinds) < _KINDS and len(name) <= KIND_TEXT:
             kind = self._kinds[name] = _Kind()
         return kind
 

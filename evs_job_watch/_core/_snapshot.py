@@ -32,6 +32,7 @@ from .._validate import check_id
 
 __all__ = [
     "FORMAT",
+    "KIND_TEXT",
     "VERSION",
     "Learned",
     "SavedWatch",
@@ -47,10 +48,12 @@ logger = logging.getLogger("evs_job_watch")
 
 FORMAT = "evs_job_watch.snapshot"
 VERSION = 1
-_KIND_TEXT = 200  # characters of a kind of job's name, at most
 
 # Durations of ended jobs, in seconds, per kind of job (a job type, or a batch's sub-jobs).
 Learned = dict[str, list[float]]
+# Characters of a kind of job's name, at most: longer ones are neither learned
+# (``_learn.DurationModel``) nor read back from a snapshot.
+KIND_TEXT = 200
 
 
 @attrs.frozen
@@ -109,7 +112,7 @@ def learned(data: Mapping[str, Any]) -> Learned:
     if not isinstance(history, dict):
         raise ValueError("snapshot learned must be an object of lists of seconds")
     for kind, seen in history.items():
-        if not isinstance(kind, str) or len(kind) > _KIND_TEXT:
+        if not isinstance(kind, str) or len(kind) > KIND_TEXT:
             raise ValueError(f"snapshot learned: invalid kind of job {str(kind)[:40]!r}")
         if not isinstance(seen, list) or not all(_duration(d) for d in seen):
             raise ValueError(f"snapshot learned {kind[:40]!r} must be a list of seconds >= 0")
