@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import os
@@ -28,15 +27,7 @@ from .._errors import (
 from .._models import Job
 from .._validate import check_id, positive_int
 from .._wire._codec import Answer, answer_from, error_fields, job_from_data, loads
-from .._wire._http import (
-    MAX_BODY_BYTES,
-    HttpSettings,
-    SslOption,
-    check_endpoint,
-    connection_failure,
-    origin,
-    read_capped,
-)
+from .._wire._http import MAX_BODY_BYTES, HttpSettings, Remote, SslOption, origin, read_capped
 from ._environment import read_settings
 
 __all__ = ["EvsJobClient", "error_for"]
@@ -153,10 +144,16 @@ class EvsJobClient:
         proxy: str | None = None,
         trust_env: bool = True,
     ) -> None:
-        self._endpoint = check_endpoint(endpoint, allow_insecure_http)
+        self._http = HttpSettings(
+            ssl=ssl,
+            proxy=proxy,
+            trust_env=trust_env,
+            timeout=timeout,
+            allow_insecure_http=allow_insecure_http,
+        )
+        self._endpoint = self._http.endpoint(endpoint)
         self._project_id = check_id(project_id, "project id")
         positive_int(max_connections, "max_connections")
-        self._http = HttpSettings(ssl=ssl, proxy=proxy, trust_env=trust_env, timeout=timeout)
         self._options = self._http.request_options(URL(self._endpoint))
         proxy = self._options.get("proxy")
         self._proxy = origin(proxy) if proxy is not None else None
@@ -165,8 +162,7 @@ class EvsJobClient:
         self._owns_session = session is None
         self._max_connections = max_connections
         self._prefix = f"{self._endpoint}/v1/{self._project_id}/jobs/"
-        # Until the endpoint has answered once, failing to connect is a setup problem.
-        self._answered = False
+        self._remote = Remote()
 
     @classmethod
     async def from_environment(
@@ -202,7 +198,13 @@ class EvsJobClient:
             environ: the variables to read (default ``os.environ``).
             options: further ``EvsJobClient`` arguments (``session``, ``max_connections``).
         """
-        network: dict[str, Any] = {"proxy": proxy, "trust_env": trust_env, "timeout": timeout}
+        http = HttpSettings(
+            ssl=ssl,
+            proxy=proxy,
+            trust_env=trust_env,
+            timeout=timeout,
+            allow_insecure_http=allow_insecure_http,
+        )
         settings = read_settings(
             os.environ if environ is None else environ,
             cloud=cloud,
@@ -211,21 +213,14 @@ class EvsJobClient:
             region=region,
             endpoint=endpoint,
             project_id=project_id,
-            ssl=ssl,
-            network={**network, "allow_insecure_http": allow_insecure_http},
+            http=http,
         )
         project = settings.project_id
         if project is None:
             assert settings.resolve_project_id is not None
             project = await settings.resolve_project_id()
         return cls(
-            settings.endpoint,
-            project,
-            auth=settings.auth,
-            ssl=settings.ssl,
-            allow_insecure_http=allow_insecure_http,
-            **network,
-            **options,
+            settings.endpoint, project, auth=settings.auth, **settings.http.keywords(), **options
         )
 
     def __repr__(self) -> str:
@@ -305,27 +300,13 @@ class EvsJobClient:
     async def _get(
         self, url: URL, headers: Mapping[str, str], job_id: str, last: Answer | None
     ) -> Answer:
-        failure = None
         try:
-            async with self._get_session().get(url, headers=headers, **self._options) as response:
-                self._answered = True
-                status = response.status
-                reply_headers = response.headers
-                length = response.content_length
-                plain = "Content-Encoding" not in reply_headers
-                if length is not None and length <= MAX_BODY_BYTES and plain:
-                    body: bytes | None = await response.read()  # the usual case, read whole
-                else:
-                    body = await read_capped(response)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            failure = connection_failure(
-                exc, url, answered=self._answered, proxy=self._proxy, job_id=job_id
+            status, reply_headers, body = await self._remote.ask(
+                self._exchange(url, headers), url, proxy=self._proxy, job_id=job_id
             )
-        if failure is not None:
+        except EvsJobWatchError as failure:
             logger.debug("GET job failed: %s", failure, extra={"job_id": job_id})
-            # Raised outside the handler, so no __context__ carries aiohttp's exception:
-            # some of those keep the request's headers, and so the token.
-            raise failure
+            raise
         if status == 200 and body is not None:
             return answer_from(body, job_id, last, _job_in)
         if status == 200:
@@ -342,6 +323,19 @@ class EvsJobClient:
                 f"HTTP {status} without an API error body", body=body or b"", job_id=job_id
             )
         raise _logged(error_for(status, data, reply_headers, job_id))
+
+    async def _exchange(
+        self, url: URL, headers: Mapping[str, str]
+    ) -> tuple[int, Mapping[str, str], bytes | None]:
+        """One GET: the status, the headers and the body (None when over the cap)."""
+        async with self._get_session().get(url, headers=headers, **self._options) as response:
+            self._remote.answered = True
+            reply_headers = response.headers
+            length = response.content_length
+            plain = "Content-Encoding" not in reply_headers
+            if length is not None and length <= MAX_BODY_BYTES and plain:
+                return response.status, reply_headers, await response.read()  # the usual case
+            return response.status, reply_headers, await read_capped(response)
 
 
 def _logged(error: EvsApiError) -> EvsApiError:

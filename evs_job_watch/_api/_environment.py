@@ -17,7 +17,7 @@ from .._credentials._auth import AkSkAuth, Auth, TokenAuth
 from .._credentials._iam import PasswordAuth
 from .._errors import AuthenticationError
 from .._validate import check_id
-from .._wire._http import SslOption
+from .._wire._http import HttpSettings
 from .._wire._regions import endpoint_for, provider_of
 
 __all__ = ["KEY_PAIRS", "Settings", "load_cloud", "read_settings"]
@@ -52,7 +52,7 @@ class Settings:
     endpoint: str
     project_id: str | None
     auth: Auth
-    ssl: SslOption = None
+    http: HttpSettings  # connection settings, with the CA bundle of the config (cacert)
     resolve_project_id: Callable[[], Awaitable[str]] | None = None
 
 
@@ -144,9 +144,7 @@ def _text(config: Mapping[str, object], key: str) -> str | None:
     return value
 
 
-def _auth(
-    config: Mapping[str, object], environ: Mapping[str, str], network: dict[str, Any]
-) -> Auth:
+def _auth(config: Mapping[str, object], environ: Mapping[str, str], http: HttpSettings) -> Auth:
     """The credential, by rank: a token, an access key pair, a user name and password."""
     token = _text(config, "token")
     if token:
@@ -163,7 +161,7 @@ def _auth(
         return AkSkAuth(access, secret, security_token=_text(config, "security_token"))
     username, password = _text(config, "username"), _text(config, "password")
     if username and password:
-        return _password_auth(config, username, password, network)
+        return _password_auth(config, username, password, http)
     pairs = ", ".join(f"{a}/{s}" for a, s, _ in KEY_PAIRS)
     raise ValueError(
         "no credentials: set OS_AUTH_TOKEN, an access key pair "
@@ -172,7 +170,7 @@ def _auth(
 
 
 def _password_auth(
-    config: Mapping[str, object], username: str, password: str, network: dict[str, Any]
+    config: Mapping[str, object], username: str, password: str, http: HttpSettings
 ) -> PasswordAuth:
     domain = _text(config, "user_domain_name") or _text(config, "domain_name")
     if not domain:
@@ -195,7 +193,7 @@ def _password_auth(
         project_id=project_id,
         project_name=project_name,
         iam_endpoint=iam,
-        **network,
+        **http.keywords(),
     )
 
 
@@ -218,11 +216,11 @@ def read_settings(
     region: str | None = None,
     endpoint: str | None = None,
     project_id: str | None = None,
-    ssl: SslOption = None,
-    network: Mapping[str, Any] | None = None,
+    http: HttpSettings | None = None,
 ) -> Settings:
     """Settings from the arguments, then ``OS_*`` variables, then clouds.yaml (``cloud`` or
-    ``OS_CLOUD``). ``network`` holds the proxy and timeout options for IAM."""
+    ``OS_CLOUD``). ``http``: the connection settings, for IAM and the client alike (the
+    config's CA bundle, ``cacert``, is trusted when they name none)."""
     cloud = cloud or environ.get("OS_CLOUD") or None
     config: dict[str, object] = load_cloud(cloud, environ) if cloud else {}
     for key, names in _VARIABLES.items():
@@ -239,9 +237,11 @@ def read_settings(
             "the configuration turns certificate checks off, which evs_job_watch never does: "
             "give the CA bundle as cacert (OS_CACERT) instead"
         )
+    http = http or HttpSettings()
     cacert = _text(config, "cacert")
-    options = {**(network or {}), "ssl": ssl if ssl is not None else cacert}
-    auth = _auth(config, environ, options)
+    if http.ssl is None and cacert is not None:
+        http = attrs.evolve(http, ssl=cacert)
+    auth = _auth(config, environ, http)
     where = endpoint or _text(config, f"{service}_endpoint_override")
     if where is None:
         region_name = _text(config, "region_name")
@@ -253,9 +253,9 @@ def read_settings(
         where = endpoint_for(_provider(config, provider), region_name, service)
     project = project_id or _text(config, "project_id")
     if project is not None:
-        return Settings(where, check_id(project, "project id"), auth, options["ssl"])
+        return Settings(where, check_id(project, "project id"), auth, http)
     if isinstance(auth, PasswordAuth):
-        return Settings(where, None, auth, options["ssl"], auth.resolve_project_id)
+        return Settings(where, None, auth, http, auth.resolve_project_id)
     raise ValueError(
         "no project id: give one (--project-id), or set OS_PROJECT_ID "
         "(or project_id in clouds.yaml)"

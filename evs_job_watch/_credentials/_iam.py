@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import aiohttp
 import orjson
 from yarl import URL
 
 from .._errors import AuthenticationError, MalformedResponseError, ServerError, ThrottledError
 from .._validate import check_id
 from .._wire._codec import error_fields
-from .._wire._http import (
-    HttpSettings,
-    SslOption,
-    check_endpoint,
-    connection_failure,
-    origin,
-    read_capped,
-)
+from .._wire._http import HttpSettings, Remote, SslOption, origin, read_capped
 from ._auth import token_headers
 from ._keys import check_secret, parse_expiry
 from ._renewal import Renewal
@@ -63,12 +54,12 @@ class PasswordAuth:
     """
 
     __slots__ = (
-        "_answered",
         "_domain",
         "_http",
         "_iam",
         "_password",
         "_project",
+        "_remote",
         "_renewal",
         "_scope",
         "_username",
@@ -102,10 +93,15 @@ class PasswordAuth:
         else:
             name = _name("project_name", project_name)
             self._scope = {"name": name, "domain": {"name": self._domain}}
-        endpoint = check_endpoint(iam_endpoint, allow_insecure_http, "iam_endpoint")
-        self._iam = endpoint.removesuffix("/v3")
-        self._http = HttpSettings(ssl=ssl, proxy=proxy, trust_env=trust_env, timeout=timeout)
-        self._answered = False
+        self._http = HttpSettings(
+            ssl=ssl,
+            proxy=proxy,
+            trust_env=trust_env,
+            timeout=timeout,
+            allow_insecure_http=allow_insecure_http,
+        )
+        self._iam = self._http.endpoint(iam_endpoint, "iam_endpoint").removesuffix("/v3")
+        self._remote = Remote()
         self._renewal = Renewal(self._fetch, what="IAM", margin=_MARGIN, fraction=_FRACTION)
 
     def __repr__(self) -> str:
@@ -153,32 +149,32 @@ class PasswordAuth:
         url = URL(f"{self._iam}/v3/auth/tokens")
         options = self._http.request_options(url)
         proxy = options.get("proxy")
-        failure = None
-        try:
-            # A session per fetch: a token lasts a day, and nothing is left open between.
-            async with (
-                self._http.session(limit=1) as session,
-                session.post(
-                    url,
-                    data=self._request_body(),
-                    headers={"Content-Type": "application/json"},
-                    **options,
-                ) as response,
-            ):
-                self._answered = True
-                status, token = response.status, response.headers.get("X-Subject-Token")
-                retry_after = response.headers.get("Retry-After")
-                body = await read_capped(response)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            failure = connection_failure(
-                exc, url, answered=self._answered, proxy=origin(proxy) if proxy else None
-            )
-        if failure is not None:  # raised outside the handler: no aiohttp error as context
-            raise failure
+        status, token, retry_after, body = await self._remote.ask(
+            self._post(url, options), url, proxy=origin(proxy) if proxy else None
+        )
         data = _json(body)
         if status in (200, 201):
             return token_headers(token), self._read_token(data)
         raise self._refusal(status, data, retry_after)
+
+    async def _post(
+        self, url: URL, options: dict[str, Any]
+    ) -> tuple[int, str | None, str | None, bytes | None]:
+        """One token request: the status, the token, ``Retry-After`` and the body."""
+        # A session per fetch: a token lasts a day, and nothing is left open between.
+        async with (
+            self._http.session(limit=1) as session,
+            session.post(
+                url,
+                data=self._request_body(),
+                headers={"Content-Type": "application/json"},
+                **options,
+            ) as response,
+        ):
+            self._remote.answered = True
+            status, token = response.status, response.headers.get("X-Subject-Token")
+            retry_after = response.headers.get("Retry-After")
+            return status, token, retry_after, await read_capped(response)
 
     def _read_token(self, data: Any) -> datetime | None:
         """The token's expiry, and its project's id when only the name was given."""

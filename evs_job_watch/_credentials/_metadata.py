@@ -9,8 +9,8 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from .._errors import AuthenticationError, EvsJobWatchError, MalformedResponseError, ServerError
-from .._wire._http import HttpSettings, check_endpoint, connection_failure, read_capped
+from .._errors import AuthenticationError, MalformedResponseError, ServerError
+from .._wire._http import HttpSettings, Remote, read_capped
 from ._keys import Credentials, parse_expiry
 
 __all__ = ["METADATA_URL", "MetadataCredentials"]
@@ -42,7 +42,7 @@ class MetadataCredentials:
         timeout: seconds one request may take.
     """
 
-    __slots__ = ("_answered", "_base", "_http", "_sessions", "_token", "_token_until", "_ttl")
+    __slots__ = ("_base", "_http", "_remote", "_sessions", "_token", "_token_until", "_ttl")
 
     def __init__(
         self,
@@ -51,12 +51,13 @@ class MetadataCredentials:
         session_token_ttl: int = 21600,
         timeout: float = 5.0,
     ) -> None:
-        self._base = check_endpoint(base_url, True, "metadata base_url")
+        # http is accepted: the metadata service never leaves the host.
+        self._http = HttpSettings(trust_env=False, timeout=timeout, allow_insecure_http=True)
+        self._base = self._http.endpoint(base_url, "metadata base_url")
         if not (isinstance(session_token_ttl, int) and 1 <= session_token_ttl <= 21600):
             raise ValueError("session_token_ttl must be whole seconds from 1 to 21600")
         self._ttl = session_token_ttl
-        self._http = HttpSettings(trust_env=False, timeout=timeout)
-        self._answered = False
+        self._remote = Remote()
         self._sessions: bool | None = None  # does the service hand out session tokens?
         self._token: str | None = None
         self._token_until = 0.0
@@ -118,21 +119,26 @@ class MetadataCredentials:
         cap: int,
     ) -> tuple[int, bytes]:
         url = URL(self._base + path)
-        failure: EvsJobWatchError | None = None
-        try:
-            async with session.request(
-                method, url, headers=headers, **self._http.request_options(url)
-            ) as response:
-                self._answered = True
-                status = response.status
-                body = await read_capped(response, cap)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            failure = connection_failure(exc, url, answered=self._answered)
-        if failure is not None:  # raised outside the handler: no aiohttp error as context
-            raise failure
+        status, body = await self._remote.ask(
+            self._exchange(session, method, url, headers, cap), url
+        )
         if body is None:
             raise MalformedResponseError(f"the metadata service's answer is over {cap} bytes")
         return status, body
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: URL,
+        headers: dict[str, str],
+        cap: int,
+    ) -> tuple[int, bytes | None]:
+        async with session.request(
+            method, url, headers=headers, **self._http.request_options(url)
+        ) as response:
+            self._remote.answered = True
+            return response.status, await read_capped(response, cap)
 
 
 def _credentials(body: bytes) -> Credentials:

@@ -11,7 +11,8 @@ import re
 import socket
 import ssl
 import urllib.request
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import aiohttp
 import attrs
@@ -23,6 +24,7 @@ from .._validate import positive_number
 __all__ = [
     "MAX_BODY_BYTES",
     "HttpSettings",
+    "Remote",
     "SslOption",
     "check_endpoint",
     "connection_failure",
@@ -34,6 +36,7 @@ __all__ = [
 MAX_BODY_BYTES = 1024 * 1024
 _PATH = re.compile(r"[A-Za-z0-9._~/-]*", re.ASCII)
 SslOption = ssl.SSLContext | str | os.PathLike[str] | None
+T = TypeVar("T")
 
 
 def check_endpoint(endpoint: object, allow_insecure_http: bool, what: str = "endpoint") -> str:
@@ -106,7 +109,8 @@ def _proxy_url(value: object) -> URL | None:
     if value is None:
         return None
     try:
-        url = URL(value) if isinstance(value, str) else None
+        # A URL already checked comes back as it is (``attrs.evolve`` converts it again).
+        url = value if isinstance(value, URL) else URL(value) if isinstance(value, str) else None
     except ValueError:
         url = None
     if url is None or url.scheme not in ("http", "https") or not url.raw_host:
@@ -117,7 +121,12 @@ def _proxy_url(value: object) -> URL | None:
 
 @attrs.frozen(repr=False)
 class HttpSettings:
-    """The network settings of a kind of request: TLS, proxy, proxies from the environment.
+    """The connection settings of a kind of request: TLS, proxy, proxies from the
+    environment, timeout, and whether plain http may leave the host.
+
+    The one owner of these settings: ``EvsJobClient``, ``PasswordAuth`` and
+    ``EvsJobClient.from_environment`` (which hands the same settings to both) take them
+    as the same keyword arguments, checked here.
 
     Args:
         ssl: None for the system's CAs, an ``ssl.SSLContext`` (it must verify), or the
@@ -126,12 +135,14 @@ class HttpSettings:
         trust_env: when ``proxy`` is not given, take it from ``HTTPS_PROXY`` /
             ``HTTP_PROXY`` / ``NO_PROXY`` (as urllib and aiohttp read them).
         timeout: seconds one request may take, connecting included.
+        allow_insecure_http: permit ``http://`` to a host that is not loopback.
     """
 
     ssl: ssl.SSLContext | None = attrs.field(default=None, converter=_ssl_context)
     proxy: URL | None = attrs.field(default=None, converter=_proxy_url)
     trust_env: bool = True
     timeout: float = 30.0
+    allow_insecure_http: bool = False
 
     def __attrs_post_init__(self) -> None:
         positive_number(self.timeout, "timeout", "seconds")
@@ -139,6 +150,21 @@ class HttpSettings:
     def __repr__(self) -> str:
         proxy = origin(self.proxy) if self.proxy is not None else None
         return f"HttpSettings(proxy={proxy!r}, trust_env={self.trust_env})"
+
+    def keywords(self) -> dict[str, Any]:
+        """The settings as the keyword arguments of ``EvsJobClient`` and ``PasswordAuth``."""
+        return {
+            "ssl": self.ssl,
+            "proxy": None if self.proxy is None else str(self.proxy),
+            "trust_env": self.trust_env,
+            "timeout": self.timeout,
+            "allow_insecure_http": self.allow_insecure_http,
+        }
+
+    def endpoint(self, url: object, what: str = "endpoint") -> str:
+        """``url`` without a trailing slash, if it is a safe absolute URL under these
+        settings (``check_endpoint``); else ValueError."""
+        return check_endpoint(url, self.allow_insecure_http, what)
 
     def proxy_for(self, url: URL) -> URL | None:
         """The proxy requests to ``url`` go through, if any.
@@ -246,6 +272,38 @@ def connection_failure(
         reason = "no answer"
     kind = type(exc).__name__
     return ServerError(f"request to {origin(url)} failed: {reason} ({kind})", job_id=job_id)
+
+
+class Remote:
+    """One server as the library's requests meet it: whether it has answered yet, and
+    what a request to it that got no answer raises (``connection_failure``)."""
+
+    __slots__ = ("answered",)
+
+    def __init__(self) -> None:
+        # Until the server has answered once, failing to connect is a setup problem.
+        self.answered = False
+
+    async def ask(
+        self,
+        request: Awaitable[T],
+        url: URL,
+        *,
+        proxy: str | None = None,
+        job_id: str | None = None,
+    ) -> T:
+        """Await ``request`` (which sets ``answered`` once a response comes); a connection
+        failure or timeout becomes our error, raised outside the handler, so that no
+        ``__context__`` carries aiohttp's exception: some of those keep the request's
+        headers, and so a token."""
+        failure: EvsJobWatchError
+        try:
+            return await request
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            failure = connection_failure(
+                exc, url, answered=self.answered, proxy=proxy, job_id=job_id
+            )
+        raise failure
 
 
 async def read_capped(response: aiohttp.ClientResponse, cap: int = MAX_BODY_BYTES) -> bytes | None:
