@@ -79,6 +79,8 @@ class Poller:
         max_concurrency: int,
         pacer: Pacer,
         store: Store,
+        durations: DurationModel,
+        rng: random.Random,
     ) -> None:
         self.policy = policy
         self._store = store
@@ -88,7 +90,7 @@ class Poller:
         self._max_concurrency = max_concurrency
         self._pacer = pacer
         self._turns = asyncio.Lock()  # held by the one request waiting for its slot
-        self._rng = random.Random()
+        self._rng = rng  # jitter: given, so that a seeded one repeats every delay
         # A heap of places by due time (Place.due), each carried from poll to poll.
         self._due: list[Place] = []
         # The timer at the heap's earliest due time, and that time (uvloop's handle of
@@ -101,7 +103,7 @@ class Poller:
         self._parked: list[asyncio.Future[None]] = []  # workers waiting for work
         self._waking = 0  # workers woken or started that have not taken work yet
         self._closed = False
-        self._durations = DurationModel()
+        self._durations = durations
         self._cadences: dict[Cadence, Cadence] = {}  # one of each seen after an answer
         self.in_flight = 0
         self.polls = self.errors = self.throttled = 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import timedelta
@@ -30,6 +31,7 @@ from ._events import ErrorCallback, EventCallback, Statuses
 from ._fanout import completed, gather
 from ._fleet import FleetSide
 from ._handle import JobHandle
+from ._learn import DurationModel
 from ._pacer import Pacer
 from ._poller import JobSource, Poller
 from ._store import LocalStore, Store
@@ -82,6 +84,8 @@ class JobWatcher:
             Short for ``store=LocalStore(state_path)``.
         store: where the watch set is kept: a ``LocalStore`` (the default), or a store
             shared by the replicas of a service (``evs_job_watch.redis.RedisStore``).
+        rng: the random generator that spreads polls (``PollPolicy.jitter``); a seeded
+            ``random.Random`` makes every delay repeatable, as in tests.
     """
 
     def __init__(
@@ -98,6 +102,7 @@ class JobWatcher:
         resume: Mapping[str, Any] | None = None,
         state_path: str | os.PathLike[str] | None = None,
         store: Store | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         positive_int(max_concurrency, "max_concurrency")
         if rate_limit is not None:
@@ -107,7 +112,15 @@ class JobWatcher:
         policy = policy if policy is not None else PollPolicy()
         self._store = store if store is not None else LocalStore(state_path)
         pacer = Pacer(rate_limit, self._store.pace(rate_limit))
-        self._poller = Poller(client, policy, max_concurrency, pacer, self._store)
+        self._poller = Poller(
+            client,
+            policy,
+            max_concurrency,
+            pacer,
+            self._store,
+            DurationModel(),
+            rng if rng is not None else random.Random(),
+        )
         self._delivery = Delivery(on_status_change, on_complete, on_fail, on_error)
         self._watches = WatchSet(self._store)
         self._fleet = FleetSide(self._watches, self._delivery, self._poller, pacer, self.snapshot)
