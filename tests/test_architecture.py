@@ -19,7 +19,7 @@ PACKAGE = Path(evs_job_watch.__file__).parent
 ARCHITECTURE = Path(__file__).parent.parent / "docs" / "ARCHITECTURE.md"
 
 # The core's own layers, bottom-up: each may import the ones before it.
-CORE_LAYERS = ["records", "delivery", "one watch", "state", "polling", "face"]
+CORE_LAYERS = ["basics", "delivery", "one watch", "state", "polling", "face"]
 # Each layer, and the layers below it that its modules may import (its own is allowed).
 BELOW: dict[str, set[str]] = {
     "values": set(),
@@ -38,8 +38,9 @@ BELOW["redis"] = LIBRARY - {"credentials", "api", "core: polling", "core: face"}
 BELOW["otel"] = {"face"}
 BELOW["cli"] = set(BELOW)  # the top: cli.py and its parts, and the demos
 CORE = {
-    "_events": "records",
-    "_snapshot": "records",
+    "_events": "basics",
+    "_snapshot": "basics",
+    "_tasks": "basics",
     "_outbox": "delivery",
     "_stream": "delivery",
     "_delivery": "delivery",
@@ -78,7 +79,7 @@ def layer_of(module: str) -> str:
     if head in ("_wire", "_credentials", "_api"):
         return head[1:]
     if head == "_core":
-        return "core: " + CORE[parts[1]] if len(parts) > 1 else "core: records"
+        return "core: " + CORE[parts[1]] if len(parts) > 1 else "core: basics"
     if head in ("_cli", "cli", "__main__") or parts == ["redis", "_demo"]:
         return "cli"  # redis/_demo.py is the command line's replicas demo
     if head in ("redis", "otel", "simulator"):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Callable, Sequence
 
 from .._models import JobStatus
 from ._events import ErrorCallback, EventCallback, JobEvent
-from ._outbox import Callback, Couriers, Item, Outbox, Record
+from ._outbox import Callback, Item, Outbox, Record
 from ._stream import EventStream
+from ._tasks import TaskGroup
 
 __all__ = ["Delivery"]
 
@@ -32,16 +32,17 @@ class Delivery:
         on_complete: EventCallback | None,
         on_fail: EventCallback | None,
         on_error: ErrorCallback | None,
+        tasks: TaskGroup,
     ) -> None:
         self._on_status_change = on_status_change
         self._on_complete = on_complete
         self._on_fail = on_fail
         self._on_error = on_error
-        self._couriers = Couriers()
+        self._couriers = tasks  # the watcher's task group runs the outboxes' couriers
         self.streams: set[EventStream] = set()
 
     def outbox(self) -> Outbox:
-        """A new outbox whose couriers this delivery keeps (and ``close`` ends)."""
+        """A new outbox, its couriers run in the watcher's task group."""
         return Outbox(self._couriers)
 
     def publish(self, events: Sequence[JobEvent]) -> None:
@@ -75,8 +76,7 @@ class Delivery:
             return []
         return [Callback(self._on_error, (job_id, error))]
 
-    def close(self) -> set[asyncio.Task[None]]:
-        """Close every stream; returns the couriers still running, for the caller to end."""
+    def close(self) -> None:
+        """Close every stream (the watcher's task group ends the couriers)."""
         for stream in list(self.streams):
             stream.close()
-        return self._couriers.running()

@@ -19,15 +19,16 @@ of the outbox to a courier task of its own, so a slow callback delays only its j
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import attrs
 
-__all__ = ["Callback", "Couriers", "Item", "Outbox", "Record"]
+from ._tasks import TaskGroup
+
+__all__ = ["Callback", "Item", "Outbox", "Record"]
 
 logger = logging.getLogger("evs_job_watch")
 
@@ -50,30 +51,12 @@ class Record:
 Item = Callback | Record
 
 
-class Couriers:
-    """The courier tasks of every outbox of a watcher, so that closing can end them."""
-
-    __slots__ = ("_tasks",)
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def start(self, carry: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(carry)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def running(self) -> set[asyncio.Task[None]]:
-        """The couriers running now."""
-        return set(self._tasks)
-
-
 class Outbox:
     """The items of one watch not yet run, and whether a run is under way."""
 
     __slots__ = ("_busy", "_couriers", "_items")
 
-    def __init__(self, couriers: Couriers) -> None:
+    def __init__(self, couriers: TaskGroup) -> None:
         self._couriers = couriers
         self._items: list[Item] = []  # short: the events of a poll or two
         self._busy = False

@@ -37,6 +37,7 @@ from ._learn import DurationModel
 from ._pacer import Pacer
 from ._schedule import Cadence, Place, after_answer, after_error, is_transient
 from ._store import Claims, Store
+from ._tasks import TaskGroup
 from ._watch import Watch
 from ._watchset import WatchSet
 
@@ -81,10 +82,12 @@ class Poller:
         store: Store,
         durations: DurationModel,
         rng: random.Random,
+        tasks: TaskGroup,
     ) -> None:
         self.policy = policy
         self._store = store
         self._claimer: asyncio.Task[None] | None = None
+        self._tasks = tasks  # the watcher's: it runs the workers and the claim loop
         self._client = client
         self._source = client if isinstance(client, AnswerSource) else None
         self._max_concurrency = max_concurrency
@@ -99,7 +102,7 @@ class Poller:
         self._wakeup_at = math.inf
         self._ready: deque[Place] = deque()
         self._soon: list[Place] = []  # due now, joining the ready queue at the next turn
-        self._workers: set[asyncio.Task[None]] = set()
+        self._workers = 0  # worker tasks running
         self._parked: list[asyncio.Future[None]] = []  # workers waiting for work
         self._waking = 0  # workers woken or started that have not taken work yet
         self._closed = False
@@ -114,14 +117,13 @@ class Poller:
 
     def start_claiming(self, watches: WatchSet, adopt: Adopt) -> None:
         """Shared store: poll what its claim cycles hand to this replica, from now on."""
-        self._claimer = asyncio.get_running_loop().create_task(self._claim_loop(watches, adopt))
+        self._claimer = self._tasks.start(self._claim_loop(watches, adopt))
 
     async def stop_claiming(self) -> None:
         """End the claim loop (the watcher closes its store next)."""
         claimer, self._claimer = self._claimer, None
         if claimer is not None:
-            claimer.cancel()
-            await asyncio.gather(claimer, return_exceptions=True)
+            await self._tasks.stop(claimer)
 
     def owned(self, live: Iterable[Watch]) -> list[tuple[Watch, float]]:
         """Of the ``live`` watches, those polled here, and the seconds until each is due:
@@ -131,12 +133,9 @@ class Poller:
         due = {place.watch: max(place.due - now, interval) for place in self._due}
         return [(watch, due.get(watch, interval)) for watch in live if watch.polling]
 
-    def close(self) -> set[asyncio.Task[None]]:
-        """Poll nothing more; returns the tasks still running, for the caller to end."""
+    def close(self) -> None:
+        """Poll nothing more (the watcher's task group ends the workers)."""
         self._closed = True
-        tasks = set(self._workers)
-        if self._claimer is not None:
-            tasks.add(self._claimer)
         if self._wakeup is not None:
             self._wakeup.cancel()
             self._wakeup, self._wakeup_at = None, math.inf
@@ -144,7 +143,6 @@ class Poller:
         self._ready.clear()
         self._soon.clear()
         self._parked.clear()
-        return tasks
 
     # -- claims of a shared store ---------------------------------------------------------
 
@@ -257,12 +255,14 @@ class Poller:
             self._parked.pop().set_result(None)
             self._waking += 1
             wanted -= 1
-        while wanted > 0 and len(self._workers) < self._max_concurrency and not self._closed:
-            task = asyncio.get_running_loop().create_task(self._work())
-            self._workers.add(task)
-            task.add_done_callback(self._workers.discard)
+        while wanted > 0 and self._workers < self._max_concurrency and not self._closed:
+            self._tasks.start(self._work()).add_done_callback(self._worker_ended)
+            self._workers += 1
             self._waking += 1
             wanted -= 1
+
+    def _worker_ended(self, task: asyncio.Task[None]) -> None:
+        self._workers -= 1
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()

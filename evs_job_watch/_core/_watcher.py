@@ -36,6 +36,7 @@ from ._pacer import Pacer
 from ._poller import JobSource, Poller
 from ._store import LocalStore, Store
 from ._stream import EventStream
+from ._tasks import TaskGroup
 from ._watch import Phase, Watch
 from ._watchset import WatchSet
 
@@ -112,6 +113,7 @@ class JobWatcher:
         policy = policy if policy is not None else PollPolicy()
         self._store = store if store is not None else LocalStore(state_path)
         pacer = Pacer(rate_limit, self._store.pace(rate_limit))
+        self._tasks = TaskGroup()  # every background task of this watcher
         self._poller = Poller(
             client,
             policy,
@@ -120,8 +122,9 @@ class JobWatcher:
             self._store,
             DurationModel(),
             rng if rng is not None else random.Random(),
+            self._tasks,
         )
-        self._delivery = Delivery(on_status_change, on_complete, on_fail, on_error)
+        self._delivery = Delivery(on_status_change, on_complete, on_fail, on_error, self._tasks)
         self._watches = WatchSet(self._store)
         self._fleet = FleetSide(self._watches, self._delivery, self._poller, pacer, self.snapshot)
         self._resume = resume
@@ -283,13 +286,9 @@ class JobWatcher:
         await self._store.close(owned)
         for watch in self._watches.close():
             watch.closed()
-        # Every task but the caller's own (aclose may be called from a callback).
-        current = asyncio.current_task()
-        running = (*self._poller.close(), *self._delivery.close())
-        tasks = [task for task in running if task is not current]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        self._poller.close()
+        self._delivery.close()
+        await self._tasks.aclose()  # every task but the caller's own (it may be a courier)
 
     # -- watches and handles ------------------------------------------------------------
 
