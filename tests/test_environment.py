@@ -23,6 +23,14 @@ from .threaded import ThreadedSimulator, clear_credentials
 
 CANARY = "SECRET-CANARY-e0c4"
 PROJECT = "0123456789abcdef0123456789abcdef"
+# A user name and password, with what they need to be enough.
+PASSWORD_USER = {
+    "OS_PROJECT_ID": PROJECT,
+    "OS_REGION_NAME": "eu-de",
+    "OS_USERNAME": "u",
+    "OS_PASSWORD": "p",
+    "OS_USER_DOMAIN_NAME": "d",
+}
 URL_ANY = URL("https://evs.eu-de.otc.t-systems.com/v1/p1/jobs/j1")
 
 
@@ -90,14 +98,7 @@ async def test_temporary_keys_come_with_their_security_token(home: Path) -> None
 def test_one_set_of_connection_settings_goes_to_iam_and_to_the_client(
     home: Path, tmp_path: Path
 ) -> None:
-    env = {
-        "OS_PROJECT_ID": PROJECT,
-        "OS_REGION_NAME": "eu-de",
-        "OS_USERNAME": "u",
-        "OS_PASSWORD": "p",
-        "OS_USER_DOMAIN_NAME": "d",
-        "OS_AUTH_URL": "http://iam.internal.example/v3",
-    }
+    env = PASSWORD_USER | {"OS_AUTH_URL": "http://iam.internal.example/v3"}
     with pytest.raises(ValueError, match="iam_endpoint must use https"):
         read_settings(env)
     http = HttpSettings(proxy="http://proxy.example:3128", timeout=7.0, allow_insecure_http=True)
@@ -128,13 +129,7 @@ def test_the_connection_settings_are_the_same_as_keyword_arguments(tmp_path: Pat
 
 
 def test_the_credential_kinds_rank_token_then_keys_then_password(home: Path) -> None:
-    env = {
-        "OS_PROJECT_ID": PROJECT,
-        "OS_REGION_NAME": "eu-de",
-        "OS_USERNAME": "u",
-        "OS_PASSWORD": "p",
-        "OS_USER_DOMAIN_NAME": "d",
-    }
+    env = dict(PASSWORD_USER)
     assert isinstance(read_settings(env).auth, PasswordAuth)
     env |= {"OS_ACCESS_KEY": "ak", "OS_SECRET_KEY": "sk"}
     assert isinstance(read_settings(env).auth, AkSkAuth)
