@@ -1,4 +1,4 @@
-"""Decode: µs per response body through `evs_job_watch._codec.decode_job` (bytes to a
+"""Decode: µs per response body through `evs_job_watch._wire._codec.decode_job` (bytes to a
 `Job`), against `orjson.loads` alone on the same bodies; and the cost of an unchanged
 body, which a watcher does not decode: `answer_from` with the last answer of the same
 bytes (a hash of the body and a comparison).
@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from evs_job_watch._codec import answer_from, decode_job
+from evs_job_watch._wire._codec import answer_from, decode_job
 
 from ._common import Figure, Simulator, create_jobs, log, run, simulator
 

@@ -35,7 +35,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from evs_job_watch._codec import decode_job
+from evs_job_watch._wire._codec import decode_job
 
 from . import alternatives
 from ._common import Simulator, cpu_clock, create_jobs, simulator, since

@@ -2,7 +2,7 @@
 
 No event loop, no HTTP: each poll builds the `Job` the API would answer at that moment
 and hands it to the library's own decisions, exactly as `Poller._answered` does:
-`DurationModel.seen` and `DurationModel.delay` (`evs_job_watch._learn`), then
+`DurationModel.seen` and `DurationModel.delay` (`evs_job_watch._core._learn`), then
 `_schedule.after_answer` with the policy and a seeded RNG. What it leaves out is what
 the real watcher adds on top of those decisions: request latency, the event loop's
 lag, the concurrency limit. `policy.py` runs one mix against the real watcher and the
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from evs_job_watch import Job, JobEntities, JobStatus, JobType, PollPolicy
-from evs_job_watch._learn import DurationModel
-from evs_job_watch._schedule import START, Cadence, after_answer
+from evs_job_watch._core._learn import DurationModel
+from evs_job_watch._core._schedule import START, Cadence, after_answer
 
 from .mixes import SimJob
 

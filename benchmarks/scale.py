@@ -34,7 +34,7 @@ import aiohttp
 import orjson
 
 from evs_job_watch import EvsJobClient, Job, JobWatcher, TokenAuth
-from evs_job_watch._codec import Answer
+from evs_job_watch._wire._codec import Answer
 
 from ._common import (
     Figure,

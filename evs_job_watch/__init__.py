@@ -1,8 +1,15 @@
 """Watch Elastic Volume Service jobs on Open Telekom Cloud and Huawei Cloud from asyncio."""
 
-from ._auth import AkSkAuth, TokenAuth
-from ._client import EvsJobClient
-from ._credentials import Credentials
+from ._api._client import EvsJobClient
+from ._core._events import JobEvent
+from ._core._handle import JobHandle
+from ._core._store import LocalStore, Store
+from ._core._stream import EventStream
+from ._core._watcher import JobWatcher, WatcherStats
+from ._credentials._auth import AkSkAuth, TokenAuth
+from ._credentials._iam import PasswordAuth
+from ._credentials._keys import Credentials
+from ._credentials._metadata import MetadataCredentials
 from ._errors import (
     AuthenticationError,
     ConnectionSetupError,
@@ -16,17 +23,10 @@ from ._errors import (
     WatcherClosedError,
     WatchTimeoutError,
 )
-from ._events import JobEvent
-from ._handle import JobHandle
-from ._iam import PasswordAuth
-from ._metadata import MetadataCredentials
 from ._models import ApiError, Job, JobEntities, JobStatus, JobType
 from ._policy import PollPolicy
-from ._regions import endpoint_for
-from ._store import LocalStore, Store
-from ._stream import EventStream
 from ._version import __version__
-from ._watcher import JobWatcher, WatcherStats
+from ._wire._regions import endpoint_for
 
 __all__ = [
     "AkSkAuth",

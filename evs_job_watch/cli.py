@@ -14,7 +14,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TextIO
 
-from ._cli_args import (
+from ._api._client import EvsJobClient
+from ._api._environment import KEY_PAIRS
+from ._cli._args import (
     EXIT_USAGE,
     OneLineParser,
     UsageError,
@@ -25,17 +27,15 @@ from ._cli_args import (
     seconds_or_none,
     shown,
 )
-from ._cli_input import job_ids_from
-from ._cli_log import LEVELS, log_level, logging_to_stderr
-from ._cli_run import EXIT_WATCH_ERROR, Session, say
-from ._cli_watch import WatchOptions, watch_jobs
-from ._client import EvsJobClient
-from ._demo import DemoPlan, run_demo
-from ._environment import KEY_PAIRS
+from ._cli._demo import DemoPlan, run_demo
+from ._cli._input import job_ids_from
+from ._cli._log import LEVELS, log_level, logging_to_stderr
+from ._cli._run import EXIT_WATCH_ERROR, Session, say
+from ._cli._watch import WatchOptions, watch_jobs
 from ._errors import EvsJobWatchError
 from ._policy import PollPolicy
-from ._regions import PROVIDERS
 from ._version import __version__
+from ._wire._regions import PROVIDERS
 from .simulator import main as simulate
 
 __all__ = ["main"]

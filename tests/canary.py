@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from evs_job_watch import EvsJobClient, EvsJobWatchError, JobEvent, JobWatcher, PollPolicy
-from evs_job_watch._auth import Auth
+from evs_job_watch._credentials._auth import Auth
 from evs_job_watch.cli import main
 from evs_job_watch.simulator import EvsSimulator, Reply
 

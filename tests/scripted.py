@@ -17,7 +17,7 @@ from evs_job_watch import (
     JobType,
     PollPolicy,
 )
-from evs_job_watch._codec import Answer, answer_from, decode_job
+from evs_job_watch._wire._codec import Answer, answer_from, decode_job
 
 Step = Job | BaseException
 

@@ -11,7 +11,7 @@ import pytest
 from yarl import URL
 
 from evs_job_watch import AkSkAuth, AuthenticationError, TokenAuth
-from evs_job_watch._auth import sign_request
+from evs_job_watch._credentials._auth import sign_request
 
 from .tokens import CountingProvider
 

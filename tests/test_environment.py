@@ -13,7 +13,8 @@ import yaml
 from yarl import URL
 
 from evs_job_watch import AkSkAuth, EvsJobClient, PasswordAuth, TokenAuth
-from evs_job_watch._environment import read_settings
+from evs_job_watch._api._environment import read_settings
+from evs_job_watch._wire._http import HttpSettings
 from evs_job_watch.cli import main
 from evs_job_watch.simulator import EvsSimulator
 
@@ -22,6 +23,14 @@ from .threaded import ThreadedSimulator, clear_credentials
 
 CANARY = "SECRET-CANARY-e0c4"
 PROJECT = "0123456789abcdef0123456789abcdef"
+# A user name and password, with what they need to be enough.
+PASSWORD_USER = {
+    "OS_PROJECT_ID": PROJECT,
+    "OS_REGION_NAME": "eu-de",
+    "OS_USERNAME": "u",
+    "OS_PASSWORD": "p",
+    "OS_USER_DOMAIN_NAME": "d",
+}
 URL_ANY = URL("https://evs.eu-de.otc.t-systems.com/v1/p1/jobs/j1")
 
 
@@ -86,14 +95,41 @@ async def test_temporary_keys_come_with_their_security_token(home: Path) -> None
     assert (await settings.auth.headers("GET", URL_ANY))["X-Security-Token"] == "st"
 
 
+def test_one_set_of_connection_settings_goes_to_iam_and_to_the_client(
+    home: Path, tmp_path: Path
+) -> None:
+    env = PASSWORD_USER | {"OS_AUTH_URL": "http://iam.internal.example/v3"}
+    with pytest.raises(ValueError, match="iam_endpoint must use https"):
+        read_settings(env)
+    http = HttpSettings(proxy="http://proxy.example:3128", timeout=7.0, allow_insecure_http=True)
+    settings = read_settings(env, http=http)
+    assert isinstance(settings.auth, PasswordAuth)  # its http IAM endpoint was allowed
+    assert settings.http is http
+    # A CA bundle of the configuration joins the settings given, for both.
+    ca = TestCA(tmp_path)
+    with_ca = read_settings(env | {"OS_CACERT": str(ca.bundle)}, http=http).http
+    assert with_ca.ssl is not None
+    assert (with_ca.proxy, with_ca.timeout, with_ca.allow_insecure_http) == (
+        http.proxy,
+        7.0,
+        True,
+    )
+
+
+def test_the_connection_settings_are_the_same_as_keyword_arguments(tmp_path: Path) -> None:
+    http = HttpSettings(
+        ssl=TestCA(tmp_path).client(),
+        proxy="http://user:pass@proxy.example:3128",
+        trust_env=False,
+        timeout=7.0,
+        allow_insecure_http=True,
+    )
+    assert HttpSettings(**http.keywords()) == http
+    EvsJobClient("http://evs.internal.example", PROJECT, **http.keywords())  # no ValueError
+
+
 def test_the_credential_kinds_rank_token_then_keys_then_password(home: Path) -> None:
-    env = {
-        "OS_PROJECT_ID": PROJECT,
-        "OS_REGION_NAME": "eu-de",
-        "OS_USERNAME": "u",
-        "OS_PASSWORD": "p",
-        "OS_USER_DOMAIN_NAME": "d",
-    }
+    env = dict(PASSWORD_USER)
     assert isinstance(read_settings(env).auth, PasswordAuth)
     env |= {"OS_ACCESS_KEY": "ak", "OS_SECRET_KEY": "sk"}
     assert isinstance(read_settings(env).auth, AkSkAuth)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from evs_job_watch import JobStatus
-from evs_job_watch._events import diff
+from evs_job_watch._core._events import diff
 
 from .scripted import make_job
 

@@ -22,11 +22,11 @@ from evs_job_watch import (
     JobType,
     JobWatcher,
     PollPolicy,
-    _snapshot,
 )
-from evs_job_watch._learn import DurationModel
-from evs_job_watch._schedule import START, after_answer
-from evs_job_watch._survival import BINS, Curve, bin_of, prior_hazards
+from evs_job_watch._core import _snapshot
+from evs_job_watch._core._learn import DurationModel
+from evs_job_watch._core._schedule import START, after_answer
+from evs_job_watch._core._survival import BINS, Curve, bin_of, prior_hazards
 
 from .scripted import ScriptedClient
 
@@ -256,6 +256,18 @@ def test_history_round_trips_through_a_snapshot() -> None:
     assert again.delay(job, EPOCH, LATENCY) == pytest.approx(
         model.delay(job, EPOCH, LATENCY), abs=0.01
     )
+
+
+def test_every_kind_learned_is_read_back_and_no_longer_one_is_learned() -> None:
+    # One limit for both: a kind the model learns is one a snapshot reads back.
+    longest, too_long = "k" * _snapshot.KIND_TEXT, "k" * (_snapshot.KIND_TEXT + 1)
+    model = DurationModel()
+    model.add(longest, [30.0])
+    model.add(too_long, [30.0])
+    assert list(model.history()) == [longest]
+    assert _snapshot.learned(_snapshot.dump([], model.history())) == {longest: [30.0]}
+    with pytest.raises(ValueError, match="invalid kind"):
+        _snapshot.learned({"learned": {too_long: [30.0]}})
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import random
 
 import pytest
 
-from evs_job_watch._pacer import Pacer
+from evs_job_watch._core._pacer import Pacer
 from evs_job_watch.simulator import RateLimit
 from evs_job_watch.simulator._throttle import TokenBucket
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from evs_job_watch import JobEvent, JobWatcher, LocalStore, _snapshot
+from evs_job_watch import JobEvent, JobWatcher, LocalStore
+from evs_job_watch._core import _snapshot
 
 from .scripted import FAST, Recorder, ScriptedClient, make_job
 

@@ -45,8 +45,8 @@ from evs_job_watch import (
     JobStatus,
     JobWatcher,
     TokenAuth,
-    _snapshot,
 )
+from evs_job_watch._core import _snapshot
 from evs_job_watch.simulator import EvsSimulator
 
 from .resume_child import POLICY

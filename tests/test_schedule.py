@@ -14,7 +14,7 @@ from evs_job_watch import (
     ServerError,
     ThrottledError,
 )
-from evs_job_watch._schedule import START, Cadence, after_answer, after_error
+from evs_job_watch._core._schedule import START, Cadence, after_answer, after_error
 
 STEADY = PollPolicy(interval=2, max_interval=15, multiplier=1.5, jitter=0, not_found_grace=10)
 

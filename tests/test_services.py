@@ -17,7 +17,7 @@ from evs_job_watch import (
     TokenAuth,
     endpoint_for,
 )
-from evs_job_watch._regions import provider_of
+from evs_job_watch._wire._regions import provider_of
 from evs_job_watch.simulator import EvsSimulator
 
 

@@ -22,8 +22,8 @@ from evs_job_watch import (
     JobStatus,
     JobWatcher,
     PollPolicy,
-    _snapshot,
 )
+from evs_job_watch._core import _snapshot
 
 from .resume_child import POLICY
 from .statefiles import GUARD, saved_watches, until

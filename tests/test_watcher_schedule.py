@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 
 import pytest
 
@@ -77,7 +78,7 @@ async def test_jitter_spreads_delays_within_the_fraction() -> None:
     for n in range(50):
         client.script(f"j{n}", make_job(f"j{n}", "RUNNING"))
     policy = PollPolicy(interval=10, max_interval=10, jitter=0.2)
-    async with JobWatcher(client, policy=policy) as watcher:
+    async with JobWatcher(client, policy=policy, rng=random.Random(1)) as watcher:
         handles = [watcher.watch(f"j{n}") for n in range(50)]
         await asyncio.sleep(100)
         delays = [g for n in range(50) for g in gaps(client.polls(f"j{n}"))]
@@ -85,6 +86,26 @@ async def test_jitter_spreads_delays_within_the_fraction() -> None:
             handle.cancel()
     assert all(8.0 <= d <= 12.0 for d in delays)
     assert len({round(d, 3) for d in delays}) > len(delays) // 2  # not in lockstep
+
+
+async def test_a_seeded_generator_repeats_every_jittered_poll() -> None:
+    async def poll_times(seed: int) -> list[list[float]]:
+        client = ScriptedClient()
+        for n in range(20):
+            client.script(f"j{n}", make_job(f"j{n}", "RUNNING"))
+        policy = PollPolicy(interval=2, max_interval=10, jitter=0.3)
+        async with JobWatcher(client, policy=policy, rng=random.Random(seed)) as watcher:
+            start = asyncio.get_running_loop().time()
+            handles = [watcher.watch(f"j{n}") for n in range(20)]
+            await asyncio.sleep(60)
+            for handle in handles:
+                handle.cancel()
+        return [[round(at - start, 9) for at in client.polls(f"j{n}")] for n in range(20)]
+
+    first = await poll_times(5)
+    assert sum(map(len, first)) > 100
+    assert await poll_times(5) == first
+    assert await poll_times(6) != first
 
 
 async def test_ten_waiters_share_one_poll_stream() -> None:

@@ -20,12 +20,12 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import simulator
-from .._auth import TokenAuth
-from .._client import EvsJobClient
+from .._api._client import EvsJobClient
+from .._core._watcher import JobWatcher
+from .._credentials._auth import TokenAuth
 from .._errors import JobFailedError
 from .._models import Job
 from .._policy import PollPolicy
-from .._watcher import JobWatcher
 from ._server import RedisServer
 from ._store import RedisStore
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import orjson
 from redis.asyncio.client import PubSub
 
-from .._store import Fleet
+from .._core._store import Fleet
 from . import _wire
 from ._link import FAULTS, Link
 

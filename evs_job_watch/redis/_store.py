@@ -23,11 +23,11 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from .._core._events import JobEvent, Statuses
+from .._core._store import Claims, Fleet, SharedPace
+from .._core._watch import Outcome, Watch
 from .._errors import WatchTimeoutError
-from .._events import JobEvent, Statuses
-from .._store import Claims, Fleet, SharedPace
 from .._validate import check_id, positive_seconds
-from .._watch import Outcome, Watch
 from . import _wire
 from ._link import Link, Reset
 from ._listen import Listener

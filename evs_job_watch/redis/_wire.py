@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from .. import _codec
+from .._core._events import JobEvent, Statuses
 from .._errors import (
     AuthenticationError,
     EvsApiError,
@@ -21,8 +21,8 @@ from .._errors import (
     ServerError,
     ThrottledError,
 )
-from .._events import JobEvent, Statuses
 from .._models import Job, JobStatus
+from .._wire._codec import encode_job, job_from_data
 
 __all__ = [
     "EVENT",
@@ -42,7 +42,7 @@ _API_ERRORS: dict[str, type[EvsApiError]] = {
 
 
 def _job(data: Any) -> Job:
-    return _codec.job_from_data(data)
+    return job_from_data(data)
 
 
 EVENT = b'{"k":"ev"'  # how every event message starts
@@ -57,14 +57,14 @@ def event_message(replica: str, event: JobEvent) -> bytes:
     """The note that ``replica`` delivered ``event``, for the other replicas' streams."""
     # Spliced from the encoded jobs: a batch's parent is not decoded and encoded again.
     previous = None if event.previous is None else event.previous.value
-    parent = b"null" if event.parent is None else _codec.encode_job(event.parent)
+    parent = b"null" if event.parent is None else encode_job(event.parent)
     return b"".join(
         (
             event_prefix(replica),
             b'"p":',
             orjson.dumps(previous),
             b',"j":',
-            _codec.encode_job(event.job),
+            encode_job(event.job),
             b',"a":',
             parent,
             b"}",
@@ -91,7 +91,7 @@ def events_of(message: dict[str, Any]) -> list[JobEvent]:
 def outcome_data(outcome: Job | BaseException) -> dict[str, Any]:
     """How a watch ended, as JSON data: the terminal job, or the error's kind and text."""
     if isinstance(outcome, Job):
-        return {"job": orjson.loads(_codec.encode_job(outcome))}
+        return {"job": orjson.loads(encode_job(outcome))}
     error: dict[str, Any] = {"type": type(outcome).__name__, "message": str(outcome)}
     if isinstance(outcome, EvsApiError):
         error.update(message=outcome.message, status=outcome.status, code=outcome.code)

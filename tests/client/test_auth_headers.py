@@ -20,7 +20,7 @@ from evs_job_watch import (
     ServerError,
     TokenAuth,
 )
-from evs_job_watch._auth import sign_request
+from evs_job_watch._credentials._auth import sign_request
 
 from ..hostile.answers import job_json
 from ..tokens import CountingProvider

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from evs_job_watch import ApiError, Job, JobEntities, JobStatus, JobType
-from evs_job_watch._codec import decode_job, error_fields
+from evs_job_watch._wire._codec import decode_job, error_fields
 
 from .samples import BATCH_SUCCESS, FAILED_CREATE, RUNNING_CREATE, job_bytes, utc
 

@@ -11,7 +11,7 @@ import attrs
 import pytest
 
 from evs_job_watch import Job, JobEntities
-from evs_job_watch._codec import decode_job
+from evs_job_watch._wire._codec import decode_job
 
 from .samples import BATCH_SUCCESS, FAILED_CREATE, RUNNING_CREATE, job_bytes
 
@@ -38,7 +38,7 @@ def test_a_disk_type_is_kept_once_for_all_jobs() -> None:
 # a type seen for the first time is no longer shared.
 INVENTING = """
 import json
-from evs_job_watch._codec import decode_job
+from evs_job_watch._wire._codec import decode_job
 
 def kind(name):
     body = json.dumps({"job_id": "j1", "status": "RUNNING", "entities": {"volume_type": name}})

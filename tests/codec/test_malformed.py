@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evs_job_watch import Job, MalformedResponseError
-from evs_job_watch._codec import decode_job
+from evs_job_watch._wire._codec import decode_job
 
 from .samples import RUNNING_CREATE
 from .strategies import FUZZ, job_likes, json_values

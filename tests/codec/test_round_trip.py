@@ -8,7 +8,7 @@ from datetime import timedelta
 from hypothesis import given
 
 from evs_job_watch import Job
-from evs_job_watch._codec import decode_job, encode_job
+from evs_job_watch._wire._codec import decode_job, encode_job
 
 from .samples import RUNNING_CREATE
 from .strategies import ROUND_TRIP, jobs

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from evs_job_watch import Job, JobStatus, JobType, MalformedResponseError
-from evs_job_watch._codec import decode_job, encode_job
+from evs_job_watch._wire._codec import decode_job, encode_job
 
 from .samples import job_bytes, utc
 

@@ -1,0 +1,1 @@
+"""The EVS job API client, and its configuration read from the environment."""

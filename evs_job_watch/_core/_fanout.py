@@ -1,0 +1,87 @@
+"""Waiting on many handles at once: gather-like and as-completed, under one timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+
+from .._errors import WatchTimeoutError
+from .._models import Job
+from ._handle import JobHandle
+
+__all__ = ["completed", "gather"]
+
+
+async def gather(
+    handles: Sequence[JobHandle], limit: float | None, return_exceptions: bool
+) -> list[Job | BaseException]:
+    """Like ``asyncio.gather`` over handles; unfinished ones are released on the way out."""
+    try:
+        if handles:
+            await _all_done(handles, limit, stop_at_error=not return_exceptions)
+        results = [
+            h.outcome() if h.done() else WatchTimeoutError(h.job_id, limit or 0.0) for h in handles
+        ]
+        if not return_exceptions:
+            # The first error in job order: a job's own error before a timeout.
+            errors = [r for r in results if isinstance(r, BaseException)]
+            own = [e for e in errors if not isinstance(e, WatchTimeoutError)]
+            if errors:
+                raise (own or errors)[0]
+        return results
+    finally:
+        for handle in handles:
+            handle.cancel()
+
+
+async def _all_done(handles: Sequence[JobHandle], limit: float | None, stop_at_error: bool) -> None:
+    """Until every handle is done, the first one ends in an error (if asked), or ``limit``."""
+    finished = asyncio.get_running_loop().create_future()
+    left = len(handles)
+
+    def arrive(handle: JobHandle) -> None:
+        nonlocal left
+        left -= 1
+        outcome = handle.outcome()
+        failed = isinstance(outcome, Exception)  # an error, not a cancelled handle
+        if (left == 0 or (stop_at_error and failed)) and not finished.done():
+            finished.set_result(None)
+
+    for handle in handles:
+        handle.add_done_callback(arrive)
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(finished, limit)
+
+
+async def completed(handles: Sequence[JobHandle], limit: float | None) -> AsyncIterator[Job]:
+    """Each handle's terminal Job in the order they end; errors and the timeout raise."""
+    loop = asyncio.get_running_loop()
+    deadline = None if limit is None else loop.time() + limit
+    finished: deque[JobHandle] = deque()
+    arrived = asyncio.Event()
+
+    def arrive(handle: JobHandle) -> None:
+        finished.append(handle)
+        arrived.set()
+
+    for handle in handles:
+        handle.add_done_callback(arrive)
+    try:
+        for _ in handles:
+            # An Event rather than a queue: a timeout can then never lose an arrival.
+            while not finished:
+                arrived.clear()
+                remaining = None if deadline is None else deadline - loop.time()
+                try:
+                    if remaining is not None and remaining <= 0:
+                        raise asyncio.TimeoutError
+                    await asyncio.wait_for(arrived.wait(), remaining)
+                except asyncio.TimeoutError:
+                    late = next(h for h in handles if not h.done())
+                    raise WatchTimeoutError(late.job_id, limit or 0.0) from None
+            yield finished.popleft().terminal_job()
+    finally:
+        for handle in handles:
+            handle.cancel()

@@ -1,0 +1,281 @@
+"""Watch: the life of one watched job id, from its first poll to its last waiter told.
+
+::
+
+    FOLLOWING ⇄ POLLING ── terminal answer, final error, timeout, release ──▶ DELIVERING ──▶ SETTLED
+        └──────────┴──── ended elsewhere ─────────────────────────────────────────▲
+        └──────────┴──────────────────────────── close ──────────────────────────────┘
+
+While POLLING, the Poller polls it and hands each answer to ``answered``. Once it has
+ended, its last callbacks run (DELIVERING), and then its holders are told how it ended
+(SETTLED). With a shared store (``_store``) a watch is polled by one replica of the
+fleet at a time: elsewhere it is FOLLOWING, polled by none here, until this replica
+claims it (``adopted``) or the fleet reports its end (``ended_elsewhere``). With the
+local store every watch starts POLLING and never follows. Everything that happens to a
+watch is one of its methods; other modules ask it, they do not reach into it.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from typing import Protocol
+
+from .._errors import WatcherClosedError, WatchTimeoutError
+from .._models import Job
+from .._wire._codec import Answer
+from ._delivery import Delivery
+from ._events import JobEvent, Statuses
+from ._outbox import Item, Outbox, Record
+from ._snapshot import SavedWatch
+
+__all__ = ["Holder", "Outcome", "Phase", "Tracker", "Watch"]
+
+# How a watch ended, for its holders: the terminal Job, or the error that ended it.
+Outcome = Job | BaseException
+
+
+class Phase(enum.Enum):
+    FOLLOWING = "following"  # shared store: live, polled by another replica (or none yet)
+    POLLING = "polling"  # polled here, on its schedule
+    DELIVERING = "delivering"  # ended; its last callbacks run before the holders are told
+    SETTLED = "settled"  # the holders know how it ended
+
+
+class Holder(Protocol):
+    """A claim on a watch (a ``JobHandle``), as the watch sees it."""
+
+    def settle(self, outcome: Outcome) -> None: ...
+
+    def deadline(self) -> float | None: ...
+
+
+class Tracker(Protocol):
+    """The set of watches (``WatchSet``), as each watch reports to it."""
+
+    def held(self, watch: Watch) -> None: ...
+
+    def ended(self, watch: Watch) -> None: ...
+
+    def recorded(self, watch: Watch, event: JobEvent) -> None: ...
+
+    def settled(self, watch: Watch, outcome: Outcome | None, here: bool) -> None: ...
+
+
+class Watch:
+    """One watched job: what was seen, what was delivered, who waits for the outcome."""
+
+    __slots__ = (
+        "_delivered",
+        "_delivery",
+        "_held",
+        "_outbox",
+        "_seen",
+        "_tracker",
+        "answer",
+        "job_id",
+        "phase",
+        "polling",
+    )
+
+    def __init__(
+        self,
+        job_id: str,
+        tracker: Tracker,
+        delivery: Delivery,
+        known: Statuses | None = None,
+        phase: Phase = Phase.POLLING,
+    ) -> None:
+        self.job_id = job_id
+        self.phase = phase
+        self.polling = phase is Phase.POLLING  # a plain attribute, read a few times a poll
+        self.answer: Answer | None = None  # the last answer; given back when it repeats
+        # What the polls have shown (the next answer is compared with it), and what was
+        # delivered (what a snapshot keeps); both start from a resumed snapshot's. The
+        # delivered side is None while it equals the seen one, as it does whenever no
+        # event is on its way: most watches, most of the time, keep one Statuses.
+        self._seen = known or Statuses()
+        self._delivered: Statuses | None = None
+        # One holder kept as it is (most watches have one), more in a tuple: see _holders.
+        self._held: Holder | tuple[Holder, ...] | None = None
+        self._outbox: Outbox | None = None  # only while it has items to run
+        self._tracker = tracker
+        self._delivery = delivery
+
+    def __repr__(self) -> str:
+        return f"<Watch {self.job_id} {self.phase.value}>"
+
+    @property
+    def latest(self) -> Job | None:
+        """The job as the last answer showed it."""
+        return None if self.answer is None else self.answer.job
+
+    @property
+    def live(self) -> bool:
+        """Whether it has not ended yet (polled here or elsewhere)."""
+        return self.phase is Phase.POLLING or self.phase is Phase.FOLLOWING
+
+    @property
+    def held(self) -> bool:
+        """Whether a caller of this replica waits for it."""
+        return self._held is not None
+
+    # -- what happens to a watch -------------------------------------------------------
+
+    def hold(self, holder: Holder) -> None:
+        """One more caller waits for this watch."""
+        holders = self._holders()
+        if not holders:
+            self._tracker.held(self)
+        self._keep((*holders, holder))
+
+    def adopted(self, known: Statuses) -> None:
+        """This replica claimed it (shared store): poll it, from what the fleet delivered."""
+        if not self.live:
+            return
+        self._enter(Phase.POLLING)
+        self._seen = known
+        self._delivered = None
+
+    def yielded(self) -> None:
+        """Another replica polls it from now on (a lease lost or handed over)."""
+        if self.polling:
+            self._enter(Phase.FOLLOWING)
+
+    def ended_elsewhere(self, outcome: Outcome | None) -> None:
+        """The fleet's watch ended on another replica: tell the holders (no callbacks here).
+
+        ``outcome`` None: every replica released it.
+        """
+        if self.live:
+            self._end(outcome, here=False)
+
+    def answered(self, answer: Answer) -> bool:
+        """A poll's answer: deliver its events, and end if the job ended.
+
+        Returns whether anything changed since the last answer.
+        """
+        if answer is self.answer:
+            return False  # the source saw the same body again: nothing can have changed
+        self.answer = answer
+        job = answer.job
+        events = self._seen.changes(job)
+        if events:
+            if self._delivered is None:
+                self._delivered = Statuses(self._seen.job, self._seen.subs)
+            for event in events:
+                self._seen.record(event)
+            self._post(self._delivery.events(events, self._record))
+        if job.status.is_terminal:
+            self._end(job)
+        return bool(events)
+
+    def failed(self, error: BaseException) -> None:
+        """An error ended the polling: not found, a refusal, the error budget spent, a bug."""
+        self._end(error)
+
+    def expired(self, holder: Holder, limit: float) -> None:
+        """A holder's deadline passed: the watch ends with it if it was the last one."""
+        error = WatchTimeoutError(self.job_id, limit)
+        if self.live and self._held is holder:
+            self._end(error)
+        else:
+            holder.settle(error)
+
+    def released(self, holder: Holder) -> None:
+        """A holder stopped waiting; with none left, polling stops and nobody is told."""
+        holders = self._holders()
+        if holder in holders:
+            self._keep(tuple(other for other in holders if other is not holder))
+        if self._held is None and self.live:
+            self._end(None)
+
+    def closed(self) -> None:
+        """The watcher closes: callbacks not yet run are dropped, the holders are told."""
+        if self.phase is Phase.SETTLED:
+            return
+        self._enter(Phase.SETTLED)
+        if self._outbox is not None:
+            self._outbox.cancel()
+        self._tell(WatcherClosedError(self.job_id))
+
+    # -- what a snapshot keeps -----------------------------------------------------------
+
+    def delivered(self) -> Statuses:
+        """A copy of the statuses whose events were delivered (what a store keeps)."""
+        delivered = self._delivered or self._seen
+        return Statuses(delivered.job, delivered.subs)
+
+    def saved(self, now: float) -> SavedWatch | None:
+        """The watch as a snapshot keeps it, or None if a restart must not resume it.
+
+        A live watch is kept, and so is one that ended with its job while the job's last
+        events are being delivered: those are delivered again after a restart, not lost.
+        """
+        delivered = self._delivered or self._seen
+        if delivered.ended or self.phase is Phase.SETTLED:
+            return None
+        latest = self.latest
+        if self.phase is Phase.DELIVERING and not (latest and latest.is_terminal):
+            return None
+        deadlines = [holder.deadline() for holder in self._holders()]
+        timeout = None
+        if deadlines and None not in deadlines:
+            timeout = max(0.0, max(d for d in deadlines if d is not None) - now)
+        return SavedWatch(self.job_id, delivered.job, delivered.subs or {}, timeout)
+
+    # -- the steps of an ending --------------------------------------------------------
+
+    def _end(self, outcome: Outcome | None, here: bool = True) -> None:
+        """POLLING to DELIVERING; the holders are told after the callbacks posted so far.
+
+        ``outcome`` None: released, nobody is left to tell. ``here`` False: it ended on
+        another replica, whose callbacks ran there.
+        """
+        self._enter(Phase.DELIVERING)
+        self._tracker.ended(self)
+        items: list[Item] = []
+        if here and isinstance(outcome, BaseException):
+            items.extend(self._delivery.error(self.job_id, outcome))
+        items.append(Record(functools.partial(self._settle, outcome, here)))
+        self._post(items)
+
+    def _settle(self, outcome: Outcome | None, here: bool) -> None:
+        """DELIVERING to SETTLED: its callbacks ran (unless it was closed meanwhile)."""
+        if self.phase is not Phase.DELIVERING:
+            return
+        self._enter(Phase.SETTLED)
+        self._tracker.settled(self, outcome, here)
+        if outcome is not None:
+            self._tell(outcome)
+
+    def _holders(self) -> tuple[Holder, ...]:
+        held = self._held
+        return () if held is None else held if isinstance(held, tuple) else (held,)
+
+    def _keep(self, holders: tuple[Holder, ...]) -> None:
+        self._held = None if not holders else holders[0] if len(holders) == 1 else holders
+
+    def _enter(self, phase: Phase) -> None:
+        self.phase = phase
+        self.polling = phase is Phase.POLLING
+
+    def _tell(self, outcome: Outcome) -> None:
+        for holder in self._holders():
+            holder.settle(outcome)
+
+    def _record(self, event: JobEvent) -> None:
+        """An event's callbacks returned: it counts as delivered from now on."""
+        delivered = self._delivered
+        assert delivered is not None  # made when the event was seen, kept until delivered
+        delivered.record(event)
+        if delivered.job is self._seen.job and delivered.subs == self._seen.subs:
+            self._delivered = None  # caught up: nothing on its way
+        self._tracker.recorded(self, event)
+
+    def _post(self, items: list[Item]) -> None:
+        if self._outbox is None:
+            self._outbox = self._delivery.outbox()
+        self._outbox.post(items)
+        if self._outbox.idle:  # all run already: thousands of quiet watches keep none
+            self._outbox = None

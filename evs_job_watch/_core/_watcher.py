@@ -1,0 +1,333 @@
+"""JobWatcher: the public face of watching; one watch per job id, under one Poller.
+
+It builds the parts and hands work down: a watch's life is ``_watch.Watch``'s, when to
+poll is ``_poller``'s (deciding through ``_schedule``, pacing through ``_pacer``),
+callbacks run in order per job through ``_delivery`` and ``_outbox``, and the watch set
+is kept by a store (``_store``: local by default, or shared by replicas). The map of
+the modules and the path of one poll are in ``docs/ARCHITECTURE.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Literal, overload
+
+import attrs
+
+from .._errors import WatcherClosedError
+from .._models import Job
+from .._policy import PollPolicy
+from .._validate import check_id, positive_int, positive_number, positive_seconds
+from . import _snapshot
+from ._delivery import Delivery
+from ._events import ErrorCallback, EventCallback, Statuses
+from ._fanout import completed, gather
+from ._fleet import FleetSide
+from ._handle import JobHandle
+from ._learn import DurationModel
+from ._pacer import Pacer
+from ._poller import JobSource, Poller
+from ._store import LocalStore, Store
+from ._stream import EventStream
+from ._tasks import TaskGroup
+from ._watch import Phase, Watch
+from ._watchset import WatchSet
+
+__all__ = ["JobSource", "JobWatcher", "WatcherStats"]
+
+logger = logging.getLogger("evs_job_watch")
+
+
+@attrs.frozen
+class WatcherStats:
+    """What a watcher has done and is doing.
+
+    Attributes:
+        polls: requests sent.
+        errors: transient errors (5xx, 429, connection failures, malformed bodies).
+        throttled: 429 answers among them.
+        watching: jobs being watched now.
+        in_flight: requests under way now.
+    """
+
+    polls: int
+    errors: int
+    throttled: int
+    watching: int
+    in_flight: int
+
+
+class JobWatcher:
+    """Watches many EVS jobs at once, with waiters, callbacks and an event stream.
+
+    Args:
+        client: an ``EvsJobClient`` (or any object with its ``get_job``).
+        policy: the poll intervals and error tolerance.
+        max_concurrency: the most requests in flight at once.
+        rate_limit: the most requests per second, spread evenly; None for no limit. With
+            a shared store, the limit of the whole fleet (give every replica the same).
+        on_status_change: called with a JobEvent for every status change seen (the
+            first sight included) of a job or sub-job.
+        on_complete: called once when a job or sub-job reaches SUCCESS.
+        on_fail: called once when a job or sub-job reaches FAIL.
+        on_error: called with ``(job_id, error)`` when a watch ends with an error.
+        resume: a ``snapshot()`` of an earlier watcher, resumed on ``async with``.
+        state_path: a file kept up to date with the snapshot after every delivered
+            event batch, from ``async with`` on (resumed from there when ``resume`` is
+            not given; a file that cannot be read is refused and never overwritten).
+            Short for ``store=LocalStore(state_path)``.
+        store: where the watch set is kept: a ``LocalStore`` (the default), or a store
+            shared by the replicas of a service (``evs_job_watch.redis.RedisStore``).
+        rng: the random generator that spreads polls (``PollPolicy.jitter``); a seeded
+            ``random.Random`` makes every delay repeatable, as in tests.
+    """
+
+    def __init__(
+        self,
+        client: JobSource,
+        *,
+        policy: PollPolicy | None = None,
+        max_concurrency: int = 64,
+        rate_limit: float | None = None,
+        on_status_change: EventCallback | None = None,
+        on_complete: EventCallback | None = None,
+        on_fail: EventCallback | None = None,
+        on_error: ErrorCallback | None = None,
+        resume: Mapping[str, Any] | None = None,
+        state_path: str | os.PathLike[str] | None = None,
+        store: Store | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        positive_int(max_concurrency, "max_concurrency")
+        if rate_limit is not None:
+            rate_limit = positive_number(rate_limit, "rate_limit", "requests per second")
+        if store is not None and state_path is not None:
+            raise ValueError("give either store or state_path, not both")
+        policy = policy if policy is not None else PollPolicy()
+        self._store = store if store is not None else LocalStore(state_path)
+        pacer = Pacer(rate_limit, self._store.pace(rate_limit))
+        self._tasks = TaskGroup()  # every background task of this watcher
+        self._poller = Poller(
+            client,
+            policy,
+            max_concurrency,
+            pacer,
+            self._store,
+            DurationModel(),
+            rng if rng is not None else random.Random(),
+            self._tasks,
+        )
+        self._delivery = Delivery(on_status_change, on_complete, on_fail, on_error, self._tasks)
+        self._watches = WatchSet(self._store)
+        self._fleet = FleetSide(self._watches, self._delivery, self._poller, pacer, self.snapshot)
+        self._resume = resume
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"watching {len(self._watches)} jobs"
+        return f"<JobWatcher {state}>"
+
+    async def __aenter__(self) -> JobWatcher:
+        store = self._store
+        if self._resume is None or store.shared:
+            # With a snapshot to resume, a local state file is neither read nor written.
+            saved = await store.open(self._fleet)
+            if saved is not None:
+                self._restore(*saved)
+            if store.shared:
+                self._poller.start_claiming(self._watches, self._fleet.adopt)
+        if self._resume is not None:
+            self.resume(self._resume)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def store(self) -> Store:
+        """Where the watch set is kept."""
+        return self._store
+
+    @property
+    def policy(self) -> PollPolicy:
+        """The poll policy in force."""
+        return self._poller.policy
+
+    @property
+    def stats(self) -> WatcherStats:
+        """Counters of the watcher's work so far, and what it is doing now."""
+        poller = self._poller
+        return WatcherStats(
+            polls=poller.polls,
+            errors=poller.errors,
+            throttled=poller.throttled,
+            watching=len(self._watches),
+            in_flight=poller.in_flight,
+        )
+
+    def watching(self) -> frozenset[str]:
+        """The ids of the jobs being watched now."""
+        return frozenset(self._watches)
+
+    # -- the public verbs -------------------------------------------------------------
+
+    def watch(self, job_id: str, *, timeout: float | timedelta | None = None) -> JobHandle:
+        """Start watching ``job_id`` (or join its existing watch); returns at once."""
+        check_id(job_id)
+        return self._hold(job_id, _timeout(timeout))
+
+    async def wait(self, job_id: str, *, timeout: float | timedelta | None = None) -> Job:
+        """Watch ``job_id`` until it ends: the job on SUCCESS, ``JobFailedError`` on FAIL."""
+        return await self.watch(job_id, timeout=timeout)
+
+    @overload
+    async def wait_all(
+        self,
+        job_ids: Iterable[str],
+        *,
+        timeout: float | timedelta | None = None,
+        return_exceptions: Literal[False] = False,
+    ) -> list[Job]: ...
+
+    @overload
+    async def wait_all(
+        self,
+        job_ids: Iterable[str],
+        *,
+        timeout: float | timedelta | None = None,
+        return_exceptions: bool,
+    ) -> list[Job | BaseException]: ...
+
+    async def wait_all(
+        self,
+        job_ids: Iterable[str],
+        *,
+        timeout: float | timedelta | None = None,
+        return_exceptions: bool = False,
+    ) -> list[Job] | list[Job | BaseException]:
+        """Wait for every job, under one overall timeout; results in the order of ``job_ids``.
+
+        Like ``asyncio.gather``: the first error is raised unless ``return_exceptions``,
+        in which case errors take their job's place. Jobs still unfinished when this
+        returns or raises are released (their polling stops unless another handle holds
+        them). A bare string is refused (``TypeError``): pass a list of ids.
+        """
+        limit = _timeout(timeout)
+        return await gather(self._watch_all(job_ids), limit, return_exceptions)
+
+    def as_completed(
+        self, job_ids: Iterable[str], *, timeout: float | timedelta | None = None
+    ) -> AsyncIterator[Job]:
+        """Yield each job's terminal ``Job`` (SUCCESS or FAIL) in the order they end.
+
+        A watch that ends with an error raises it from the iterator; so does the overall
+        timeout (``WatchTimeoutError``). Leaving the loop early releases the rest. A
+        bare string is refused (``TypeError``): pass a list of ids.
+        """
+        limit = _timeout(timeout)
+        return completed(self._watch_all(job_ids), limit)
+
+    def events(self, *, max_pending: int = 10_000) -> EventStream:
+        """Every JobEvent from now on; see ``EventStream`` for the overflow policy."""
+        streams = self._delivery.streams
+        stream = EventStream(max_pending, streams.discard)
+        if self._closed:
+            stream.close()
+        else:
+            streams.add(stream)
+        return stream
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every live watch as plain, versioned JSON data, for ``resume`` after a restart.
+
+        Only delivered events count: a watch whose events are still being delivered is
+        kept as it was before them, so they are delivered again after a restart rather
+        than lost. The time left to each watch's deadline is kept too, and the durations
+        learned of each job type, so the poll schedule needs no new history.
+        """
+        watches = self._watches.saved(asyncio.get_running_loop().time())
+        return _snapshot.dump(watches, self._poller.history())
+
+    def resume(self, snapshot: Mapping[str, Any]) -> list[JobHandle]:
+        """Resume the watches of a ``snapshot()``; their handles, in snapshot order.
+
+        Events fire only for changes since the snapshot. A deadline keeps the time it had
+        left, less the time since the snapshot, and at least one interval, so that a job
+        that ended meanwhile is still reported. Raises ValueError for a broken snapshot.
+        """
+        return self._restore(*_snapshot.parse(snapshot), _snapshot.learned(snapshot))
+
+    async def aclose(self) -> None:
+        """End every watch with ``WatcherClosedError`` and stop every task and timer.
+
+        With a ``state_path``, the live watches are saved first, for the next start; with
+        a shared store, this replica's leases are handed back to the fleet.
+        """
+        if self._closed:
+            return
+        self._closed = True  # from here, no new watch (a second aclose returns at once)
+        owned = self._poller.owned(self._watches.live())
+        if self._store.shared:
+            for watch, _ in owned:
+                watch.yielded()  # no request goes out for a watch handed back
+        await self._poller.stop_claiming()  # no claim under way while the store closes
+        await self._store.close(owned)
+        for watch in self._watches.close():
+            watch.closed()
+        self._poller.close()
+        self._delivery.close()
+        await self._tasks.aclose()  # every task but the caller's own (it may be a courier)
+
+    # -- watches and handles ------------------------------------------------------------
+
+    def _watch_all(self, job_ids: Iterable[str]) -> list[JobHandle]:
+        if isinstance(job_ids, (str, bytes)):
+            raise TypeError("job_ids must be an iterable of job ids, not a single string")
+        ids = [check_id(job_id) for job_id in job_ids]  # all checked before any request
+        return [self._hold(job_id, None) for job_id in ids]
+
+    def _hold(self, job_id: str, limit: float | None, known: Statuses | None = None) -> JobHandle:
+        if self._closed:
+            raise WatcherClosedError(job_id)
+        watch = self._watches.get(job_id)
+        if watch is None:
+            if self._store.shared:  # polled once the fleet hands it to a replica
+                watch = Watch(job_id, self._watches, self._delivery, known, Phase.FOLLOWING)
+                self._watches.add(watch)
+            else:
+                watch = Watch(job_id, self._watches, self._delivery, known)
+                self._watches.add(watch)
+                self._poller.schedule(watch, 0.0)  # the first poll goes out at once
+        return JobHandle(watch, limit)
+
+    def _restore(
+        self, taken_at: float, saved: list[_snapshot.SavedWatch], learned: _snapshot.Learned
+    ) -> list[JobHandle]:
+        self._poller.relearn(learned)  # the poll schedule picks up where it was
+        elapsed = max(time.time() - taken_at, 0.0)
+        handles = []
+        for item in saved:
+            limit = None
+            if item.timeout is not None:
+                limit = max(item.timeout - elapsed, self._poller.policy.interval)
+            known = Statuses(item.status, item.sub_jobs)
+            handles.append(self._hold(item.job_id, limit, known))
+        if handles:
+            logger.info("resumed %d watches from a snapshot", len(handles))
+        return handles
+
+
+def _timeout(value: float | timedelta | None) -> float | None:
+    return None if value is None else positive_seconds(value, "timeout")
