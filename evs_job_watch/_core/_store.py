@@ -26,7 +26,22 @@ from ._events import JobEvent, Statuses
 from ._snapshot import Learned, SavedWatch, StateFile
 from ._watch import Outcome, Watch
 
-__all__ = ["Claims", "Fleet", "Keeper", "LocalStore", "SharedPace", "Store"]
+__all__ = ["Claims", "Fleet", "Keeper", "LocalStore", "SharedPace", "Store", "state_file"]
+
+
+def state_file(path: str | os.PathLike[str], what: str) -> Path:
+    """``path`` as a state file's path, if its directory exists (else ValueError).
+
+    Checked when the watcher is made, so that a typo in the directory is an error at the
+    call rather than a failed write logged at every change later.
+    """
+    checked = Path(path)
+    if checked.is_dir():
+        raise ValueError(f"{what} {str(checked)!r} is a directory, not a file")
+    parent = checked.parent
+    if not parent.is_dir():
+        raise ValueError(f"{what} {str(checked)!r}: the directory {str(parent)!r} does not exist")
+    return checked
 
 
 @attrs.frozen
@@ -143,7 +158,7 @@ class LocalStore:
     leased_until = float("inf")
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = None if path is None else Path(path)
+        self.path = None if path is None else state_file(path, "path")
         self._file: StateFile | None = None
 
     def __repr__(self) -> str:
