@@ -160,6 +160,7 @@ class EvsJobClient:
         self._auth = auth
         self._session = session
         self._owns_session = session is None
+        self._closed = False
         self._max_connections = max_connections
         self._prefix = f"{self._endpoint}/v1/{self._project_id}/jobs/"
         self._remote = Remote()
@@ -248,7 +249,12 @@ class EvsJobClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the session if the client created it; a caller's session stays open."""
+        """Close the session if the client created it; a caller's session stays open.
+
+        The client queries nothing after this (``RuntimeError``): a new session would
+        never be closed.
+        """
+        self._closed = True
         if self._owns_session and self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -268,6 +274,8 @@ class EvsJobClient:
 
         A running job answers the same bytes poll after poll, so most polls end here.
         """
+        if self._closed:
+            raise RuntimeError("the client is closed (its `async with` was left, or aclose)")
         url = URL(self._prefix + check_id(job_id), encoded=True)
         if self._auth is None:
             return await self._get(url, _NO_HEADERS, job_id, last)
