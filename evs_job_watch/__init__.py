@@ -2,6 +2,7 @@
 
 from ._api._client import EvsJobClient
 from ._core._events import JobEvent
+from ._core._fanout import CompletedJobs
 from ._core._handle import JobHandle
 from ._core._store import LocalStore, Store
 from ._core._stream import EventStream
@@ -32,6 +33,7 @@ __all__ = [
     "AkSkAuth",
     "ApiError",
     "AuthenticationError",
+    "CompletedJobs",
     "ConnectionSetupError",
     "Credentials",
     "EventStream",

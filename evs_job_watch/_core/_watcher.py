@@ -14,7 +14,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Literal, overload
@@ -28,7 +28,7 @@ from .._validate import check_id, positive_int, positive_number, positive_second
 from . import _snapshot
 from ._delivery import Delivery
 from ._events import ErrorCallback, EventCallback, Statuses
-from ._fanout import completed, gather
+from ._fanout import CompletedJobs, gather
 from ._fleet import FleetSide
 from ._handle import JobHandle
 from ._learn import DurationModel
@@ -243,15 +243,17 @@ class JobWatcher:
 
     def as_completed(
         self, job_ids: Iterable[str], *, timeout: float | timedelta | None = None
-    ) -> AsyncIterator[Job]:
+    ) -> CompletedJobs:
         """Yield each job's terminal ``Job`` (SUCCESS or FAIL) in the order they end.
 
         A watch that ends with an error raises it from the iterator; so does the overall
-        timeout (``WatchTimeoutError``). Leaving the loop early releases the rest. A
+        timeout (``WatchTimeoutError``). To leave the loop early, iterate inside
+        ``async with watcher.as_completed(...) as jobs:``: leaving the block releases the
+        rest (a bare ``break`` releases them only once the iterator is collected). A
         bare string is refused (``TypeError``): pass a list of ids.
         """
         limit = _timeout(timeout)
-        return completed(self._watch_all(job_ids), limit)
+        return CompletedJobs(self._watch_all(job_ids), limit)
 
     def events(self, *, max_pending: int = 10_000) -> EventStream:
         """Every JobEvent from now on; see ``EventStream`` for the overflow policy."""

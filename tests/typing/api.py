@@ -17,6 +17,7 @@ from evs_job_watch import (
     AkSkAuth,
     ApiError,
     AuthenticationError,
+    CompletedJobs,
     ConnectionSetupError,
     Credentials,
     EventStream,
@@ -190,6 +191,11 @@ async def watch_many(session: aiohttp.ClientSession, job_ids: list[str]) -> list
 
         async for job in watcher.as_completed(job_ids, timeout=900.0):
             finished.append(job)
+        completed: CompletedJobs = watcher.as_completed(job_ids, timeout=timedelta(minutes=15))
+        async with completed as jobs:
+            async for job in jobs:
+                finished.append(job)
+                break
 
         snapshot: dict[str, Any] = watcher.snapshot()
         resumed: list[JobHandle] = watcher.resume(snapshot)
