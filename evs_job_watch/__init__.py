@@ -1,5 +1,7 @@
 """Watch Elastic Volume Service jobs on Open Telekom Cloud and Huawei Cloud from asyncio."""
 
+import logging
+
 from ._api._client import EvsJobClient
 from ._core._events import JobEvent
 from ._core._fanout import CompletedJobs
@@ -28,6 +30,10 @@ from ._models import ApiError, Job, JobEntities, JobStatus, JobType
 from ._policy import PollPolicy
 from ._version import __version__
 from ._wire._regions import endpoint_for
+
+# A library configures no logging, but keeps Python's last-resort handler from printing
+# its warnings on stderr when the application configured none either (docs/logging.md).
+logging.getLogger("evs_job_watch").addHandler(logging.NullHandler())
 
 __all__ = [
     "AkSkAuth",
