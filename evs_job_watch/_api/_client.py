@@ -125,7 +125,8 @@ class EvsJobClient:
         allow_insecure_http: permit ``http://`` to a host that is not loopback.
         max_connections: the connection pool size of a session the client creates.
         ssl: None for the system's CAs, an ``ssl.SSLContext`` (it must verify), or the
-            path of a PEM CA bundle to trust instead. There is no switch to turn it off.
+            path of a PEM CA bundle to trust as well as the system's CAs. There is no
+            switch to turn verification off.
         proxy: a proxy URL for every request; otherwise, with ``trust_env``, the
             ``HTTPS_PROXY``/``NO_PROXY`` variables decide (for a session made here).
     """

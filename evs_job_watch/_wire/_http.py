@@ -97,10 +97,14 @@ def _ssl_context(value: object) -> ssl.SSLContext | None:
         path = os.fspath(value)
         if not os.path.isfile(path):
             raise ValueError(f"ssl: no CA bundle file at {path!r}")
+        # The system's trusted CAs first (as ssl=None has them), then the bundle's: a
+        # bundle adds trust, never replaces it (create_default_context(cafile=...) would).
+        context = ssl.create_default_context()
         try:
-            return ssl.create_default_context(cafile=path)
+            context.load_verify_locations(cafile=path)
         except (ssl.SSLError, OSError) as exc:
             raise ValueError(f"ssl: {path!r} is not a PEM CA bundle ({exc})") from None
+        return context
     # Deliberately no switch that turns verification off (ssl=False).
     raise ValueError("ssl takes an ssl.SSLContext or the path of a CA bundle (PEM), or None")
 
@@ -130,7 +134,7 @@ class HttpSettings:
 
     Args:
         ssl: None for the system's CAs, an ``ssl.SSLContext`` (it must verify), or the
-            path of a PEM CA bundle to trust instead.
+            path of a PEM CA bundle to trust as well as the system's CAs.
         proxy: a proxy URL for every request (it may carry ``user:password@``).
         trust_env: when ``proxy`` is not given, take it from ``HTTPS_PROXY`` /
             ``HTTP_PROXY`` / ``NO_PROXY`` (as urllib and aiohttp read them).
