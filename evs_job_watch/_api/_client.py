@@ -6,7 +6,7 @@ import copy
 import logging
 import os
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType, TracebackType
 from typing import Any
@@ -138,7 +138,7 @@ class EvsJobClient:
         *,
         auth: Auth | None = None,
         session: aiohttp.ClientSession | None = None,
-        timeout: float = 30.0,
+        timeout: float | timedelta = 30.0,
         allow_insecure_http: bool = False,
         max_connections: int = 100,
         ssl: SslOption = None,
@@ -180,7 +180,7 @@ class EvsJobClient:
         ssl: SslOption = None,
         proxy: str | None = None,
         trust_env: bool = True,
-        timeout: float = 30.0,
+        timeout: float | timedelta = 30.0,
         allow_insecure_http: bool = False,
         **options: Any,
     ) -> EvsJobClient:

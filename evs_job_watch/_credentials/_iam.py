@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -77,7 +77,7 @@ class PasswordAuth:
         ssl: SslOption = None,
         proxy: str | None = None,
         trust_env: bool = True,
-        timeout: float = 30.0,
+        timeout: float | timedelta = 30.0,
         allow_insecure_http: bool = False,
     ) -> None:
         self._username = _name("username", username)

@@ -12,6 +12,7 @@ import socket
 import ssl
 import urllib.request
 from collections.abc import Awaitable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import aiohttp
@@ -19,7 +20,7 @@ import attrs
 from yarl import URL
 
 from .._errors import ConnectionSetupError, EvsJobWatchError, ServerError
-from .._validate import positive_number
+from .._validate import positive_seconds
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -123,6 +124,10 @@ def _proxy_url(value: object) -> URL | None:
     return url
 
 
+def _timeout(value: float | timedelta) -> float:
+    return positive_seconds(value, "timeout")
+
+
 @attrs.frozen(repr=False)
 class HttpSettings:
     """The connection settings of a kind of request: TLS, proxy, proxies from the
@@ -145,11 +150,8 @@ class HttpSettings:
     ssl: ssl.SSLContext | None = attrs.field(default=None, converter=_ssl_context)
     proxy: URL | None = attrs.field(default=None, converter=_proxy_url)
     trust_env: bool = True
-    timeout: float = 30.0
+    timeout: float = attrs.field(default=30.0, converter=_timeout)
     allow_insecure_http: bool = False
-
-    def __attrs_post_init__(self) -> None:
-        positive_number(self.timeout, "timeout", "seconds")
 
     def __repr__(self) -> str:
         proxy = origin(self.proxy) if self.proxy is not None else None

@@ -171,9 +171,7 @@ class _Instruments:
 
 # Per provider, as long as it lives: a provider that cannot be weakly referenced gets
 # instruments of its own for every WatcherMetrics (as before, only the first reports).
-_BY_PROVIDER: weakref.WeakKeyDictionary[MeterProvider, _Instruments] = (
-    weakref.WeakKeyDictionary()
-)
+_BY_PROVIDER: weakref.WeakKeyDictionary[MeterProvider, _Instruments] = weakref.WeakKeyDictionary()
 
 
 def _instruments(provider: MeterProvider) -> _Instruments:
