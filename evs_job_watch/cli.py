@@ -8,7 +8,6 @@ configuration error, 3 a watch error (timeout, not found, authentication, API),
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -24,6 +23,7 @@ from ._cli._args import (
     positive_int,
     positive_number,
     positive_seconds,
+    redis_url,
     seconds_or_none,
     shown,
 )
@@ -75,7 +75,11 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="replicas sharing the jobs in Redis (extra: redis)",
     )
-    demo.add_argument("--redis-url", help="with --replicas: a Redis to use (default: start one)")
+    demo.add_argument(
+        "--redis-url",
+        type=redis_url,
+        help="with --replicas: a Redis to use (default: start a private one)",
+    )
 
     watch = commands.add_parser(
         "watch",
@@ -192,11 +196,11 @@ def _explained(args: argparse.Namespace, error: Exception) -> UsageError:
 
 def _replicas_demo(args: argparse.Namespace, out: TextIO) -> int:
     try:  # the optional extra: imported only here
-        from .redis._demo import run_replicas_demo
+        from .redis._demo import ReplicasPlan, run_replicas_demo
     except ImportError as exc:
         raise UsageError(f"--replicas needs the redis extra ({exc.name} is missing)") from None
-    demo = run_replicas_demo(args.replicas, args.jobs, args.speed, args.seed, args.redis_url, out)
-    return asyncio.run(demo)
+    plan = ReplicasPlan(args.replicas, args.jobs, args.speed, args.seed, args.redis_url)
+    return Session(out).run(lambda session: run_replicas_demo(plan, session))
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
@@ -209,6 +213,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         args = _parser().parse_args(argv)
         with logging_to_stderr(log_level(args.verbose, args.log_level)):
             if args.command == "demo":
+                if args.redis_url is not None and args.replicas < 2:
+                    raise UsageError(
+                        "--redis-url goes with --replicas N (2 or more): one replica needs no Redis"
+                    )
                 if args.replicas > 1:
                     return _replicas_demo(args, stdout)
                 plan = DemoPlan(
