@@ -41,6 +41,7 @@ from .simulator import main as simulate
 __all__ = ["main"]
 
 _DEMO = DemoPlan()
+_TIMEOUT = 600.0  # watch --timeout: seconds for all jobs together
 _POLICY = PollPolicy()
 
 
@@ -90,7 +91,9 @@ def _parser() -> argparse.ArgumentParser:
             "pair (" + ", ".join(f"{a}/{s}" for a, s, _ in KEY_PAIRS) + "), else "
             "OS_USERNAME/OS_PASSWORD; or from clouds.yaml with --os-cloud (OS_CLOUD). "
             "Exit codes: 0 all succeeded, 1 some failed, 2 usage, 3 watch error, "
-            "130/143 stopped by SIGINT/SIGTERM, 141 stdout closed."
+            "129/130/143 stopped by SIGHUP/SIGINT/SIGTERM, 141 stdout closed. "
+            "--cloud names the provider (otc or huawei); --os-cloud names a clouds.yaml "
+            "entry (EvsJobClient.from_environment's cloud= argument)."
         ),
     )
     watch.add_argument(
@@ -106,15 +109,17 @@ def _parser() -> argparse.ArgumentParser:
     where = watch.add_mutually_exclusive_group()
     where.add_argument("--endpoint", help="e.g. https://evs.eu-de.otc.t-systems.com")
     where.add_argument("--region", help="e.g. eu-de (with --cloud); default $OS_REGION_NAME")
-    watch.add_argument("--cloud", choices=PROVIDERS, help="otc (default) or huawei")
-    watch.add_argument("--os-cloud", help="the clouds.yaml entry; default $OS_CLOUD")
+    watch.add_argument("--cloud", choices=PROVIDERS, help="the provider: otc (default) or huawei")
+    watch.add_argument(
+        "--os-cloud", help="the clouds.yaml entry (not the provider); default $OS_CLOUD"
+    )
     watch.add_argument("--service", choices=("evs", "ecs"), default="evs", help="job API")
     watch.add_argument("--project-id", help="default $OS_PROJECT_ID")
     watch.add_argument(
         "--timeout",
         type=seconds_or_none,
-        default=600.0,
-        help="seconds for all jobs together (inf: no limit)",
+        default=_TIMEOUT,
+        help=f"seconds for all jobs together (default: {_TIMEOUT:g}; inf: no limit)",
     )
     watch.add_argument(
         "--interval", type=positive_seconds, default=_POLICY.interval, help="first poll delay (s)"

@@ -194,9 +194,12 @@ class EvsJobClient:
         given only by name is looked up with IAM here, so this is a coroutine.
 
         Args:
+            cloud: the ``clouds.yaml`` entry to read (default ``OS_CLOUD``), as in
+                openstacksdk; not the provider (that is ``provider``, the command line's
+                ``--cloud``).
             service: ``"evs"`` (disk jobs) or ``"ecs"`` (server jobs): picks the endpoint.
             provider: ``"otc"`` or ``"huawei"``; by default from the IAM ``auth_url``,
-                else Open Telekom Cloud.
+                else Open Telekom Cloud (the command line's ``--cloud``).
             environ: the variables to read (default ``os.environ``).
             options: further ``EvsJobClient`` arguments (``session``, ``max_connections``).
         """
