@@ -5,7 +5,6 @@ Every public module has its page, and every enum its members."""
 
 from __future__ import annotations
 
-import ast
 import enum
 import inspect
 import re
@@ -57,7 +56,8 @@ def _rendered(cls: griffe.Class, home: ModuleType) -> list[tuple[str, str, objec
         default: object = inspect.Parameter.empty
         if p.default is not None:
             default = eval(str(p.default), vars(home))  # the docs' text, read back
-        rendered.append((p.name, p.kind.value if p.kind else "", default, _annotation(p.annotation)))
+        kind = p.kind.value if p.kind else ""
+        rendered.append((p.name, kind, default, _annotation(p.annotation)))
     return rendered
 
 
@@ -75,7 +75,9 @@ def _actual(obj: type, rendered: list[tuple[str, str, object, str]]) -> list[Any
         if annotation is inspect.Parameter.empty:
             text = shown.get(p.name, "")
         else:
-            text = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+            text = annotation
+            if not isinstance(annotation, str):
+                text = inspect.formatannotation(annotation)
         kind = griffe.ParameterKind(str(p.kind.description)).value
         default = p.default
         if default is attrs.NOTHING:  # attrs shows a factory so: what the factory makes
