@@ -3,15 +3,17 @@
 import logging
 
 from ._api._client import EvsJobClient
-from ._core._events import JobEvent
+from ._core._events import ErrorCallback, EventCallback, JobEvent
 from ._core._fanout import CompletedJobs
 from ._core._handle import JobHandle
+from ._core._poller import JobSource
+from ._core._snapshot import Snapshot, SnapshotWatch
 from ._core._store import LocalStore, Store
 from ._core._stream import EventStream
 from ._core._watcher import JobWatcher, WatcherStats
-from ._credentials._auth import AkSkAuth, TokenAuth
+from ._credentials._auth import AkSkAuth, Auth, TokenAuth, TokenProvider
 from ._credentials._iam import PasswordAuth
-from ._credentials._keys import Credentials
+from ._credentials._keys import Credentials, CredentialsProvider
 from ._credentials._metadata import MetadataCredentials
 from ._errors import (
     AuthenticationError,
@@ -29,6 +31,7 @@ from ._errors import (
 from ._models import ApiError, Job, JobEntities, JobStatus, JobType
 from ._policy import PollPolicy
 from ._version import __version__
+from ._wire._codec import Answer
 from ._wire._regions import endpoint_for
 
 # A library configures no logging, but keeps Python's last-resort handler from printing
@@ -37,11 +40,16 @@ logging.getLogger("evs_job_watch").addHandler(logging.NullHandler())
 
 __all__ = [
     "AkSkAuth",
+    "Answer",
     "ApiError",
+    "Auth",
     "AuthenticationError",
     "CompletedJobs",
     "ConnectionSetupError",
     "Credentials",
+    "CredentialsProvider",
+    "ErrorCallback",
+    "EventCallback",
     "EventStream",
     "EvsApiError",
     "EvsJobClient",
@@ -52,6 +60,7 @@ __all__ = [
     "JobFailedError",
     "JobHandle",
     "JobNotFoundError",
+    "JobSource",
     "JobStatus",
     "JobType",
     "JobWatcher",
@@ -61,9 +70,12 @@ __all__ = [
     "PasswordAuth",
     "PollPolicy",
     "ServerError",
+    "Snapshot",
+    "SnapshotWatch",
     "Store",
     "ThrottledError",
     "TokenAuth",
+    "TokenProvider",
     "WatchTimeoutError",
     "WatcherClosedError",
     "WatcherStats",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import ssl
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -27,7 +28,7 @@ from .._errors import (
 from .._models import Job
 from .._validate import check_id, positive_int
 from .._wire._codec import Answer, answer_from, error_fields, job_from_data, loads
-from .._wire._http import MAX_BODY_BYTES, HttpSettings, Remote, SslOption, origin, read_capped
+from .._wire._http import MAX_BODY_BYTES, HttpSettings, Remote, origin, read_capped
 from ._environment import read_settings
 
 __all__ = ["EvsJobClient", "error_for"]
@@ -141,7 +142,7 @@ class EvsJobClient:
         timeout: float | timedelta = 30.0,
         allow_insecure_http: bool = False,
         max_connections: int = 100,
-        ssl: SslOption = None,
+        ssl: ssl.SSLContext | str | os.PathLike[str] | None = None,
         proxy: str | None = None,
         trust_env: bool = True,
     ) -> None:
@@ -177,7 +178,7 @@ class EvsJobClient:
         endpoint: str | None = None,
         project_id: str | None = None,
         environ: Mapping[str, str] | None = None,
-        ssl: SslOption = None,
+        ssl: ssl.SSLContext | str | os.PathLike[str] | None = None,
         proxy: str | None = None,
         trust_env: bool = True,
         timeout: float | timedelta = 30.0,

@@ -34,6 +34,7 @@ from ._handle import JobHandle
 from ._learn import DurationModel
 from ._pacer import Pacer
 from ._poller import JobSource, Poller
+from ._snapshot import Snapshot
 from ._store import LocalStore, Store, state_file
 from ._stream import EventStream
 from ._tasks import TaskGroup
@@ -265,7 +266,7 @@ class JobWatcher:
             streams.add(stream)
         return stream
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Snapshot:
         """Every live watch as plain, versioned JSON data, for ``resume`` after a restart.
 
         Only delivered events count: a watch whose events are still being delivered is

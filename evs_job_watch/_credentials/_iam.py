@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import ssl
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,7 +14,7 @@ from yarl import URL
 from .._errors import AuthenticationError, MalformedResponseError, ServerError, ThrottledError
 from .._validate import check_id
 from .._wire._codec import error_fields
-from .._wire._http import HttpSettings, Remote, SslOption, origin, read_capped
+from .._wire._http import HttpSettings, Remote, origin, read_capped
 from ._auth import token_headers
 from ._keys import check_secret, parse_expiry
 from ._renewal import Renewal
@@ -74,7 +76,7 @@ class PasswordAuth:
         project_id: str | None = None,
         project_name: str | None = None,
         iam_endpoint: str,
-        ssl: SslOption = None,
+        ssl: ssl.SSLContext | str | os.PathLike[str] | None = None,
         proxy: str | None = None,
         trust_env: bool = True,
         timeout: float | timedelta = 30.0,

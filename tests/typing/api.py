@@ -9,7 +9,6 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
 import aiohttp
 
@@ -38,6 +37,7 @@ from evs_job_watch import (
     PasswordAuth,
     PollPolicy,
     ServerError,
+    Snapshot,
     ThrottledError,
     TokenAuth,
     WatcherClosedError,
@@ -197,7 +197,7 @@ async def watch_many(session: aiohttp.ClientSession, job_ids: list[str]) -> list
                 finished.append(job)
                 break
 
-        snapshot: dict[str, Any] = watcher.snapshot()
+        snapshot: Snapshot = watcher.snapshot()
         resumed: list[JobHandle] = watcher.resume(snapshot)
         stats: WatcherStats = watcher.stats
         print(len(resumed), stats.polls, stats.errors, stats.throttled, stats.in_flight)
