@@ -7,31 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from evs_job_watch import Job, JobStatus, JobWatcher, LocalStore
+from evs_job_watch import JobWatcher, LocalStore
 from evs_job_watch.redis import RedisStore
 
-
-class RunningJobs:
-    """A job source that says every job is RUNNING, and counts its polls."""
-
-    def __init__(self) -> None:
-        self.polls = 0
-
-    async def get_job(self, job_id: str) -> Job:
-        self.polls += 1
-        return Job(job_id=job_id, status=JobStatus.RUNNING)
+from .test_state_file import StaticJobs
 
 
 async def test_resume_with_a_state_file_is_refused_at_the_call(tmp_path: Path) -> None:
     # The state file would be neither read nor written: a restart would lose every watch.
     path = tmp_path / "state.json"
-    async with JobWatcher(RunningJobs()) as first:
+    async with JobWatcher(StaticJobs()) as first:
         first.watch("a")
         snapshot = first.snapshot()
     with pytest.raises(ValueError, match=r"resume.*state_path"):
-        JobWatcher(RunningJobs(), resume=snapshot, state_path=path)
+        JobWatcher(StaticJobs(), resume=snapshot, state_path=path)
     with pytest.raises(ValueError, match=r"resume.*state_path"):
-        JobWatcher(RunningJobs(), resume=snapshot, store=LocalStore(path))
+        JobWatcher(StaticJobs(), resume=snapshot, store=LocalStore(path))
     assert not path.exists()
 
 
@@ -40,18 +31,18 @@ async def test_a_state_file_in_a_missing_directory_is_refused_at_the_call(
 ) -> None:
     missing = tmp_path / "no-such-dir" / "state.json"
     with pytest.raises(ValueError, match=r"state_path .*no-such-dir.* does not exist"):
-        JobWatcher(RunningJobs(), state_path=missing)
+        JobWatcher(StaticJobs(), state_path=missing)
     with pytest.raises(ValueError, match=r"path .*no-such-dir.* does not exist"):
         LocalStore(missing)
     with pytest.raises(ValueError, match=r"state_path .* is a directory"):
-        JobWatcher(RunningJobs(), state_path=tmp_path)
+        JobWatcher(StaticJobs(), state_path=tmp_path)
 
 
 @pytest.mark.parametrize("kind", ["state file", "shared store"])
 async def test_watching_before_async_with_is_refused_when_the_store_must_open(
     tmp_path: Path, kind: str
 ) -> None:
-    source = RunningJobs()
+    source = StaticJobs()
     if kind == "shared store":
         watcher = JobWatcher(source, store=RedisStore("redis://127.0.0.1:1"))
     else:
@@ -68,7 +59,7 @@ async def test_watching_before_async_with_is_refused_when_the_store_must_open(
 
 
 async def test_a_watcher_in_memory_still_works_without_async_with() -> None:
-    source = RunningJobs()
+    source = StaticJobs()
     watcher = JobWatcher(source)
     handle = watcher.watch("a")
     assert watcher.watching() == {"a"}

@@ -135,13 +135,18 @@ def test_the_core_never_imports_opentelemetry() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def running_jobs(*job_ids: str) -> tuple[InMemoryMetricReader, MeterProvider, ScriptedClient]:
+    """A reader, its provider, and a client that says each of ``job_ids`` is RUNNING."""
+    reader = InMemoryMetricReader()
+    client = ScriptedClient()
+    for job_id in job_ids:
+        client.script(job_id, make_job(job_id, "RUNNING"))
+    return reader, MeterProvider(metric_readers=[reader]), client
+
+
 @pytest.mark.virtual_clock
 async def test_two_watchers_on_one_provider_export_a_series_each() -> None:
-    reader = InMemoryMetricReader()
-    provider = MeterProvider(metric_readers=[reader])
-    client = ScriptedClient()
-    for job_id in ("a", "b", "c"):
-        client.script(job_id, make_job(job_id, "RUNNING"))
+    reader, provider, client = running_jobs("a", "b", "c")
     ended = attrs.evolve(make_job("d", "SUCCESS"), end_time=datetime.now(timezone.utc))
     client.timeline("d", (0, make_job("d", "RUNNING")), (1, ended))
     async with (
@@ -176,11 +181,7 @@ async def test_two_watchers_on_one_provider_export_a_series_each() -> None:
 
 @pytest.mark.virtual_clock
 async def test_watchers_with_the_same_attributes_add_up() -> None:
-    reader = InMemoryMetricReader()
-    provider = MeterProvider(metric_readers=[reader])
-    client = ScriptedClient()
-    for job_id in ("a", "b", "c"):
-        client.script(job_id, make_job(job_id, "RUNNING"))
+    reader, provider, client = running_jobs("a", "b", "c")
     async with (
         JobWatcher(client, policy=SCRIPTED) as first,
         JobWatcher(client, policy=SCRIPTED) as second,
