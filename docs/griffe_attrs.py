@@ -2,7 +2,9 @@
 
 Static analysis sees no ``__init__`` in an ``@attrs.frozen`` class, so its signature would
 be empty and the ``Args:`` of its docstring would match nothing. This one builds the
-signature from the class's annotated fields, in order, with their defaults.
+signature from the class's annotated fields, in order, with their defaults: properties
+are left out, and a field with a converter takes what the converter takes, as attrs
+does. ``tests/test_api_reference.py`` checks the result against ``inspect.signature``.
 """
 
 from __future__ import annotations
@@ -37,9 +39,25 @@ def _keywords(call: griffe.Expr | str | None) -> dict[str, str | griffe.Expr]:
     }
 
 
-def _parameter(attribute: griffe.Attribute, kw_only: bool) -> griffe.Parameter | None:
+def _converter_annotation(
+    cls: griffe.Class, converter: str | griffe.Expr | None
+) -> str | griffe.Expr | None:
+    """What a field's converter takes (attrs puts it in ``__init__``), if a function of
+    the class's module says; None for a type (``float``), which attrs leaves unannotated."""
+    if converter is None:
+        return None
+    function = cls.module.members.get(str(converter))
+    if isinstance(function, griffe.Function) and function.parameters:
+        return function.parameters[0].annotation
+    return None
+
+
+def _parameter(
+    cls: griffe.Class, attribute: griffe.Attribute, kw_only: bool
+) -> griffe.Parameter | None:
     value = attribute.value
     field: dict[str, str | griffe.Expr] = {}
+    annotation = attribute.annotation
     if isinstance(value, griffe.ExprCall) and value.function.canonical_path in _FIELD_CALLS:
         field = _keywords(value)
         if str(field.get("init", "True")) == "False":
@@ -47,6 +65,7 @@ def _parameter(attribute: griffe.Attribute, kw_only: bool) -> griffe.Parameter |
         default = field.get("default")
         if "factory" in field:
             default = griffe.ExprCall(function=field["factory"], arguments=[])  # type: ignore[arg-type]
+        annotation = _converter_annotation(cls, field.get("converter")) or annotation
     else:
         default = value
     kind = (
@@ -56,7 +75,7 @@ def _parameter(attribute: griffe.Attribute, kw_only: bool) -> griffe.Parameter |
     )
     return griffe.Parameter(
         attribute.name.lstrip("_"),  # attrs drops a private field's underscore
-        annotation=attribute.annotation,
+        annotation=annotation,
         kind=kind,
         default=default,
         docstring=attribute.docstring,
@@ -79,7 +98,9 @@ class AttrsInit(griffe.Extension):
                 continue
             if "class-attribute" in member.labels and "instance-attribute" not in member.labels:
                 continue  # a ClassVar, not a field
-            parameter = _parameter(member, kw_only)
+            if "property" in member.labels:
+                continue  # derived (``JobEvent.status``, ``PollPolicy.floor``), not a field
+            parameter = _parameter(cls, member, kw_only)
             if parameter is not None:
                 parameters.append(parameter)
         init = griffe.Function(

@@ -1,14 +1,19 @@
 """Watch Elastic Volume Service jobs on Open Telekom Cloud and Huawei Cloud from asyncio."""
 
+import logging
+
 from ._api._client import EvsJobClient
-from ._core._events import JobEvent
+from ._core._events import ErrorCallback, EventCallback, JobEvent
+from ._core._fanout import CompletedJobs
 from ._core._handle import JobHandle
+from ._core._poller import JobSource
+from ._core._snapshot import Snapshot, SnapshotWatch
 from ._core._store import LocalStore, Store
 from ._core._stream import EventStream
 from ._core._watcher import JobWatcher, WatcherStats
-from ._credentials._auth import AkSkAuth, TokenAuth
+from ._credentials._auth import AkSkAuth, Auth, TokenAuth, TokenProvider
 from ._credentials._iam import PasswordAuth
-from ._credentials._keys import Credentials
+from ._credentials._keys import Credentials, CredentialsProvider
 from ._credentials._metadata import MetadataCredentials
 from ._errors import (
     AuthenticationError,
@@ -26,14 +31,25 @@ from ._errors import (
 from ._models import ApiError, Job, JobEntities, JobStatus, JobType
 from ._policy import PollPolicy
 from ._version import __version__
+from ._wire._codec import Answer
 from ._wire._regions import endpoint_for
+
+# A library configures no logging, but keeps Python's last-resort handler from printing
+# its warnings on stderr when the application configured none either (docs/logging.md).
+logging.getLogger("evs_job_watch").addHandler(logging.NullHandler())
 
 __all__ = [
     "AkSkAuth",
+    "Answer",
     "ApiError",
+    "Auth",
     "AuthenticationError",
+    "CompletedJobs",
     "ConnectionSetupError",
     "Credentials",
+    "CredentialsProvider",
+    "ErrorCallback",
+    "EventCallback",
     "EventStream",
     "EvsApiError",
     "EvsJobClient",
@@ -44,6 +60,7 @@ __all__ = [
     "JobFailedError",
     "JobHandle",
     "JobNotFoundError",
+    "JobSource",
     "JobStatus",
     "JobType",
     "JobWatcher",
@@ -53,9 +70,12 @@ __all__ = [
     "PasswordAuth",
     "PollPolicy",
     "ServerError",
+    "Snapshot",
+    "SnapshotWatch",
     "Store",
     "ThrottledError",
     "TokenAuth",
+    "TokenProvider",
     "WatchTimeoutError",
     "WatcherClosedError",
     "WatcherStats",

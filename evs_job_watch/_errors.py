@@ -116,7 +116,9 @@ class ConnectionSetupError(EvsJobWatchError):
     """No connection to a server could be made, and none ever was: a setup problem.
 
     Attributes:
-        scheme, host, port: the server that could not be reached.
+        scheme: the scheme of the server that could not be reached (``https``).
+        host: its host name or address.
+        port: its port, if the URL gave one.
         reason: what went wrong, e.g. ``certificate verify failed (...)``.
         proxy: the proxy the connection went through (``scheme://host:port``), if any.
         job_id: the job the request was about, if any.

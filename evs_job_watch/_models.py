@@ -43,11 +43,17 @@ class JobStatus(_OpenEnum):
     """A job's status; values the API adds later are kept and count as not terminal."""
 
     INIT = "INIT"
+    """Created, not started yet."""
     RUNNING = "RUNNING"
+    """Under way."""
     SUCCESS = "SUCCESS"
+    """Ended well (terminal)."""
     FAIL = "FAIL"
+    """Ended in failure (terminal); the job's ``error_code`` and ``fail_reason`` say why."""
     WAITING_EXECUTE = "WAITING_EXECUTE"
+    """Queued, waiting to run."""
     LISTENING = "LISTENING"
+    """Waiting for an event of another service."""
 
     @property
     def is_terminal(self) -> bool:
@@ -62,15 +68,25 @@ class JobType(_OpenEnum):
     """
 
     CREATE_VOLUME = "createVolume"
+    """Create one disk."""
     BATCH_CREATE_VOLUME = "batchCreateVolume"
+    """Create several disks: one sub-job each."""
     DELETE_VOLUME = "deleteVolume"
+    """Delete a disk."""
     EXTEND_VOLUME = "extendVolume"
+    """Grow a disk."""
     BULK_DELETE_VOLUME = "bulkDeleteVolume"
+    """Delete several disks: one sub-job each."""
     DELETE_SINGLE_VOLUME = "deleteSingleVolume"
+    """One disk of a bulk delete (a sub-job)."""
     RETYPE_VOLUME = "retypeVolume"
+    """Change a disk's type."""
     CREATE_SERVER = "createServer"
+    """ECS: create servers, one sub-job each."""
     CREATE_SINGLE_SERVER = "createSingleServer"
+    """ECS: one server of a create (a sub-job)."""
     DELETE_SERVER = "deleteServer"
+    """ECS: delete servers."""
 
 
 NO_EXTRA: Mapping[str, Any] = MappingProxyType({})

@@ -5,27 +5,63 @@ from __future__ import annotations
 import itertools
 import random
 from datetime import timedelta
+from typing import Any
 
 import attrs
 import backoff
 
-from ._validate import positive_int, seconds
+from ._validate import positive_int
 
 __all__ = ["PollPolicy"]
 
 
+def _duration(value: float | timedelta) -> float:
+    """A ``timedelta`` in seconds, a number as a float; anything else is left for the
+    validator, which names the field it was given for."""
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return _number(value)
+
+
+def _optional_duration(value: float | timedelta | None) -> float | None:
+    return None if value is None else _duration(value)
+
+
+def _number(value: float) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return value  # not a number: the validator says so, naming the field
+
+
+def _is_number(attribute: attrs.Attribute[Any], value: object, what: str) -> float:
+    if not isinstance(value, float):  # the converter made every int and float a float
+        raise TypeError(f"{attribute.name} must be {what}, got {type(value).__name__}")
+    return value
+
+
 def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    value = _is_number(attribute, value, "seconds (a number) or a timedelta")
     if not 0 < value < float("inf"):
         raise ValueError(f"{attribute.name} must be a positive number of seconds, got {value}")
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    value = _is_number(attribute, value, "seconds (a number) or a timedelta")
     if not 0 <= value < float("inf"):
         raise ValueError(f"{attribute.name} must be zero or more seconds, got {value}")
 
 
-def _optional_seconds(value: float | timedelta | None) -> float | None:
-    return None if value is None else seconds(value)
+def _optional_positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None:
+        value = _is_number(attribute, value, "seconds (a number), a timedelta or None")
+        if not 0.0 < value < float("inf"):
+            raise ValueError(
+                f"{attribute.name} must be a positive number of seconds or None, got {value}"
+            )
+
+
+def _plain_number(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    _is_number(attribute, value, "a number")
 
 
 @attrs.frozen
@@ -53,23 +89,21 @@ class PollPolicy:
             learning off, leaving the growing interval alone.
     """
 
-    interval: float = attrs.field(default=2.0, converter=seconds, validator=_positive)
-    max_interval: float = attrs.field(default=15.0, converter=seconds, validator=_positive)
-    multiplier: float = attrs.field(default=1.5, converter=float)
-    jitter: float = attrs.field(default=0.1, converter=float)
+    interval: float = attrs.field(default=2.0, converter=_duration, validator=_positive)
+    max_interval: float = attrs.field(default=15.0, converter=_duration, validator=_positive)
+    multiplier: float = attrs.field(default=1.5, converter=_number, validator=_plain_number)
+    jitter: float = attrs.field(default=0.1, converter=_number, validator=_plain_number)
     max_consecutive_errors: int = attrs.field(default=10)
-    not_found_grace: float = attrs.field(default=30.0, converter=seconds, validator=_non_negative)
-    latency: float | None = attrs.field(default=4.2, converter=_optional_seconds)
+    not_found_grace: float = attrs.field(default=30.0, converter=_duration, validator=_non_negative)
+    latency: float | None = attrs.field(
+        default=4.2, converter=_optional_duration, validator=_optional_positive
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.max_interval < self.interval:
             raise ValueError("max_interval must not be smaller than interval")
         if not 1.0 <= self.multiplier < float("inf"):
             raise ValueError("multiplier must be 1 or more")
-        if self.latency is not None and not 0.0 < self.latency < float("inf"):
-            raise ValueError(
-                f"latency must be a positive number of seconds or None, got {self.latency}"
-            )
         if not 0.0 <= self.jitter < 1.0:
             raise ValueError("jitter must be a fraction in [0, 1)")
         positive_int(self.max_consecutive_errors, "max_consecutive_errors")

@@ -3,6 +3,8 @@
 Each check returns the value it accepted (converted where a duration may be a
 ``timedelta``) or raises ``ValueError``/``TypeError`` naming what was wrong, so the
 client, the watcher, snapshots and the command line refuse bad input the same way.
+One rule for durations everywhere: seconds as a number (int or float, not a bool), or a
+``timedelta``; anything else is a ``TypeError`` naming the argument.
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ def positive_int(value: object, what: str) -> int:
     return value
 
 
-def seconds(value: float | timedelta) -> float:
-    """A duration given as seconds or as a timedelta, in seconds."""
+def seconds(value: float | timedelta, what: str = "a duration") -> float:
+    """A duration given as seconds or as a timedelta, in seconds (TypeError otherwise)."""
     if isinstance(value, timedelta):
         return value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"expected seconds or a timedelta, got {type(value).__name__}")
+        raise TypeError(
+            f"{what} must be seconds (a number) or a timedelta, got {type(value).__name__}"
+        )
     return float(value)
 
 
@@ -54,4 +58,4 @@ def positive_number(value: object, what: str, unit: str) -> float:
 
 def positive_seconds(value: float | timedelta, what: str) -> float:
     """A finite duration above zero, in seconds."""
-    return positive_number(seconds(value), what, "seconds")
+    return positive_number(seconds(value, what), what, "seconds")

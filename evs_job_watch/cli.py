@@ -8,7 +8,6 @@ configuration error, 3 a watch error (timeout, not found, authentication, API),
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -24,6 +23,7 @@ from ._cli._args import (
     positive_int,
     positive_number,
     positive_seconds,
+    redis_url,
     seconds_or_none,
     shown,
 )
@@ -41,6 +41,7 @@ from .simulator import main as simulate
 __all__ = ["main"]
 
 _DEMO = DemoPlan()
+_TIMEOUT = 600.0  # watch --timeout: seconds for all jobs together
 _POLICY = PollPolicy()
 
 
@@ -75,7 +76,11 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="replicas sharing the jobs in Redis (extra: redis)",
     )
-    demo.add_argument("--redis-url", help="with --replicas: a Redis to use (default: start one)")
+    demo.add_argument(
+        "--redis-url",
+        type=redis_url,
+        help="with --replicas: a Redis to use (default: start a private one)",
+    )
 
     watch = commands.add_parser(
         "watch",
@@ -86,7 +91,9 @@ def _parser() -> argparse.ArgumentParser:
             "pair (" + ", ".join(f"{a}/{s}" for a, s, _ in KEY_PAIRS) + "), else "
             "OS_USERNAME/OS_PASSWORD; or from clouds.yaml with --os-cloud (OS_CLOUD). "
             "Exit codes: 0 all succeeded, 1 some failed, 2 usage, 3 watch error, "
-            "130/143 stopped by SIGINT/SIGTERM, 141 stdout closed."
+            "129/130/143 stopped by SIGHUP/SIGINT/SIGTERM, 141 stdout closed. "
+            "--cloud names the provider (otc or huawei); --os-cloud names a clouds.yaml "
+            "entry (EvsJobClient.from_environment's cloud= argument)."
         ),
     )
     watch.add_argument(
@@ -102,15 +109,17 @@ def _parser() -> argparse.ArgumentParser:
     where = watch.add_mutually_exclusive_group()
     where.add_argument("--endpoint", help="e.g. https://evs.eu-de.otc.t-systems.com")
     where.add_argument("--region", help="e.g. eu-de (with --cloud); default $OS_REGION_NAME")
-    watch.add_argument("--cloud", choices=PROVIDERS, help="otc (default) or huawei")
-    watch.add_argument("--os-cloud", help="the clouds.yaml entry; default $OS_CLOUD")
+    watch.add_argument("--cloud", choices=PROVIDERS, help="the provider: otc (default) or huawei")
+    watch.add_argument(
+        "--os-cloud", help="the clouds.yaml entry (not the provider); default $OS_CLOUD"
+    )
     watch.add_argument("--service", choices=("evs", "ecs"), default="evs", help="job API")
     watch.add_argument("--project-id", help="default $OS_PROJECT_ID")
     watch.add_argument(
         "--timeout",
         type=seconds_or_none,
-        default=600.0,
-        help="seconds for all jobs together (inf: no limit)",
+        default=_TIMEOUT,
+        help=f"seconds for all jobs together (default: {_TIMEOUT:g}; inf: no limit)",
     )
     watch.add_argument(
         "--interval", type=positive_seconds, default=_POLICY.interval, help="first poll delay (s)"
@@ -192,11 +201,11 @@ def _explained(args: argparse.Namespace, error: Exception) -> UsageError:
 
 def _replicas_demo(args: argparse.Namespace, out: TextIO) -> int:
     try:  # the optional extra: imported only here
-        from .redis._demo import run_replicas_demo
+        from .redis._demo import ReplicasPlan, run_replicas_demo
     except ImportError as exc:
         raise UsageError(f"--replicas needs the redis extra ({exc.name} is missing)") from None
-    demo = run_replicas_demo(args.replicas, args.jobs, args.speed, args.seed, args.redis_url, out)
-    return asyncio.run(demo)
+    plan = ReplicasPlan(args.replicas, args.jobs, args.speed, args.seed, args.redis_url)
+    return Session(out).run(lambda session: run_replicas_demo(plan, session))
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
@@ -209,6 +218,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         args = _parser().parse_args(argv)
         with logging_to_stderr(log_level(args.verbose, args.log_level)):
             if args.command == "demo":
+                if args.redis_url is not None and args.replicas < 2:
+                    raise UsageError(
+                        "--redis-url goes with --replicas N (2 or more): one replica needs no Redis"
+                    )
                 if args.replicas > 1:
                     return _replicas_demo(args, stdout)
                 plan = DemoPlan(

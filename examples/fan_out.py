@@ -51,13 +51,14 @@ async def main() -> int:
     ):
         ended = 0
         try:
-            async for job in watcher.as_completed(job_ids, timeout=args.timeout):
-                ended += 1
-                if job.status is JobStatus.FAIL:
-                    failed.append(job.job_id)
-                    print(f"FAIL    {job.job_id} [{job.error_code}] {job.fail_reason}")
-                else:
-                    print(f"SUCCESS {job.job_id} {job.entities.volume_id or ''}".rstrip())
+            async with watcher.as_completed(job_ids, timeout=args.timeout) as jobs:
+                async for job in jobs:
+                    ended += 1
+                    if job.status is JobStatus.FAIL:
+                        failed.append(job.job_id)
+                        print(f"FAIL    {job.job_id} [{job.error_code}] {job.fail_reason}")
+                    else:
+                        print(f"SUCCESS {job.job_id} {job.entities.volume_id or ''}".rstrip())
         except EvsJobWatchError as exc:  # the first watch error ends the iteration
             print(f"stopped after {ended} of {len(job_ids)}: {exc}", file=sys.stderr)
             return 3

@@ -4,6 +4,7 @@ has a docstring, and the README's pytest example passes as written."""
 from __future__ import annotations
 
 import enum
+import html
 import inspect
 import os
 import re
@@ -39,6 +40,17 @@ def test_the_api_reference_builds_with_warnings_as_errors(tmp_path: Path) -> Non
             assert f'id="evs_job_watch.{name}"' in reference, name
     # attrs classes get the signature attrs writes (docs/griffe_attrs.py).
     assert "max_consecutive_errors" in reference
+    # The README's tour is a page of the site, built from the README (docs/readme_tour.py).
+    readme = (ROOT / "README.md").read_text()
+    tour = (tmp_path / "tour" / "index.html").read_text()
+    start, end = readme.index("## Wait for one job"), readme.index("## Type checking")
+    headings = re.findall(r"^## (.+)$", readme[start:end], re.MULTILINE)
+    assert len(headings) >= 10
+    for heading in headings:
+        assert f">{html.escape(heading, quote=False)}</h2>" in tour, heading
+    assert "as_completed(job_ids, timeout=900) as jobs" in html.unescape(
+        re.sub(r"<[^>]+>", "", tour)
+    )
 
 
 def _undocumented(module: ModuleType) -> list[str]:

@@ -105,3 +105,25 @@ def test_the_service_keeps_its_watches_across_a_restart(
     assert out.splitlines()[1] == (
         f"completed {later}: volume 5d7a1e0c-3f3c-4b4a-9a56-0e1bdb2e1c11"
     )
+
+
+@pytest.mark.parametrize("outcomes", [["FAIL"], ["SUCCESS", "FAIL"], ["FAIL", "SUCCESS"]])
+def test_the_service_ends_by_itself_whichever_way_the_last_job_ends(
+    threaded: ThreadedSimulator, tmp_path: Path, outcomes: list[str]
+) -> None:
+    ids = []
+    for outcome in outcomes:
+        if outcome == "FAIL":
+            ids.append(threaded.call(threaded.sim.add_job, timeline=FAILS, fail=("E.1", "no")))
+        else:
+            ids.append(threaded.call(threaded.sim.add_job, timeline=DONE))
+    argv = example("service.py", "--state", str(tmp_path / "watches.json"))
+    stdin = "".join(f"{job_id}\n" for job_id in ids).encode()
+    with Shell([], environment(threaded), argv=argv, stdin=stdin) as shell:
+        code, out, err = shell.finish()
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == "resumed 0 watches"
+    for job_id, outcome in zip(ids, outcomes):
+        said = "failed" if outcome == "FAIL" else "completed"
+        assert any(line.startswith(f"{said} {job_id}") for line in lines)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 import types
 
 import evs_job_watch
@@ -84,3 +86,74 @@ def test_exceptions_form_the_documented_tree() -> None:
     # A connection that never worked is a setup problem, not a server error to retry.
     assert not issubclass(ew.ConnectionSetupError, ew.ServerError)
     assert issubclass(ew.EvsJobWatchError, Exception)
+
+
+def test_what_a_user_implements_or_passes_is_exported() -> None:
+    # JobWatcher's source, the client's auth, the callbacks, the token and key providers,
+    # what as_completed, poll_job and snapshot() return.
+    implemented_or_passed = {
+        "JobSource": "client",
+        "Auth": "auth",
+        "EventCallback": "on_status_change",
+        "ErrorCallback": "on_error",
+        "TokenProvider": "token",
+        "CredentialsProvider": "provider",
+        "CompletedJobs": "as_completed",
+        "Answer": "poll_job",
+        "Snapshot": "snapshot",
+        "SnapshotWatch": "snapshot",
+    }
+    assert set(implemented_or_passed) <= set(evs_job_watch.__all__)
+
+
+def test_public_signatures_name_only_public_types() -> None:
+    # Every annotation of a public method of the client and the watcher names a type a
+    # user can import (from evs_job_watch, the standard library, aiohttp or yarl).
+    exported = set(evs_job_watch.__all__)
+    allowed = exported | {
+        "str",
+        "int",
+        "float",
+        "bool",
+        "None",
+        "bytes",
+        "object",
+        "Any",
+        "Literal",
+        "False",
+        "timedelta",
+        "datetime",
+        "Mapping",
+        "Iterable",
+        "Sequence",
+        "AsyncIterator",
+        "list",
+        "dict",
+        "tuple",
+        "frozenset",
+        "BaseException",
+        "ClientSession",
+        "PathLike",
+        "Random",
+        "URL",
+        "SSLContext",
+        "Path",
+        "TracebackType",
+        "type",
+        "aiohttp",
+        "ssl",
+        "os",
+        "random",
+        "yarl",
+    }
+    for cls in (evs_job_watch.EvsJobClient, evs_job_watch.JobWatcher):
+        for name, member in vars(cls).items():
+            if name.startswith("_") and name != "__init__":
+                continue
+            function = getattr(member, "__func__", member)
+            if not callable(function):
+                continue
+            annotations = [str(v) for v in inspect.get_annotations(function).values()]
+            for text in annotations:
+                for word in re.findall(r"[A-Za-z_][A-Za-z_0-9]*", text):
+                    assert word in allowed, f"{cls.__name__}.{name}: {word} in {text}"

@@ -4,6 +4,8 @@ WARNING when a watch gives up; job ids and error codes as structured fields."""
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 
 import pytest
 
@@ -65,3 +67,26 @@ async def test_a_resume_is_logged(caplog: pytest.LogCaptureFixture) -> None:
         async with JobWatcher(client, policy=FAST, resume=snapshot):
             pass
     assert any("resumed 1 watch" in r.getMessage() for r in records(caplog, logging.INFO))
+
+
+def test_an_application_that_configures_no_logging_sees_nothing_on_stderr() -> None:
+    # Python's last-resort handler prints a WARNING of a logger with no handler at all.
+    script = (
+        "import logging, evs_job_watch\n"
+        "logging.getLogger('evs_job_watch').warning('watch of job j gives up')\n"
+        "print('ran')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ran\n", "")
+    handlers = logging.getLogger("evs_job_watch").handlers
+    assert any(isinstance(handler, logging.NullHandler) for handler in handlers)
+
+
+def test_the_library_logger_still_reaches_the_applications_handlers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("evs_job_watch").warning("watch of job j gives up")
+    assert [r.getMessage() for r in caplog.records] == ["watch of job j gives up"]

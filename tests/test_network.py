@@ -88,6 +88,30 @@ async def test_a_ca_bundle_or_context_given_is_trusted(
                 await one_job(sim, client)
 
 
+async def test_a_ca_bundle_given_adds_trust_to_the_systems_own(
+    tmp_path: Path, no_proxies: pytest.MonkeyPatch
+) -> None:
+    # The server's CA is the "system's" (SSL_CERT_FILE); the bundle given is another one.
+    (tmp_path / "system").mkdir()
+    (tmp_path / "other").mkdir()
+    system = TestCA(tmp_path / "system")
+    other = TestCA(tmp_path / "other")
+    no_proxies.setenv("SSL_CERT_FILE", str(system.bundle))
+    no_proxies.delenv("SSL_CERT_DIR", raising=False)
+    async with EvsSimulator(speed=100, ssl=system.server) as sim:
+        # (Not ssl=None here: aiohttp made its default context at import, before setenv.)
+        for trusted in (other.bundle, str(system.bundle)):
+            async with client_for(sim, ssl=trusted) as client:
+                await one_job(sim, client)
+    # And the bundle's own CA is trusted, with the system's.
+    async with EvsSimulator(speed=100, ssl=other.server) as sim:
+        async with client_for(sim, ssl=other.bundle) as client:
+            await one_job(sim, client)
+        with pytest.raises(ConnectionSetupError, match="certificate verify failed"):
+            async with client_for(sim) as client:
+                await one_job(sim, client)
+
+
 async def test_a_certificate_for_another_name_is_refused(
     tmp_path: Path, no_proxies: pytest.MonkeyPatch
 ) -> None:

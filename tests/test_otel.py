@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from typing import Any
 
+import attrs
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
@@ -15,8 +18,11 @@ from evs_job_watch import EvsJobClient, JobWatcher, PollPolicy, TokenAuth
 from evs_job_watch.otel import LATENCY_BUCKETS, WatcherMetrics
 from evs_job_watch.simulator import EvsSimulator, Faults
 
+from .scripted import ScriptedClient, make_job
+
 FAST = PollPolicy(interval=0.01, max_interval=0.02, jitter=0, max_consecutive_errors=50)
 ATTRIBUTES = {"service": "disks"}
+SCRIPTED = PollPolicy(interval=1, max_interval=1, jitter=0)
 
 
 @pytest.fixture
@@ -127,3 +133,67 @@ def test_the_core_never_imports_opentelemetry() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def running_jobs(*job_ids: str) -> tuple[InMemoryMetricReader, MeterProvider, ScriptedClient]:
+    """A reader, its provider, and a client that says each of ``job_ids`` is RUNNING."""
+    reader = InMemoryMetricReader()
+    client = ScriptedClient()
+    for job_id in job_ids:
+        client.script(job_id, make_job(job_id, "RUNNING"))
+    return reader, MeterProvider(metric_readers=[reader]), client
+
+
+@pytest.mark.virtual_clock
+async def test_two_watchers_on_one_provider_export_a_series_each() -> None:
+    reader, provider, client = running_jobs("a", "b", "c")
+    ended = attrs.evolve(make_job("d", "SUCCESS"), end_time=datetime.now(timezone.utc))
+    client.timeline("d", (0, make_job("d", "RUNNING")), (1, ended))
+    async with (
+        JobWatcher(client, policy=SCRIPTED) as first,
+        JobWatcher(client, policy=SCRIPTED) as second,
+    ):
+        one = WatcherMetrics(first, meter_provider=provider, attributes={"service": "one"})
+        two = WatcherMetrics(second, meter_provider=provider, attributes={"service": "two"})
+        first.watch("a")
+        for job_id in ("b", "c"):
+            second.watch(job_id)
+        async with one, two:
+            await first.wait("d")
+            await asyncio.sleep(5)
+        found = points(reader)
+        expected = {
+            name: sorted(
+                [(getattr(first.stats, name), "one"), (getattr(second.stats, name), "two")]
+            )
+            for name in ("polls", "errors", "throttled", "watching", "in_flight")
+        }
+    provider.shutdown()
+    counted = {
+        name: sorted((p.value, p.attributes["service"]) for p in found[f"evs_job_watch.{name}"])
+        for name in expected
+    }
+    assert counted == expected
+    assert expected["watching"] == [(1, "one"), (2, "two")]
+    latency = found["evs_job_watch.detection_latency"]
+    assert [(p.count, p.attributes["service"]) for p in latency] == [(1, "one")]
+
+
+@pytest.mark.virtual_clock
+async def test_watchers_with_the_same_attributes_add_up() -> None:
+    reader, provider, client = running_jobs("a", "b", "c")
+    async with (
+        JobWatcher(client, policy=SCRIPTED) as first,
+        JobWatcher(client, policy=SCRIPTED) as second,
+    ):
+        WatcherMetrics(first, meter_provider=provider)
+        WatcherMetrics(second, meter_provider=provider)
+        first.watch("a")
+        second.watch("b")
+        second.watch("c")
+        await asyncio.sleep(3)
+        found = points(reader)
+        polls = first.stats.polls + second.stats.polls
+    provider.shutdown()
+    assert [(p.value, dict(p.attributes)) for p in found["evs_job_watch.watching"]] == [(3, {})]
+    assert [(p.value, dict(p.attributes)) for p in found["evs_job_watch.polls"]] == [(polls, {})]

@@ -406,3 +406,54 @@ async def test_stats_count_polls_errors_and_throttles() -> None:
         stats = watcher.stats
     assert (stats.polls, stats.errors, stats.throttled, stats.watching) == (3, 2, 1, 0)
     assert stats.in_flight == 0
+
+
+async def test_terminal_callbacks_see_their_job_no_longer_watched_sync_and_async_alike() -> None:
+    # A callback that asks "is anything left?" gets one answer, plain function or coroutine.
+    seen: dict[str, list[list[str]]] = {"sync": [], "async": []}
+
+    def sync_fail(event: JobEvent) -> None:
+        seen["sync"].append(sorted(watcher.watching()))
+
+    async def async_complete(event: JobEvent) -> None:
+        seen["async"].append(sorted(watcher.watching()))
+
+    client = ScriptedClient()
+    client.timeline("f", (0, make_job("f", "RUNNING")), (2, make_job("f", "FAIL")))
+    client.timeline("s", (0, make_job("s", "RUNNING")), (4, make_job("s", "SUCCESS")))
+    client.timeline("w", (0, make_job("w", "RUNNING")), (9, make_job("w", "SUCCESS")))
+    async with JobWatcher(
+        client, policy=FAST, on_fail=sync_fail, on_complete=async_complete
+    ) as watcher:
+        await watcher.wait_all(["f", "s", "w"], return_exceptions=True)
+    assert seen == {"sync": [["s", "w"]], "async": [["w"], []]}
+
+
+async def test_as_completed_left_early_stops_polling_the_rest_though_a_reference_is_kept() -> None:
+    client = ScriptedClient()
+    client.timeline("a", (0, make_job("a", "RUNNING")), (2, make_job("a", "SUCCESS")))
+    client.script("b", make_job("b", "RUNNING"))
+    async with JobWatcher(client, policy=FAST) as watcher:
+        async with watcher.as_completed(["a", "b"]) as jobs:
+            async for job in jobs:
+                assert job.job_id == "a"
+                break
+        kept = jobs  # still referenced: leaving ``async with`` is what releases the rest
+        assert watcher.watching() == frozenset()
+        polled = len(client.polls("b"))
+        await asyncio.sleep(10)
+        assert len(client.polls("b")) == polled
+        assert kept is jobs
+
+
+async def test_as_completed_closed_before_its_first_job_releases_every_watch() -> None:
+    client = ScriptedClient()
+    client.script("b", make_job("b", "RUNNING"))
+    async with JobWatcher(client, policy=FAST) as watcher:
+        jobs = watcher.as_completed(["b"])
+        assert watcher.watching() == {"b"}
+        await jobs.aclose()  # never iterated: an async generator's aclose would not run
+        assert watcher.watching() == frozenset()
+        polled = len(client.polls("b"))
+        await asyncio.sleep(10)
+        assert len(client.polls("b")) == polled

@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import ssl
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType, TracebackType
 from typing import Any
@@ -27,7 +28,7 @@ from .._errors import (
 from .._models import Job
 from .._validate import check_id, positive_int
 from .._wire._codec import Answer, answer_from, error_fields, job_from_data, loads
-from .._wire._http import MAX_BODY_BYTES, HttpSettings, Remote, SslOption, origin, read_capped
+from .._wire._http import MAX_BODY_BYTES, HttpSettings, Remote, origin, read_capped
 from ._environment import read_settings
 
 __all__ = ["EvsJobClient", "error_for"]
@@ -125,7 +126,8 @@ class EvsJobClient:
         allow_insecure_http: permit ``http://`` to a host that is not loopback.
         max_connections: the connection pool size of a session the client creates.
         ssl: None for the system's CAs, an ``ssl.SSLContext`` (it must verify), or the
-            path of a PEM CA bundle to trust instead. There is no switch to turn it off.
+            path of a PEM CA bundle to trust as well as the system's CAs. There is no
+            switch to turn verification off.
         proxy: a proxy URL for every request; otherwise, with ``trust_env``, the
             ``HTTPS_PROXY``/``NO_PROXY`` variables decide (for a session made here).
     """
@@ -137,10 +139,10 @@ class EvsJobClient:
         *,
         auth: Auth | None = None,
         session: aiohttp.ClientSession | None = None,
-        timeout: float = 30.0,
+        timeout: float | timedelta = 30.0,
         allow_insecure_http: bool = False,
         max_connections: int = 100,
-        ssl: SslOption = None,
+        ssl: ssl.SSLContext | str | os.PathLike[str] | None = None,
         proxy: str | None = None,
         trust_env: bool = True,
     ) -> None:
@@ -160,6 +162,7 @@ class EvsJobClient:
         self._auth = auth
         self._session = session
         self._owns_session = session is None
+        self._closed = False
         self._max_connections = max_connections
         self._prefix = f"{self._endpoint}/v1/{self._project_id}/jobs/"
         self._remote = Remote()
@@ -175,10 +178,10 @@ class EvsJobClient:
         endpoint: str | None = None,
         project_id: str | None = None,
         environ: Mapping[str, str] | None = None,
-        ssl: SslOption = None,
+        ssl: ssl.SSLContext | str | os.PathLike[str] | None = None,
         proxy: str | None = None,
         trust_env: bool = True,
-        timeout: float = 30.0,
+        timeout: float | timedelta = 30.0,
         allow_insecure_http: bool = False,
         **options: Any,
     ) -> EvsJobClient:
@@ -192,9 +195,12 @@ class EvsJobClient:
         given only by name is looked up with IAM here, so this is a coroutine.
 
         Args:
+            cloud: the ``clouds.yaml`` entry to read (default ``OS_CLOUD``), as in
+                openstacksdk; not the provider (that is ``provider``, the command line's
+                ``--cloud``).
             service: ``"evs"`` (disk jobs) or ``"ecs"`` (server jobs): picks the endpoint.
             provider: ``"otc"`` or ``"huawei"``; by default from the IAM ``auth_url``,
-                else Open Telekom Cloud.
+                else Open Telekom Cloud (the command line's ``--cloud``).
             environ: the variables to read (default ``os.environ``).
             options: further ``EvsJobClient`` arguments (``session``, ``max_connections``).
         """
@@ -248,7 +254,12 @@ class EvsJobClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the session if the client created it; a caller's session stays open."""
+        """Close the session if the client created it; a caller's session stays open.
+
+        The client queries nothing after this (``RuntimeError``): a new session would
+        never be closed.
+        """
+        self._closed = True
         if self._owns_session and self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -268,6 +279,8 @@ class EvsJobClient:
 
         A running job answers the same bytes poll after poll, so most polls end here.
         """
+        if self._closed:
+            raise RuntimeError("the client is closed (its `async with` was left, or aclose)")
         url = URL(self._prefix + check_id(job_id), encoded=True)
         if self._auth is None:
             return await self._get(url, _NO_HEADERS, job_id, last)

@@ -162,6 +162,21 @@ def _auth(config: Mapping[str, object], environ: Mapping[str, str], http: HttpSe
     username, password = _text(config, "username"), _text(config, "password")
     if username and password:
         return _password_auth(config, username, password, http)
+    halves = [
+        (given, lacking)
+        for first, second, _ in KEY_PAIRS
+        for given, lacking in ((first, second), (second, first))
+        if environ.get(given) and not environ.get(lacking)
+    ]
+    for (given, lacking), values in (
+        (("ak", "sk"), (access, secret)),
+        (("OS_USERNAME", "OS_PASSWORD"), (username, password)),
+    ):
+        if bool(values[0]) != bool(values[1]):
+            halves.append((given, lacking) if values[0] else (lacking, given))
+    if halves:  # half a credential is a mistake to name, not "no credentials"
+        given, lacking = halves[0]
+        raise ValueError(f"{given} is set but {lacking} is not: give both (or another credential)")
     pairs = ", ".join(f"{a}/{s}" for a, s, _ in KEY_PAIRS)
     raise ValueError(
         "no credentials: set OS_AUTH_TOKEN, an access key pair "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import urllib.parse
 from typing import NoReturn
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "positive_int",
     "positive_number",
     "positive_seconds",
+    "redis_url",
     "seconds_or_none",
     "shown",
 ]
@@ -114,3 +116,20 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
+
+
+def redis_url(text: str) -> str:
+    """A ``redis://``, ``rediss://`` or ``unix://`` URL (never echoed: it may hold a password)."""
+    try:
+        url = urllib.parse.urlsplit(text)
+        url.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        url = None
+    if url is None or not (
+        (url.scheme in ("redis", "rediss") and url.hostname) or (url.scheme == "unix" and url.path)
+    ):
+        raise argparse.ArgumentTypeError(
+            "expected redis://[user:password@]host[:port][/db], rediss://... or "
+            "unix:///path (the value is not shown: it may hold a password)"
+        )
+    return text

@@ -72,6 +72,8 @@ def _take_stdin(stdin: TextIO | None, already: bool, found: list[str], bad: list
 def _take_lines(lines: Iterable[str], source: str, found: list[str], bad: list[str]) -> None:
     """One id a line; blank lines and ``#`` comments (whole-line or trailing) are skipped."""
     for number, line in enumerate(lines, 1):
+        if number == 1:
+            line = line.removeprefix("\ufeff")  # a byte order mark (Notepad's UTF-8)
         text = line.split("#", 1)[0].strip()  # an id never holds "#"
         if not text:
             continue

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
+from types import TracebackType
 
 from .._errors import WatchTimeoutError
 from .._models import Job
 from ._handle import JobHandle
 
-__all__ = ["completed", "gather"]
+__all__ = ["CompletedJobs", "completed", "gather"]
 
 
 async def gather(
@@ -55,7 +56,7 @@ async def _all_done(handles: Sequence[JobHandle], limit: float | None, stop_at_e
         await asyncio.wait_for(finished, limit)
 
 
-async def completed(handles: Sequence[JobHandle], limit: float | None) -> AsyncIterator[Job]:
+async def completed(handles: Sequence[JobHandle], limit: float | None) -> AsyncGenerator[Job, None]:
     """Each handle's terminal Job in the order they end; errors and the timeout raise."""
     loop = asyncio.get_running_loop()
     deadline = None if limit is None else loop.time() + limit
@@ -84,4 +85,47 @@ async def completed(handles: Sequence[JobHandle], limit: float | None) -> AsyncI
             yield finished.popleft().terminal_job()
     finally:
         for handle in handles:
+            handle.cancel()
+
+
+class CompletedJobs:
+    """The terminal jobs of ``JobWatcher.as_completed``, in the order they end.
+
+    An async iterator, and an async context manager that releases the jobs not yet
+    yielded on the way out (``aclose`` does the same). Python tells an iterator nothing
+    when a loop leaves it with ``break``: without ``async with`` or ``aclose``, the rest
+    is released only once the iterator is garbage collected, and polled until then.
+    """
+
+    __slots__ = ("_handles", "_jobs")
+
+    def __init__(self, handles: Sequence[JobHandle], limit: float | None) -> None:
+        self._handles = handles
+        self._jobs = completed(handles, limit)
+
+    def __repr__(self) -> str:
+        left = sum(not handle.done() for handle in self._handles)
+        return f"<CompletedJobs {left} of {len(self._handles)} jobs to come>"
+
+    def __aiter__(self) -> CompletedJobs:
+        return self
+
+    async def __anext__(self) -> Job:
+        return await self._jobs.__anext__()
+
+    async def __aenter__(self) -> CompletedJobs:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Release the jobs not yet yielded (their polling stops unless another holds them)."""
+        await self._jobs.aclose()
+        for handle in self._handles:  # a generator never started runs no ``finally``
             handle.cancel()

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from .._models import Job
 from ._delivery import Delivery
 from ._events import JobEvent, Statuses
 from ._pacer import Pacer
 from ._poller import Poller
+from ._snapshot import Snapshot
 from ._watch import Outcome, Phase, Watch
 from ._watchset import WatchSet
 
@@ -34,7 +34,7 @@ class FleetSide:
         delivery: Delivery,
         poller: Poller,
         pacer: Pacer,
-        take: Callable[[], dict[str, Any]],
+        take: Callable[[], Snapshot],
     ) -> None:
         self._watches = watches
         self._delivery = delivery
@@ -46,7 +46,7 @@ class FleetSide:
     def interval(self) -> float:
         return self._poller.policy.interval
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Snapshot:
         return self._take()
 
     def watches(self) -> list[Watch]:

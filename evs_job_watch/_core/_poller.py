@@ -54,9 +54,17 @@ _KEEP_PLACE = 3  # 429s in a row after which a watch backs off rather than keep 
 
 
 class JobSource(Protocol):
-    """What the watcher polls: ``EvsJobClient`` or anything with the same ``get_job``."""
+    """What ``JobWatcher`` polls: ``EvsJobClient``, or anything with its ``get_job``.
 
-    async def get_job(self, job_id: str) -> Job: ...
+    A source that also has ``EvsJobClient``'s ``poll_job(job_id, last)``, returning an
+    ``Answer``, is polled through that instead: it tells an unchanged body without
+    decoding it. (The watcher looks for a method of that name: give a source of your own
+    a ``poll_job`` only with that meaning.)
+    """
+
+    async def get_job(self, job_id: str) -> Job:
+        """The job's current state; raises an ``EvsJobWatchError`` subclass on failure."""
+        ...
 
 
 @runtime_checkable

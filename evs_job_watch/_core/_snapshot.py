@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import attrs
 import orjson
@@ -36,6 +36,8 @@ __all__ = [
     "VERSION",
     "Learned",
     "SavedWatch",
+    "Snapshot",
+    "SnapshotWatch",
     "StateFile",
     "dump",
     "learned",
@@ -56,6 +58,44 @@ Learned = dict[str, list[float]]
 KIND_TEXT = 200
 
 
+class SnapshotWatch(TypedDict):
+    """One watch of a ``Snapshot``: the statuses whose events were delivered.
+
+    Attributes:
+        job_id: the watched job.
+        status: the job's status (its ``JobStatus`` value), None before the first one.
+        sub_jobs: each sub-job's status, by sub-job id.
+        timeout: seconds left to the watch's deadline when the snapshot was taken; None
+            for no deadline.
+    """
+
+    job_id: str
+    status: str | None
+    sub_jobs: dict[str, str]
+    timeout: float | None
+
+
+class _SnapshotKeys(TypedDict):
+    format: str
+    version: int
+    taken_at: float
+    watches: list[SnapshotWatch]
+
+
+class Snapshot(_SnapshotKeys, total=False):
+    """What ``JobWatcher.snapshot()`` returns and ``resume()`` takes: plain JSON data.
+
+    Attributes:
+        format: always ``"evs_job_watch.snapshot"``.
+        version: the format's version (1).
+        taken_at: when it was taken (seconds since the epoch).
+        watches: every live watch.
+        learned: optional; seconds each kind of job took, by kind, for the schedule.
+    """
+
+    learned: dict[str, list[float]]
+
+
 @attrs.frozen
 class SavedWatch:
     """One watch as a snapshot keeps it."""
@@ -66,9 +106,9 @@ class SavedWatch:
     timeout: float | None  # seconds left when the snapshot was taken; None for no deadline
 
 
-def dump(watches: list[SavedWatch], history: Learned | None = None) -> dict[str, Any]:
+def dump(watches: list[SavedWatch], history: Learned | None = None) -> Snapshot:
     """The JSON-ready form of a snapshot, taken now (with the durations learned, if any)."""
-    data: dict[str, Any] = {
+    data: Snapshot = {
         "format": FORMAT,
         "version": VERSION,
         "taken_at": time.time(),
@@ -192,7 +232,7 @@ class StateFile:
     write is logged and leaves the old file whole; the next change tries again.
     """
 
-    def __init__(self, path: Path, take: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, path: Path, take: Callable[[], Snapshot]) -> None:
         self.path = path
         self._take = take
         self._loaded = False

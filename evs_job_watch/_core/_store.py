@@ -6,7 +6,8 @@ from ended jobs travels with the events a shared store passes to every replica.)
 exist: ``LocalStore``, the default, keeps it in memory and optionally in a state file
 (``state_path``); ``evs_job_watch.redis.RedisStore`` shares it among the replicas of a
 service. The core never imports the latter; it speaks to both through ``Store``.
-``docs/stores.md`` describes the protocol for store writers.
+``docs/stores.md`` describes the protocol. Only the library implements it: its methods
+take the watcher's private types, exported ``Store`` names the type, not a seam.
 
 The hot path of the local store is unchanged by the protocol: a poll that changes
 nothing calls no store method at all, and a delivered event costs one method call that
@@ -18,15 +19,30 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import attrs
 
 from ._events import JobEvent, Statuses
-from ._snapshot import Learned, SavedWatch, StateFile
+from ._snapshot import Learned, SavedWatch, Snapshot, StateFile
 from ._watch import Outcome, Watch
 
-__all__ = ["Claims", "Fleet", "Keeper", "LocalStore", "SharedPace", "Store"]
+__all__ = ["Claims", "Fleet", "Keeper", "LocalStore", "SharedPace", "Store", "state_file"]
+
+
+def state_file(path: str | os.PathLike[str], what: str) -> Path:
+    """``path`` as a state file's path, if its directory exists (else ValueError).
+
+    Checked when the watcher is made, so that a typo in the directory is an error at the
+    call rather than a failed write logged at every change later.
+    """
+    checked = Path(path)
+    if checked.is_dir():
+        raise ValueError(f"{what} {str(checked)!r} is a directory, not a file")
+    parent = checked.parent
+    if not parent.is_dir():
+        raise ValueError(f"{what} {str(checked)!r}: the directory {str(parent)!r} does not exist")
+    return checked
 
 
 @attrs.frozen
@@ -51,7 +67,7 @@ class Fleet(Protocol):
     def interval(self) -> float:
         """The poll policy's interval: a watch handed over is not polled again sooner."""
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Snapshot:
         """Every live watch as ``JobWatcher.snapshot`` gives it."""
 
     def watches(self) -> list[Watch]:
@@ -106,6 +122,10 @@ class Keeper(Protocol):
 class Store(Keeper, Protocol):
     """A watcher's store. ``shared`` stores hand out watches to poll by claims.
 
+    Implemented only by the library (``LocalStore``, ``evs_job_watch.redis.RedisStore``):
+    the methods take the watcher's private types, which change with its internals. It is
+    public to name the type of ``JobWatcher.store``, not to be implemented.
+
     Watches of a shared store start FOLLOWING: the Poller polls only those that
     ``claim`` handed to this replica, while their lease holds (``leased_until``).
     """
@@ -143,7 +163,7 @@ class LocalStore:
     leased_until = float("inf")
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = None if path is None else Path(path)
+        self.path = None if path is None else state_file(path, "path")
         self._file: StateFile | None = None
 
     def __repr__(self) -> str:

@@ -160,13 +160,18 @@ class Watch:
         self.answer = answer
         job = answer.job
         events = self._seen.changes(job)
+        terminal = job.status.is_terminal
+        if terminal:
+            # Out of the live set before any callback runs, so that a terminal callback
+            # sees its job no longer watched, be it a plain function or a coroutine.
+            self._stop()
         if events:
             if self._delivered is None:
                 self._delivered = Statuses(self._seen.job, self._seen.subs)
             for event in events:
                 self._seen.record(event)
             self._post(self._delivery.events(events, self._record))
-        if job.status.is_terminal:
+        if terminal:
             self._end(job)
         return bool(events)
 
@@ -232,13 +237,18 @@ class Watch:
         ``outcome`` None: released, nobody is left to tell. ``here`` False: it ended on
         another replica, whose callbacks ran there.
         """
-        self._enter(Phase.DELIVERING)
-        self._tracker.ended(self)
+        self._stop()
         items: list[Item] = []
         if here and isinstance(outcome, BaseException):
             items.extend(self._delivery.error(self.job_id, outcome))
         items.append(Record(functools.partial(self._settle, outcome, here)))
         self._post(items)
+
+    def _stop(self) -> None:
+        """Out of POLLING (or FOLLOWING) into DELIVERING, and out of the live set."""
+        if self.phase is not Phase.DELIVERING:
+            self._enter(Phase.DELIVERING)
+            self._tracker.ended(self)
 
     def _settle(self, outcome: Outcome | None, here: bool) -> None:
         """DELIVERING to SETTLED: its callbacks ran (unless it was closed meanwhile)."""

@@ -14,7 +14,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Literal, overload
@@ -28,13 +28,14 @@ from .._validate import check_id, positive_int, positive_number, positive_second
 from . import _snapshot
 from ._delivery import Delivery
 from ._events import ErrorCallback, EventCallback, Statuses
-from ._fanout import completed, gather
+from ._fanout import CompletedJobs, gather
 from ._fleet import FleetSide
 from ._handle import JobHandle
 from ._learn import DurationModel
 from ._pacer import Pacer
 from ._poller import JobSource, Poller
-from ._store import LocalStore, Store
+from ._snapshot import Snapshot
+from ._store import LocalStore, Store, state_file
 from ._stream import EventStream
 from ._tasks import TaskGroup
 from ._watch import Phase, Watch
@@ -78,15 +79,19 @@ class JobWatcher:
         on_complete: called once when a job or sub-job reaches SUCCESS.
         on_fail: called once when a job or sub-job reaches FAIL.
         on_error: called with ``(job_id, error)`` when a watch ends with an error.
-        resume: a ``snapshot()`` of an earlier watcher, resumed on ``async with``.
+        resume: a ``snapshot()`` of an earlier watcher, resumed on ``async with``. Not
+            with a state file (``ValueError``): the file is itself resumed from.
         state_path: a file kept up to date with the snapshot after every delivered
-            event batch, from ``async with`` on (resumed from there when ``resume`` is
-            not given; a file that cannot be read is refused and never overwritten).
-            Short for ``store=LocalStore(state_path)``.
+            event batch, from ``async with`` on, and resumed from there (a file that
+            cannot be read is refused and never overwritten). Its directory must exist
+            (``ValueError``). Short for ``store=LocalStore(state_path)``.
         store: where the watch set is kept: a ``LocalStore`` (the default), or a store
             shared by the replicas of a service (``evs_job_watch.redis.RedisStore``).
         rng: the random generator that spreads polls (``PollPolicy.jitter``); a seeded
             ``random.Random`` makes every delay repeatable, as in tests.
+
+    With a state file or a shared store, the watcher must be entered (``async with``)
+    before it watches anything (``RuntimeError`` otherwise): the store is opened there.
     """
 
     def __init__(
@@ -110,8 +115,18 @@ class JobWatcher:
             rate_limit = positive_number(rate_limit, "rate_limit", "requests per second")
         if store is not None and state_path is not None:
             raise ValueError("give either store or state_path, not both")
+        if state_path is not None:
+            store = LocalStore(state_file(state_path, "state_path"))
+        store = store if store is not None else LocalStore()
+        # A state file or a shared store must be opened (``async with``) before any watch.
+        self._must_open = store.shared or (isinstance(store, LocalStore) and bool(store.path))
+        if resume is not None and self._must_open and not store.shared:
+            raise ValueError(
+                "give either resume or state_path (a LocalStore with a path), not both: "
+                "the state file is resumed from on start and kept from then on"
+            )
         policy = policy if policy is not None else PollPolicy()
-        self._store = store if store is not None else LocalStore(state_path)
+        self._store = store
         pacer = Pacer(rate_limit, self._store.pace(rate_limit))
         self._tasks = TaskGroup()  # every background task of this watcher
         self._poller = Poller(
@@ -128,6 +143,7 @@ class JobWatcher:
         self._watches = WatchSet(self._store)
         self._fleet = FleetSide(self._watches, self._delivery, self._poller, pacer, self.snapshot)
         self._resume = resume
+        self._entered = False
         self._closed = False
 
     def __repr__(self) -> str:
@@ -136,13 +152,12 @@ class JobWatcher:
 
     async def __aenter__(self) -> JobWatcher:
         store = self._store
-        if self._resume is None or store.shared:
-            # With a snapshot to resume, a local state file is neither read nor written.
-            saved = await store.open(self._fleet)
-            if saved is not None:
-                self._restore(*saved)
-            if store.shared:
-                self._poller.start_claiming(self._watches, self._fleet.adopt)
+        self._entered = True
+        saved = await store.open(self._fleet)
+        if saved is not None:
+            self._restore(*saved)
+        if store.shared:
+            self._poller.start_claiming(self._watches, self._fleet.adopt)
         if self._resume is not None:
             self.resume(self._resume)
         return self
@@ -229,15 +244,17 @@ class JobWatcher:
 
     def as_completed(
         self, job_ids: Iterable[str], *, timeout: float | timedelta | None = None
-    ) -> AsyncIterator[Job]:
+    ) -> CompletedJobs:
         """Yield each job's terminal ``Job`` (SUCCESS or FAIL) in the order they end.
 
         A watch that ends with an error raises it from the iterator; so does the overall
-        timeout (``WatchTimeoutError``). Leaving the loop early releases the rest. A
+        timeout (``WatchTimeoutError``). To leave the loop early, iterate inside
+        ``async with watcher.as_completed(...) as jobs:``: leaving the block releases the
+        rest (a bare ``break`` releases them only once the iterator is collected). A
         bare string is refused (``TypeError``): pass a list of ids.
         """
         limit = _timeout(timeout)
-        return completed(self._watch_all(job_ids), limit)
+        return CompletedJobs(self._watch_all(job_ids), limit)
 
     def events(self, *, max_pending: int = 10_000) -> EventStream:
         """Every JobEvent from now on; see ``EventStream`` for the overflow policy."""
@@ -249,7 +266,7 @@ class JobWatcher:
             streams.add(stream)
         return stream
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Snapshot:
         """Every live watch as plain, versioned JSON data, for ``resume`` after a restart.
 
         Only delivered events count: a watch whose events are still being delivered is
@@ -301,6 +318,12 @@ class JobWatcher:
     def _hold(self, job_id: str, limit: float | None, known: Statuses | None = None) -> JobHandle:
         if self._closed:
             raise WatcherClosedError(job_id)
+        if self._must_open and not self._entered:
+            what = "a shared store" if self._store.shared else "a state file"
+            raise RuntimeError(
+                f"a watcher with {what} must be entered (`async with JobWatcher(...)`) "
+                "before it watches: its store is opened there"
+            )
         watch = self._watches.get(job_id)
         if watch is None:
             if self._store.shared:  # polled once the fleet hands it to a replica

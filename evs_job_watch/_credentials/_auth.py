@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import datetime
 from typing import Protocol
 from urllib.parse import quote
@@ -16,16 +16,26 @@ from .._errors import AuthenticationError
 from ._keys import Credentials, CredentialsProvider
 from ._renewal import Fetch, Renewal
 
-__all__ = ["AkSkAuth", "Auth", "TokenAuth", "sign_request", "token_headers"]
+__all__ = ["AkSkAuth", "Auth", "TokenAuth", "TokenProvider", "sign_request", "token_headers"]
 
-TokenProvider = Callable[[], Awaitable[str]]
+
+class TokenProvider(Protocol):
+    """What ``TokenAuth(provider)`` takes: an async callable that returns a fresh token."""
+
+    def __call__(self) -> Awaitable[str]: ...
+
+
 _TOKEN_HEADER = "X-Auth-Token"
 _MAX_TOKEN_CHARS = 64 * 1024
 _AK_SK_MARGIN = 300.0  # metadata keys are replaced ten minutes before expiry: renew after
 
 
 class Auth(Protocol):
-    """What the client needs of a credential (both classes here implement it)."""
+    """What ``EvsJobClient(auth=...)`` needs of a credential.
+
+    ``TokenAuth``, ``AkSkAuth`` and ``PasswordAuth`` implement it; so may a class of
+    yours, for another way of signing requests.
+    """
 
     async def headers(self, method: str, url: URL) -> Mapping[str, str]:
         """The headers that authenticate one request."""

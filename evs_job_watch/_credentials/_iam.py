@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import ssl
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -12,7 +14,7 @@ from yarl import URL
 from .._errors import AuthenticationError, MalformedResponseError, ServerError, ThrottledError
 from .._validate import check_id
 from .._wire._codec import error_fields
-from .._wire._http import HttpSettings, Remote, SslOption, origin, read_capped
+from .._wire._http import HttpSettings, Remote, origin, read_capped
 from ._auth import token_headers
 from ._keys import check_secret, parse_expiry
 from ._renewal import Renewal
@@ -74,10 +76,10 @@ class PasswordAuth:
         project_id: str | None = None,
         project_name: str | None = None,
         iam_endpoint: str,
-        ssl: SslOption = None,
+        ssl: ssl.SSLContext | str | os.PathLike[str] | None = None,
         proxy: str | None = None,
         trust_env: bool = True,
-        timeout: float = 30.0,
+        timeout: float | timedelta = 30.0,
         allow_insecure_http: bool = False,
     ) -> None:
         self._username = _name("username", username)

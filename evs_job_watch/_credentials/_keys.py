@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import datetime, timezone
+from typing import Protocol
 
 import attrs
 
@@ -77,4 +78,8 @@ class Credentials:
         return f"Credentials(<redacted>{token}, expires_at={self.expires_at!r})"
 
 
-CredentialsProvider = Callable[[], Awaitable[Credentials]]
+class CredentialsProvider(Protocol):
+    """What ``AkSkAuth.from_provider`` takes: an async callable that returns ``Credentials``
+    (``MetadataCredentials`` is one)."""
+
+    def __call__(self) -> Awaitable[Credentials]: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -49,7 +50,7 @@ class MetadataCredentials:
         base_url: str = METADATA_URL,
         *,
         session_token_ttl: int = 21600,
-        timeout: float = 5.0,
+        timeout: float | timedelta = 5.0,
     ) -> None:
         # http is accepted: the metadata service never leaves the host.
         self._http = HttpSettings(trust_env=False, timeout=timeout, allow_insecure_http=True)

@@ -12,6 +12,7 @@ import socket
 import ssl
 import urllib.request
 from collections.abc import Awaitable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import aiohttp
@@ -19,7 +20,7 @@ import attrs
 from yarl import URL
 
 from .._errors import ConnectionSetupError, EvsJobWatchError, ServerError
-from .._validate import positive_number
+from .._validate import positive_seconds
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -97,10 +98,14 @@ def _ssl_context(value: object) -> ssl.SSLContext | None:
         path = os.fspath(value)
         if not os.path.isfile(path):
             raise ValueError(f"ssl: no CA bundle file at {path!r}")
+        # The system's trusted CAs first (as ssl=None has them), then the bundle's: a
+        # bundle adds trust, never replaces it (create_default_context(cafile=...) would).
+        context = ssl.create_default_context()
         try:
-            return ssl.create_default_context(cafile=path)
+            context.load_verify_locations(cafile=path)
         except (ssl.SSLError, OSError) as exc:
             raise ValueError(f"ssl: {path!r} is not a PEM CA bundle ({exc})") from None
+        return context
     # Deliberately no switch that turns verification off (ssl=False).
     raise ValueError("ssl takes an ssl.SSLContext or the path of a CA bundle (PEM), or None")
 
@@ -119,6 +124,10 @@ def _proxy_url(value: object) -> URL | None:
     return url
 
 
+def _timeout(value: float | timedelta) -> float:
+    return positive_seconds(value, "timeout")
+
+
 @attrs.frozen(repr=False)
 class HttpSettings:
     """The connection settings of a kind of request: TLS, proxy, proxies from the
@@ -130,7 +139,7 @@ class HttpSettings:
 
     Args:
         ssl: None for the system's CAs, an ``ssl.SSLContext`` (it must verify), or the
-            path of a PEM CA bundle to trust instead.
+            path of a PEM CA bundle to trust as well as the system's CAs.
         proxy: a proxy URL for every request (it may carry ``user:password@``).
         trust_env: when ``proxy`` is not given, take it from ``HTTPS_PROXY`` /
             ``HTTP_PROXY`` / ``NO_PROXY`` (as urllib and aiohttp read them).
@@ -141,11 +150,8 @@ class HttpSettings:
     ssl: ssl.SSLContext | None = attrs.field(default=None, converter=_ssl_context)
     proxy: URL | None = attrs.field(default=None, converter=_proxy_url)
     trust_env: bool = True
-    timeout: float = 30.0
+    timeout: float = attrs.field(default=30.0, converter=_timeout)
     allow_insecure_http: bool = False
-
-    def __attrs_post_init__(self) -> None:
-        positive_number(self.timeout, "timeout", "seconds")
 
     def __repr__(self) -> str:
         proxy = origin(self.proxy) if self.proxy is not None else None

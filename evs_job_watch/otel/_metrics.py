@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 
 from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+from opentelemetry.metrics import CallbackOptions, Histogram, MeterProvider, Observation
 from opentelemetry.util.types import AttributeValue
 
 from .. import EventStream, JobEvent, JobWatcher, __version__
@@ -39,7 +40,9 @@ class WatcherMetrics:
         watcher: the watcher to measure.
         meter_provider: the provider to create the instruments in; None for the global one.
         attributes: added to every measurement, e.g. ``{"service": "disks"}`` to tell
-            several watchers apart.
+            several watchers apart. Several ``WatcherMetrics`` on one provider share its
+            instruments: each set of attributes is one series, the sum of the watchers
+            that carry it.
     """
 
     def __init__(
@@ -54,36 +57,17 @@ class WatcherMetrics:
         self._stream: EventStream | None = None
         self._task: asyncio.Task[None] | None = None
         provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
-        meter = provider.get_meter("evs_job_watch", __version__)
-        counters = {
-            "polls": "Job queries sent",
-            "errors": "Transient errors retried (5xx, 429, dropped connections, bad bodies)",
-            "throttled": "429 answers",
-        }
-        for name, description in counters.items():
-            meter.create_observable_counter(
-                _PREFIX + name, [self._reader(name)], unit="{request}", description=description
-            )
-        gauges = {
-            "watching": ("Jobs being watched", "{job}"),
-            "in_flight": ("Queries in flight", "{request}"),
-        }
-        for name, (description, unit) in gauges.items():
-            meter.create_observable_up_down_counter(
-                _PREFIX + name, [self._reader(name)], unit=unit, description=description
-            )
-        self._latency = meter.create_histogram(
-            _PREFIX + "detection_latency",
-            unit="s",
-            description="Seconds from a job's end_time to the moment the watcher saw it end",
-            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
-        )
+        self._latency = _instruments(provider).add(self)
 
-    def _reader(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
-        def observe(options: CallbackOptions) -> Iterable[Observation]:
-            return [Observation(getattr(self._watcher.stats, name), self._attributes)]
+    def observe(self, name: str) -> int:
+        """The watcher's ``stats.name`` now (for the provider's observable instruments)."""
+        value: int = getattr(self._watcher.stats, name)
+        return value
 
-        return observe
+    @property
+    def attributes(self) -> Mapping[str, AttributeValue]:
+        """The attributes added to every measurement of this watcher."""
+        return self._attributes
 
     def record(self, event: JobEvent) -> None:
         """Record the detection latency of ``event`` if it is a job or sub-job's end.
@@ -130,3 +114,71 @@ class WatcherMetrics:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+_COUNTERS = {
+    "polls": "Job queries sent",
+    "errors": "Transient errors retried (5xx, 429, dropped connections, bad bodies)",
+    "throttled": "429 answers",
+}
+_GAUGES = {
+    "watching": ("Jobs being watched", "{job}"),
+    "in_flight": ("Queries in flight", "{request}"),
+}
+
+
+class _Instruments:
+    """One provider's instruments, shared by every ``WatcherMetrics`` made with it.
+
+    A meter asked again for an observable instrument of a name it has keeps only the
+    first one's callbacks, so each name is created once, and its one callback yields an
+    ``Observation`` per set of attributes: the sum over the watchers that carry it.
+    """
+
+    def __init__(self, provider: MeterProvider) -> None:
+        self._sources: list[WatcherMetrics] = []
+        meter = provider.get_meter("evs_job_watch", __version__)
+        for name, description in _COUNTERS.items():
+            meter.create_observable_counter(
+                _PREFIX + name, [self._reader(name)], unit="{request}", description=description
+            )
+        for name, (description, unit) in _GAUGES.items():
+            meter.create_observable_up_down_counter(
+                _PREFIX + name, [self._reader(name)], unit=unit, description=description
+            )
+        self.latency = meter.create_histogram(
+            _PREFIX + "detection_latency",
+            unit="s",
+            description="Seconds from a job's end_time to the moment the watcher saw it end",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
+        )
+
+    def add(self, source: WatcherMetrics) -> Histogram:
+        """Report ``source`` too, from now on; the latency histogram for it to record in."""
+        self._sources.append(source)
+        return self.latency
+
+    def _reader(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            totals: dict[frozenset[tuple[str, AttributeValue]], int] = {}
+            for source in self._sources:
+                key = frozenset(source.attributes.items())
+                totals[key] = totals.get(key, 0) + source.observe(name)
+            return [Observation(value, dict(key)) for key, value in totals.items()]
+
+        return observe
+
+
+# Per provider, as long as it lives: a provider that cannot be weakly referenced gets
+# instruments of its own for every WatcherMetrics (as before, only the first reports).
+_BY_PROVIDER: weakref.WeakKeyDictionary[MeterProvider, _Instruments] = weakref.WeakKeyDictionary()
+
+
+def _instruments(provider: MeterProvider) -> _Instruments:
+    try:
+        found = _BY_PROVIDER.get(provider)
+    except TypeError:
+        return _Instruments(provider)
+    if found is None:
+        found = _BY_PROVIDER[provider] = _Instruments(provider)
+    return found

@@ -18,6 +18,7 @@ import re
 import secrets
 import socket
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -66,10 +67,10 @@ class RedisStore:
         redis: str | aioredis.Redis,
         *,
         namespace: str = "default",
-        lease: float = 10.0,
-        keep_ended: float = 3600.0,
+        lease: float | timedelta = 10.0,
+        keep_ended: float | timedelta = 3600.0,
         replica: str | None = None,
-        open_timeout: float = 30.0,
+        open_timeout: float | timedelta = 30.0,
     ) -> None:
         check_id(namespace, "namespace")
         self._open_timeout = positive_seconds(open_timeout, "open_timeout")

@@ -50,3 +50,19 @@ async def test_client_never_closes_the_callers_session(mocked: aioresponses) -> 
         assert not session.closed
         async with session.get(JOB_URL) as response:  # still usable by its owner
             assert response.status == 200
+
+
+@pytest.mark.parametrize("own_session", [False, True])
+async def test_a_closed_client_refuses_to_query_instead_of_opening_a_session_again(
+    mocked: aioresponses, own_session: bool
+) -> None:
+    mocked.get(JOB_URL, payload=job_json(JOB), repeat=True)
+    async with aiohttp.ClientSession() as session:
+        given = session if own_session else None
+        async with EvsJobClient(ENDPOINT, PROJECT, session=given) as client:
+            await client.get_job(JOB)
+        with pytest.raises(RuntimeError, match=r"client is closed"):
+            await client.get_job(JOB)
+        with pytest.raises(RuntimeError, match=r"client is closed"):
+            await client.poll_job(JOB)
+        assert not session.closed  # the caller's session is still the caller's

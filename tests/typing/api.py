@@ -9,7 +9,6 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
 import aiohttp
 
@@ -17,6 +16,7 @@ from evs_job_watch import (
     AkSkAuth,
     ApiError,
     AuthenticationError,
+    CompletedJobs,
     ConnectionSetupError,
     Credentials,
     EventStream,
@@ -37,6 +37,7 @@ from evs_job_watch import (
     PasswordAuth,
     PollPolicy,
     ServerError,
+    Snapshot,
     ThrottledError,
     TokenAuth,
     WatcherClosedError,
@@ -190,8 +191,13 @@ async def watch_many(session: aiohttp.ClientSession, job_ids: list[str]) -> list
 
         async for job in watcher.as_completed(job_ids, timeout=900.0):
             finished.append(job)
+        completed: CompletedJobs = watcher.as_completed(job_ids, timeout=timedelta(minutes=15))
+        async with completed as jobs:
+            async for job in jobs:
+                finished.append(job)
+                break
 
-        snapshot: dict[str, Any] = watcher.snapshot()
+        snapshot: Snapshot = watcher.snapshot()
         resumed: list[JobHandle] = watcher.resume(snapshot)
         stats: WatcherStats = watcher.stats
         print(len(resumed), stats.polls, stats.errors, stats.throttled, stats.in_flight)
