@@ -20,10 +20,11 @@ from ._errors import (
     MalformedResponseError,
     ServerError,
     ThrottledError,
+    VolumeFailedError,
     WatcherClosedError,
     WatchTimeoutError,
 )
-from ._models import ApiError, Job, JobEntities, JobStatus, JobType
+from ._models import ApiError, Job, JobEntities, JobStatus, JobType, Volume
 from ._policy import PollPolicy
 from ._version import __version__
 from ._wire._regions import endpoint_for
@@ -56,6 +57,8 @@ __all__ = [
     "Store",
     "ThrottledError",
     "TokenAuth",
+    "Volume",
+    "VolumeFailedError",
     "WatchTimeoutError",
     "WatcherClosedError",
     "WatcherStats",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType, TracebackType
@@ -24,11 +24,12 @@ from .._errors import (
     ServerError,
     ThrottledError,
 )
-from .._models import Job
+from .._models import Job, Volume
 from .._validate import check_id, positive_int
 from .._wire._codec import Answer, answer_from, error_fields, job_from_data, loads
 from .._wire._http import MAX_BODY_BYTES, HttpSettings, Remote, SslOption, origin, read_capped
 from ._environment import read_settings
+from ._volumes import read_volumes
 
 __all__ = ["EvsJobClient", "error_for"]
 
@@ -58,7 +59,7 @@ _STATUS_ERRORS: Mapping[int, type[EvsApiError]] = {
 }
 
 
-def _for_job(error: EvsJobWatchError, job_id: str) -> EvsJobWatchError:
+def _for_job(error: EvsJobWatchError, job_id: str | None) -> EvsJobWatchError:
     """A copy of a credential source's error, about this job.
 
     A renewal shares one error among every request that waited for it; each raises a
@@ -279,7 +280,7 @@ class EvsJobClient:
                 raise
         return await self._get(url, await self._credentials(url, job_id), job_id, last)
 
-    async def _credentials(self, url: URL, job_id: str) -> Mapping[str, str]:
+    async def _credentials(self, url: URL, job_id: str | None) -> Mapping[str, str]:
         assert self._auth is not None
         failed: EvsJobWatchError
         try:
@@ -288,7 +289,7 @@ class EvsJobClient:
             failed = _for_job(exc, job_id)  # a renewal's error, shared by every waiter
         raise failed  # outside the handler: no shared error as context
 
-    async def _refresh(self, used: Mapping[str, str], job_id: str) -> bool:
+    async def _refresh(self, used: Mapping[str, str], job_id: str | None) -> bool:
         assert self._auth is not None
         failed: EvsJobWatchError
         try:
@@ -309,20 +310,35 @@ class EvsJobClient:
             raise
         if status == 200 and body is not None:
             return answer_from(body, job_id, last, _job_in)
-        if status == 200:
-            raise MalformedResponseError(f"body larger than {MAX_BODY_BYTES} bytes", job_id=job_id)
-        if 300 <= status < 400:
-            raise EvsApiError(
-                "unexpected redirect (redirects are not followed)", status=status, job_id=job_id
-            )
-        data = _try_loads(body)
-        if status < 500 and status not in _STATUS_ERRORS and error_fields(data) is None:
-            # A refusal is only final when the API says what it refuses; a garbled or
-            # empty 4xx body is treated like any other malformed answer (retried).
-            raise MalformedResponseError(
-                f"HTTP {status} without an API error body", body=body or b"", job_id=job_id
-            )
-        raise _logged(error_for(status, data, reply_headers, job_id))
+        raise _refusal(status, reply_headers, body, job_id)
+
+    async def list_volumes(self, volume_ids: Iterable[str]) -> list[Volume]:
+        """The disks of ``volume_ids`` the API knows, by the EVS disk listing (60 ids a
+        request, more split); errors, credentials and hostile bodies as for ``get_job``."""
+        return await read_volumes(self._read, f"{self._endpoint}/v2/{self._project_id}", volume_ids)
+
+    async def _read(self, url: URL) -> bytes:
+        """One GET of the disk API: the 200 body, with the credentials of a job query."""
+        if self._auth is None:
+            return await self._fetch(url, _NO_HEADERS)
+        headers = await self._credentials(url, None)
+        try:
+            return await self._fetch(url, headers)
+        except AuthenticationError:
+            if not await self._refresh(headers, None):
+                raise
+        return await self._fetch(url, await self._credentials(url, None))
+
+    async def _fetch(self, url: URL, headers: Mapping[str, str]) -> bytes:
+        status, reply_headers, body = await self._remote.ask(
+            self._exchange(url, headers), url, proxy=self._proxy
+        )
+        if status == 200 and body is not None:
+            data = _try_loads(body)  # a 200 holding an error object is that error
+            if type(data) is not dict or "volumes" in data or not error_fields(data):
+                return body
+            raise _logged(error_for(200, data, _NO_HEADERS, None))
+        raise _refusal(status, reply_headers, body, None)
 
     async def _exchange(
         self, url: URL, headers: Mapping[str, str]
@@ -336,6 +352,26 @@ class EvsJobClient:
             if length is not None and length <= MAX_BODY_BYTES and plain:
                 return response.status, reply_headers, await response.read()  # the usual case
             return response.status, reply_headers, await read_capped(response)
+
+
+def _refusal(
+    status: int, reply_headers: Mapping[str, str], body: bytes | None, job_id: str | None
+) -> EvsJobWatchError:
+    """The error an answer other than a readable 200 means."""
+    if status == 200:
+        return MalformedResponseError(f"body larger than {MAX_BODY_BYTES} bytes", job_id=job_id)
+    if 300 <= status < 400:
+        return EvsApiError(
+            "unexpected redirect (redirects are not followed)", status=status, job_id=job_id
+        )
+    data = _try_loads(body)
+    if status < 500 and status not in _STATUS_ERRORS and error_fields(data) is None:
+        # A refusal is only final when the API says what it refuses; a garbled or
+        # empty 4xx body is treated like any other malformed answer (retried).
+        return MalformedResponseError(
+            f"HTTP {status} without an API error body", body=body or b"", job_id=job_id
+        )
+    return _logged(error_for(status, data, reply_headers, job_id))
 
 
 def _logged(error: EvsApiError) -> EvsApiError:
