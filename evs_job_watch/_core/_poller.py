@@ -273,7 +273,7 @@ class Poller:
                 if self._pacer.spacing:
                     # Requests are spaced: take the next slot first, then the watch first
                     # in line at that moment (the most overdue, or one just throttled).
-                    await self._turn()
+                    await self.turn()
                 while ready and not ready[0].watch.polling:
                     ready.popleft()  # an ended watch just leaves the line
                 if ready:
@@ -282,7 +282,7 @@ class Poller:
             self._parked.append(parked)
             await parked  # until _dispatch has work for it, or close cancels it
 
-    async def _turn(self) -> None:
+    async def turn(self) -> None:
         """Wait for the next request slot. One worker waits at a time, so that a new pace
         or a 429's pause holds every request not yet sent."""
         loop = asyncio.get_running_loop()

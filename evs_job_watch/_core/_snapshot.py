@@ -8,7 +8,9 @@ job that ended meanwhile fires its events on the first poll.
 It also keeps what the watcher learned of job durations, under the optional key
 ``learned`` (``{kind: [seconds, ...]}``), so that the poll schedule survives a restart.
 The key came after version 1 and does not change it: a snapshot without it loads (and
-learns nothing), and a reader that does not know it ignores it.
+learns nothing), and a reader that does not know it ignores it. So did a watch's
+optional ``ready`` (true in ready mode: its job's SUCCESS may be delivered while it waits
+for the disks), which a watch without it reads as false.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class SavedWatch:
     status: JobStatus | None
     sub_jobs: Mapping[str, JobStatus]
     timeout: float | None  # seconds left when the snapshot was taken; None for no deadline
+    ready: bool = False  # ready mode: it ends once its job made something usable
 
 
 def dump(watches: list[SavedWatch], history: Learned | None = None) -> dict[str, Any]:
@@ -78,6 +81,7 @@ def dump(watches: list[SavedWatch], history: Learned | None = None) -> dict[str,
                 "status": None if saved.status is None else saved.status.value,
                 "sub_jobs": {sub: status.value for sub, status in saved.sub_jobs.items()},
                 "timeout": saved.timeout,
+                **({"ready": True} if saved.ready else {}),  # a key added in version 1
             }
             for saved in watches
         ],
@@ -134,7 +138,11 @@ def _watch(item: object, n: int) -> SavedWatch:
             isinstance(timeout, bool) or not isinstance(timeout, (int, float))
         ):
             raise TypeError("timeout is not a number")
+        ready = item.get("ready", False)
+        if not isinstance(ready, bool):
+            raise TypeError("ready is not true or false")
         return SavedWatch(
+            ready=ready,
             job_id=check_id(item.get("job_id")),
             status=None if status is None else _status(status),
             sub_jobs={check_id(sub, "sub-job id"): _status(value) for sub, value in subs.items()},
