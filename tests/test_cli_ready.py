@@ -61,3 +61,18 @@ def test_plain_lines_say_ready(lagging: ThreadedSimulator) -> None:
     lines = [line for line in output.splitlines() if job_id in line]
     assert "-> SUCCESS" in lines[-2]
     assert "ready (SUCCESS, disks usable)" in lines[-1]
+
+
+def test_the_tally_counts_a_job_not_ready_as_unfinished() -> None:
+    from evs_job_watch import Job, JobEvent, JobStatus
+    from evs_job_watch._cli._report import NOT_READY, Tally
+
+    tally = Tally(["j"], ready=True)
+    done = Job(job_id="j", status=JobStatus.SUCCESS)
+    tally.event(JobEvent(done, JobStatus.RUNNING))
+    assert (tally.status["j"], tally.ended, tally.unfinished()) == (NOT_READY, 0, ["j"])
+    tally.event(JobEvent(done, JobStatus.SUCCESS, ready=True))
+    assert (tally.status["j"], tally.ended, tally.succeeded) == ("SUCCESS", 1, 1)
+    plain = Tally(["j"])
+    plain.event(JobEvent(done, JobStatus.RUNNING))
+    assert plain.status["j"] == "SUCCESS"

@@ -21,6 +21,7 @@ from evs_job_watch import (
     JobStatus,
     JobType,
     JobWatcher,
+    LocalStore,
     PollPolicy,
     TokenAuth,
     Volume,
@@ -308,12 +309,13 @@ class AttachingService:
 
 
 async def _run_service(ready: bool) -> AttachingService:
-    # Jobs of 20 simulated seconds at 100x; SUCCESS is read once 10 s early, and the disk
-    # turns available 10 s after the real SUCCESS: both quirks at once.
+    # Jobs of 20 simulated seconds at 20x; SUCCESS is read once 10 s early, and the disk
+    # turns available 10 s after the real SUCCESS: both quirks at once, each half a
+    # second of the loop's time, far longer than the polls' 0.02 s.
     quirks = Quirks(early_success=10.0, volume_lag=10.0)
     policy = PollPolicy(interval=0.01, max_interval=0.02, jitter=0, latency=None)
     async with (
-        EvsSimulator(speed=100.0, quirks=quirks, durations={"createVolume": 20.0}) as sim,
+        EvsSimulator(speed=20.0, quirks=quirks, durations={"createVolume": 20.0}) as sim,
         aiohttp.ClientSession() as http,
         EvsJobClient(sim.endpoint, sim.project_id, auth=TokenAuth(sim.token)) as client,
     ):
@@ -336,3 +338,11 @@ async def test_a_service_that_attaches_on_complete_succeeds_in_ready_mode() -> N
     service = await _run_service(ready=True)
     assert len(service.attached) == 5
     assert service.refused == []
+
+
+def test_ready_mode_is_refused_with_a_shared_store() -> None:
+    class Shared(LocalStore):
+        shared = True
+
+    with pytest.raises(ValueError, match="shared store"):
+        JobWatcher(DiskClient(), store=Shared(), ready=True)

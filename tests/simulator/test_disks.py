@@ -159,11 +159,11 @@ async def test_the_listing_shares_the_account_rate_limit_and_the_faults(
 
 
 async def test_a_disk_may_turn_usable_some_time_after_its_job(http: aiohttp.ClientSession) -> None:
-    quirks = Quirks(volume_lag=10.0)
+    quirks = Quirks(volume_lag=25.0)
     async with EvsSimulator(speed=50.0, quirks=quirks, durations={"createVolume": 5.0}) as sim:
         job_id = sim.create_job("createVolume")
         (volume_id,) = sim.disks_of(job_id)
-        assert sim.disks.usable_at(volume_id) == pytest.approx(sim.ended_at(job_id) + 10.0 / 50)
+        assert sim.disks.usable_at(volume_id) == pytest.approx(sim.ended_at(job_id) + 25.0 / 50)
         await _sleep_until(sim.ended_at(job_id))
         _, body = await _one(http, sim, volume_id)
         assert body["volume"]["status"] == "creating"  # the job is done, the disk is not
@@ -175,8 +175,8 @@ async def test_a_disk_may_turn_usable_some_time_after_its_job(http: aiohttp.Clie
 async def test_an_early_success_is_read_once_then_running_again(
     http: aiohttp.ClientSession,
 ) -> None:
-    async with EvsSimulator(speed=50.0, quirks=Quirks(early_success=4.0)) as sim:
-        job_id = sim.add_job("createVolume", timeline=[(0, "RUNNING"), (10, "SUCCESS")])
+    async with EvsSimulator(speed=50.0, quirks=Quirks(early_success=40.0)) as sim:
+        job_id = sim.add_job("createVolume", timeline=[(0, "RUNNING"), (60, "SUCCESS")])
         url = f"{sim.endpoint}/v1/{sim.project_id}/jobs/{job_id}"
 
         async def status() -> str:
@@ -184,7 +184,7 @@ async def test_an_early_success_is_read_once_then_running_again(
                 return str(orjson.loads(await response.read())["status"])
 
         assert await status() == "RUNNING"
-        await _sleep_until(sim.ended_at(job_id) - 3.0 / 50)
+        await _sleep_until(sim.ended_at(job_id) - 30.0 / 50)  # inside the 40 s
         assert [await status(), await status()] == ["SUCCESS", "RUNNING"]
         await _sleep_until(sim.ended_at(job_id))
         assert await status() == "SUCCESS"
