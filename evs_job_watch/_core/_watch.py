@@ -128,11 +128,6 @@ class Watch:
         """Whether a caller of this replica waits for it."""
         return self._held is not None
 
-    @property
-    def ready(self) -> bool:
-        """Whether it ends only once its job made something usable (ready mode)."""
-        return self._ready is not None
-
     # -- what happens to a watch -------------------------------------------------------
 
     def make_ready(self, reader: DiskReader) -> None:
