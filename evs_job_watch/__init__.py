@@ -6,8 +6,8 @@ from ._api._client import EvsJobClient
 from ._core._events import ErrorCallback, EventCallback, JobEvent
 from ._core._fanout import CompletedJobs
 from ._core._handle import JobHandle
-from ._core._poller import JobSource
 from ._core._snapshot import Snapshot, SnapshotWatch
+from ._core._source import JobSource
 from ._core._store import LocalStore, Store
 from ._core._stream import EventStream
 from ._core._watcher import JobWatcher, WatcherStats
@@ -25,10 +25,11 @@ from ._errors import (
     MalformedResponseError,
     ServerError,
     ThrottledError,
+    VolumeFailedError,
     WatcherClosedError,
     WatchTimeoutError,
 )
-from ._models import ApiError, Job, JobEntities, JobStatus, JobType
+from ._models import ApiError, Job, JobEntities, JobStatus, JobType, Volume
 from ._policy import PollPolicy
 from ._version import __version__
 from ._wire._codec import Answer
@@ -76,6 +77,8 @@ __all__ = [
     "ThrottledError",
     "TokenAuth",
     "TokenProvider",
+    "Volume",
+    "VolumeFailedError",
     "WatchTimeoutError",
     "WatcherClosedError",
     "WatcherStats",

@@ -11,6 +11,8 @@ EvsJobWatchError
 │                           refused port, proxy): .scheme, .host, .port, .reason, .proxy
 ├── MalformedResponseError  a body that is not a job: .job_id, .excerpt
 ├── JobFailedError          the job ended in FAIL: .job
+│   └── VolumeFailedError       ready mode: a disk of a job that succeeded reads error*:
+│                               .job, .volume_id, .volume_status
 ├── WatchTimeoutError       the watch timed out (also a TimeoutError)
 └── WatcherClosedError      the watcher was closed while the watch was live
 ```
@@ -40,6 +42,7 @@ __all__ = [
     "MalformedResponseError",
     "ServerError",
     "ThrottledError",
+    "VolumeFailedError",
     "WatchTimeoutError",
     "WatcherClosedError",
 ]
@@ -175,6 +178,21 @@ class JobFailedError(EvsJobWatchError):
         reason = self.job.fail_reason or "no reason given"
         code = f" [{self.job.error_code}]" if self.job.error_code else ""
         return f"job {self.job.job_id} failed{code}: {reason}"
+
+
+class VolumeFailedError(JobFailedError):
+    """Ready mode: the job read SUCCESS, but a disk it names reads an ``error*`` status."""
+
+    def __init__(self, job: Job, volume_id: str, volume_status: str) -> None:
+        self.volume_id = volume_id
+        self.volume_status = volume_status
+        super().__init__(job)
+
+    def __str__(self) -> str:
+        return (
+            f"job {self.job.job_id} succeeded, but its disk {self.volume_id} "
+            f"reads {self.volume_status!r}: it is not usable"
+        )
 
 
 class WatchTimeoutError(EvsJobWatchError, TimeoutError):

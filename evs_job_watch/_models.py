@@ -10,7 +10,16 @@ from typing import Any
 
 import attrs
 
-__all__ = ["NO_ENTITIES", "NO_EXTRA", "ApiError", "Job", "JobEntities", "JobStatus", "JobType"]
+__all__ = [
+    "NO_ENTITIES",
+    "NO_EXTRA",
+    "ApiError",
+    "Job",
+    "JobEntities",
+    "JobStatus",
+    "JobType",
+    "Volume",
+]
 
 
 class _OpenEnum(str, enum.Enum):
@@ -176,3 +185,33 @@ class Job:
     def is_terminal(self) -> bool:
         """Whether the job has ended (SUCCESS or FAIL)."""
         return self.status.is_terminal
+
+
+@attrs.frozen
+class Volume:
+    """A disk as the EVS disk API shows it (``os-vendor-volumes``), read in ready mode.
+
+    Attributes:
+        volume_id: the disk's id.
+        status: its status as the API gives it: ``creating``, ``available``, ``in-use``,
+            ``extending``, ``deleting``, ``error``, ``error_extending``, ... (any text).
+        size: its size in GB, or None if the API gave none.
+        name: its name, or None.
+        server_ids: the servers it is attached to, in the API's order.
+    """
+
+    volume_id: str
+    status: str
+    size: int | None = None
+    name: str | None = None
+    server_ids: tuple[str, ...] = ()
+
+    @property
+    def is_usable(self) -> bool:
+        """Whether it reads ``available`` or ``in-use``."""
+        return self.status in ("available", "in-use")
+
+    @property
+    def is_error(self) -> bool:
+        """Whether it reads an ``error*`` status."""
+        return self.status.startswith("error")

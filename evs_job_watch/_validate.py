@@ -13,7 +13,14 @@ import math
 import re
 from datetime import timedelta
 
-__all__ = ["check_id", "positive_int", "positive_number", "positive_seconds", "seconds"]
+__all__ = [
+    "check_id",
+    "optional_seconds",
+    "positive_int",
+    "positive_number",
+    "positive_seconds",
+    "seconds",
+]
 
 # Letters, digits, - and _: nothing that could change the URL a job id is put into.
 _ID = re.compile(r"[A-Za-z0-9_-]{1,128}", re.ASCII)
@@ -59,3 +66,8 @@ def positive_number(value: object, what: str, unit: str) -> float:
 def positive_seconds(value: float | timedelta, what: str) -> float:
     """A finite duration above zero, in seconds."""
     return positive_number(seconds(value, what), what, "seconds")
+
+
+def optional_seconds(value: float | timedelta | None, what: str) -> float | None:
+    """None (no limit), or a finite duration above zero, in seconds."""
+    return None if value is None else positive_seconds(value, what)

@@ -133,6 +133,9 @@ def _parser() -> argparse.ArgumentParser:
         "-q", "--quiet", action="store_true", help="print only the failed jobs and errors"
     )
     watch.add_argument("--fail-fast", action="store_true", help="stop at the first job that fails")
+    watch.add_argument(
+        "--ready", action="store_true", help="a job ends once its disks are usable (ready mode)"
+    )
 
     # Listed for --help only: main() hands "simulate ..." to the simulator's own parser.
     commands.add_parser("simulate", help="serve the EVS simulator (see: simulate --help)")
@@ -177,6 +180,7 @@ def _watch_options(args: argparse.Namespace, stdin: TextIO | None) -> WatchOptio
         max_concurrency=args.max_concurrency,
         json_lines=args.json,
         quiet=args.quiet,
+        ready=args.ready,
         fail_fast=args.fail_fast,
     )
 

@@ -4,6 +4,7 @@ judged here (speed is the benchmarks' own business), only that they are measured
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import math
 import pkgutil
@@ -30,3 +31,13 @@ def test_the_decode_section_measures_its_figures_against_the_simulators_bodies()
         # An unchanged body costs its hash less the copy of the body, timed apart: on a
         # busy machine that difference may come out as nothing, never below.
         assert 0 <= figure.value < math.inf and 0 < figure.ref_value < math.inf
+
+
+def test_the_ready_section_measures_both_modes() -> None:
+    from benchmarks import ready
+
+    done, usable = (asyncio.run(ready.measure(12, mode)) for mode in (False, True))
+    assert not done.ready and usable.ready
+    assert (done.listings, usable.listings > 0) == (0, True)  # only ready mode reads disks
+    assert usable.requests_per_job >= 1 and done.requests_per_job >= 1
+    assert 0 <= usable.p50 <= usable.p95 < math.inf

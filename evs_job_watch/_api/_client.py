@@ -6,9 +6,8 @@ import copy
 import logging
 import os
 import ssl
-from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from types import MappingProxyType, TracebackType
 from typing import Any
 
@@ -18,48 +17,24 @@ from yarl import URL
 from .._credentials._auth import Auth
 from .._errors import (
     AuthenticationError,
-    EvsApiError,
     EvsJobWatchError,
-    JobNotFoundError,
     MalformedResponseError,
-    ServerError,
-    ThrottledError,
 )
-from .._models import Job
+from .._models import Job, Volume
 from .._validate import check_id, positive_int
 from .._wire._codec import Answer, answer_from, error_fields, job_from_data, loads
 from .._wire._http import MAX_BODY_BYTES, HttpSettings, Remote, origin, read_capped
 from ._environment import read_settings
+from ._refusals import error_for, logged, refusal, try_loads
+from ._volumes import read_volumes
 
-__all__ = ["EvsJobClient", "error_for"]
+__all__ = ["EvsJobClient"]
 
 logger = logging.getLogger("evs_job_watch")  # see docs/logging.md; never a header or body
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
-_MAX_RETRY_AFTER = 600.0
-
-# The API's error codes, by what they mean for a caller.
-_CODE_ERRORS: Mapping[str, type[EvsApiError]] = {
-    "Common.0011": JobNotFoundError,  # "query job fail." / "No jobs found."
-    "EVS.5404": JobNotFoundError,
-    "Common.0013": AuthenticationError,  # bad or expired token
-    "Common.0018": AuthenticationError,  # token and project do not match
-    "EVS.0002": AuthenticationError,
-    "EVS.5401": AuthenticationError,
-    "EVS.0003": AuthenticationError,
-    "EVS.5403": AuthenticationError,
-    "APIG.0308": ThrottledError,
-    "EVS.5500": ServerError,
-    "EVS.5503": ServerError,
-}
-_STATUS_ERRORS: Mapping[int, type[EvsApiError]] = {
-    401: AuthenticationError,
-    403: AuthenticationError,
-    404: JobNotFoundError,
-    429: ThrottledError,
-}
 
 
-def _for_job(error: EvsJobWatchError, job_id: str) -> EvsJobWatchError:
+def _for_job(error: EvsJobWatchError, job_id: str | None) -> EvsJobWatchError:
     """A copy of a credential source's error, about this job.
 
     A renewal shares one error among every request that waited for it; each raises a
@@ -69,48 +44,6 @@ def _for_job(error: EvsJobWatchError, job_id: str) -> EvsJobWatchError:
     if hasattr(mine, "job_id"):
         mine.job_id = job_id
     return mine
-
-
-def error_for(
-    status: int, data: Any, headers: Mapping[str, str], job_id: str | None
-) -> EvsApiError:
-    """The error an answer with this status and parsed body means."""
-    code, message = error_fields(data) or (None, None)
-    if status == 429:
-        cls: type[EvsApiError] = ThrottledError
-    elif status >= 500:
-        cls = ServerError
-    else:
-        cls = _CODE_ERRORS.get(code or "") or _STATUS_ERRORS.get(status, EvsApiError)
-    text = message or f"the API answered HTTP {status}"
-    if cls is ThrottledError:
-        return ThrottledError(
-            text,
-            status=status,
-            code=code,
-            job_id=job_id,
-            retry_after=_retry_after(headers.get("Retry-After")),
-        )
-    return cls(text, status=status, code=code, job_id=job_id)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds (it may be a number or an HTTP date), clamped to sanity."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        seconds = (moment - datetime.now(timezone.utc)).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
 
 
 class EvsJobClient:
@@ -292,7 +225,7 @@ class EvsJobClient:
                 raise
         return await self._get(url, await self._credentials(url, job_id), job_id, last)
 
-    async def _credentials(self, url: URL, job_id: str) -> Mapping[str, str]:
+    async def _credentials(self, url: URL, job_id: str | None) -> Mapping[str, str]:
         assert self._auth is not None
         failed: EvsJobWatchError
         try:
@@ -301,7 +234,7 @@ class EvsJobClient:
             failed = _for_job(exc, job_id)  # a renewal's error, shared by every waiter
         raise failed  # outside the handler: no shared error as context
 
-    async def _refresh(self, used: Mapping[str, str], job_id: str) -> bool:
+    async def _refresh(self, used: Mapping[str, str], job_id: str | None) -> bool:
         assert self._auth is not None
         failed: EvsJobWatchError
         try:
@@ -322,20 +255,35 @@ class EvsJobClient:
             raise
         if status == 200 and body is not None:
             return answer_from(body, job_id, last, _job_in)
-        if status == 200:
-            raise MalformedResponseError(f"body larger than {MAX_BODY_BYTES} bytes", job_id=job_id)
-        if 300 <= status < 400:
-            raise EvsApiError(
-                "unexpected redirect (redirects are not followed)", status=status, job_id=job_id
-            )
-        data = _try_loads(body)
-        if status < 500 and status not in _STATUS_ERRORS and error_fields(data) is None:
-            # A refusal is only final when the API says what it refuses; a garbled or
-            # empty 4xx body is treated like any other malformed answer (retried).
-            raise MalformedResponseError(
-                f"HTTP {status} without an API error body", body=body or b"", job_id=job_id
-            )
-        raise _logged(error_for(status, data, reply_headers, job_id))
+        raise refusal(status, reply_headers, body, job_id)
+
+    async def list_volumes(self, volume_ids: Iterable[str]) -> list[Volume]:
+        """The disks of ``volume_ids`` the API knows, by the EVS disk listing (60 ids a
+        request, more split); errors, credentials and hostile bodies as for ``get_job``."""
+        return await read_volumes(self._read, f"{self._endpoint}/v2/{self._project_id}", volume_ids)
+
+    async def _read(self, url: URL) -> bytes:
+        """One GET of the disk API: the 200 body, with the credentials of a job query."""
+        if self._auth is None:
+            return await self._fetch(url, _NO_HEADERS)
+        headers = await self._credentials(url, None)
+        try:
+            return await self._fetch(url, headers)
+        except AuthenticationError:
+            if not await self._refresh(headers, None):
+                raise
+        return await self._fetch(url, await self._credentials(url, None))
+
+    async def _fetch(self, url: URL, headers: Mapping[str, str]) -> bytes:
+        status, reply_headers, body = await self._remote.ask(
+            self._exchange(url, headers), url, proxy=self._proxy
+        )
+        if status == 200 and body is not None:
+            data = try_loads(body)  # a 200 holding an error object is that error
+            if type(data) is not dict or "volumes" in data or not error_fields(data):
+                return body
+            raise logged(error_for(200, data, _NO_HEADERS, None))
+        raise refusal(status, reply_headers, body, None)
 
     async def _exchange(
         self, url: URL, headers: Mapping[str, str]
@@ -351,27 +299,14 @@ class EvsJobClient:
             return response.status, reply_headers, await read_capped(response)
 
 
-def _logged(error: EvsApiError) -> EvsApiError:
-    extra = {"job_id": error.job_id, "error_code": error.code}
-    logger.debug("GET job refused: %s %s", type(error).__name__, error.message, extra=extra)
-    return error
-
-
 def _job_in(body: bytes, job_id: str) -> Job:
     """The job a 200 answer holds; an error object in it is the error it names."""
     data = loads(body, job_id)
     if type(data) is dict and "status" not in data and error_fields(data):
-        raise _logged(error_for(200, data, _NO_HEADERS, job_id))
+        raise logged(error_for(200, data, _NO_HEADERS, job_id))
     job = job_from_data(data, body=body, job_id=job_id)
     if job.job_id != job_id:
         raise MalformedResponseError(
             f"the answer is about job {job.job_id!r}", body=body, job_id=job_id
         )
     return job
-
-
-def _try_loads(body: bytes | None) -> Any:
-    try:
-        return loads(body) if body else None
-    except MalformedResponseError:
-        return None

@@ -14,12 +14,18 @@ from rich.table import Table
 from rich.text import Text
 
 from .._core._events import JobEvent
-from ._report import Tally, describe_error
+from ._report import NOT_READY, Tally, describe_error
 from ._run import Output
 
 __all__ = ["Display", "JsonDisplay", "LiveDisplay", "PlainDisplay", "choose_display"]
 
-_STYLES = {"SUCCESS": "green", "FAIL": "red", "RUNNING": "cyan", "INIT": "yellow"}
+_STYLES = {
+    "SUCCESS": "green",
+    "FAIL": "red",
+    "RUNNING": "cyan",
+    "INIT": "yellow",
+    NOT_READY: "dark_green",
+}
 
 
 class Display:
@@ -68,6 +74,8 @@ def describe(event: JobEvent) -> str:
     where = f" (sub-job of {event.parent.job_id})" if event.parent is not None else ""
     kind = f" {event.job.job_type.value}" if event.job.job_type is not None else ""
     text = f"{event.job_id}{where}{kind}: {before} -> {event.status.value}"
+    if event.ready:  # ready mode: what the job made is usable now
+        text = f"{event.job_id}{where}{kind}: ready ({event.status.value}, disks usable)"
     if event.job.error_code or event.job.fail_reason:
         text += f" [{event.job.error_code or ''}] {event.job.fail_reason or ''}".rstrip()
     return text
@@ -117,7 +125,7 @@ class JsonDisplay(Display):
         job = event.job
         self._write(
             {
-                "event": "status",
+                "event": "ready" if event.ready else "status",
                 "job_id": job.job_id,
                 "parent_id": event.parent.job_id if event.parent is not None else None,
                 "job_type": job.job_type.value if job.job_type is not None else None,

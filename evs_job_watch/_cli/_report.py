@@ -13,10 +13,11 @@ from .._core._events import JobEvent
 from .._errors import EvsApiError
 from .._models import Job, JobStatus
 
-__all__ = ["ERROR", "WAITING", "Tally", "describe_error"]
+__all__ = ["ERROR", "NOT_READY", "WAITING", "Tally", "describe_error"]
 
 WAITING = "WAITING"  # not seen yet
 ERROR = "ERROR"  # the watch ended with an error
+NOT_READY = "SUCCESS, NOT READY"  # ready mode: the job is done, its disks are not usable yet
 _ENDED = frozenset({"SUCCESS", "FAIL", ERROR})
 _NAMED = 5  # unfinished ids named in the one-line summary
 
@@ -24,7 +25,8 @@ _NAMED = 5  # unfinished ids named in the one-line summary
 class Tally:
     """The last status of each watched job, its failures and its watch errors."""
 
-    def __init__(self, job_ids: Iterable[str]) -> None:
+    def __init__(self, job_ids: Iterable[str], *, ready: bool = False) -> None:
+        self.ready = ready  # ready mode: a SUCCESS ends a job once its ready event came
         self.status: dict[str, str] = dict.fromkeys(job_ids, WAITING)
         self.failed: dict[str, Job] = {}
         self.failed_sub_jobs: dict[str, list[Job]] = {}  # by parent id
@@ -36,7 +38,8 @@ class Tally:
             if event.status is JobStatus.FAIL:
                 self.failed_sub_jobs.setdefault(event.parent.job_id, []).append(event.job)
             return
-        self.status[event.job_id] = event.status.value
+        done = self.ready and event.status is JobStatus.SUCCESS and not event.ready
+        self.status[event.job_id] = NOT_READY if done else event.status.value
         if event.status is JobStatus.FAIL:
             self.failed[event.job_id] = event.job
 

@@ -34,12 +34,13 @@ class WatchOptions:
     json_lines: bool = False
     quiet: bool = False
     fail_fast: bool = False
+    ready: bool = False
 
 
 async def watch_jobs(session: Session, client: EvsJobClient, options: WatchOptions) -> int:
     """Watch every job to its end (or until stopped), show the report; the exit code."""
     job_ids = options.job_ids
-    tally = session.tally = Tally(job_ids)
+    tally = session.tally = Tally(job_ids, ready=options.ready)
     display = choose_display(
         tally, session.output, json_lines=options.json_lines, quiet=options.quiet
     )
@@ -61,7 +62,9 @@ async def watch_jobs(session: Session, client: EvsJobClient, options: WatchOptio
             policy=options.policy,
             max_concurrency=options.max_concurrency,
             on_status_change=on_status_change,
+            on_complete=display.event if options.ready else None,  # the ready events
             on_error=on_error,
+            ready=options.ready,
         ) as watcher,
     ):
         with display:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 
-from .._models import JobStatus
+from .._models import Job, JobStatus
 from ._events import ErrorCallback, EventCallback, JobEvent
 from ._outbox import Callback, Item, Outbox, Record
 from ._stream import EventStream
@@ -50,11 +50,14 @@ class Delivery:
         for stream in self.streams:
             stream.publish(events)
 
-    def events(self, events: list[JobEvent], record: Callable[[JobEvent], None]) -> list[Item]:
+    def events(
+        self, events: list[JobEvent], record: Callable[[JobEvent], None], ready: bool = False
+    ) -> list[Item]:
         """Publish ``events`` to the streams; the items that deliver them to the callbacks.
 
         Each event's callbacks come first (its status change, then its complete or fail),
-        then ``record`` of it: the watch counts it delivered only once they returned.
+        then ``record`` of it: the watch counts it delivered only once they returned. In
+        ready mode (``ready``) a SUCCESS is not yet complete: ``ready_events`` is.
         """
         for stream in self.streams:
             stream.publish(events)
@@ -63,12 +66,24 @@ class Delivery:
             if self._on_status_change is not None:
                 items.append(Callback(self._on_status_change, (event,)))
             status = event.status
-            if status is JobStatus.SUCCESS and self._on_complete is not None:
+            if status is JobStatus.SUCCESS and self._on_complete is not None and not ready:
                 items.append(Callback(self._on_complete, (event,)))
             elif status is JobStatus.FAIL and self._on_fail is not None:
                 items.append(Callback(self._on_fail, (event,)))
             items.append(Record(functools.partial(record, event)))
         return items
+
+    def ready_events(self, job: Job) -> list[Item]:
+        """Ready mode: ``job`` and its sub-jobs that succeeded are usable. The ready events
+        (sub-jobs first, then the job) go to the streams and to ``on_complete``."""
+        events = [JobEvent(sub, sub.status, job, ready=True) for sub in job.sub_jobs]
+        events = [event for event in events if event.status is JobStatus.SUCCESS]
+        events.append(JobEvent(job, job.status, ready=True))
+        for stream in self.streams:
+            stream.publish(events)
+        if self._on_complete is None:
+            return []
+        return [Callback(self._on_complete, (event,)) for event in events]
 
     def error(self, job_id: str, error: BaseException) -> list[Item]:
         """The items that tell ``on_error`` a watch ended with ``error``."""

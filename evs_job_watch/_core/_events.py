@@ -24,11 +24,15 @@ class JobEvent:
         job: the job the event is about (the sub-job, for a sub-job event).
         previous: the status seen before, or None at first sight.
         parent: the batch job, for a sub-job event; else None.
+        ready: True for the event of ready mode that tells the job (or sub-job) is
+            usable, not only done: it follows its SUCCESS ("job done") event, and is the
+            one that ``on_complete`` gets in ready mode.
     """
 
     job: Job
     previous: JobStatus | None = None
     parent: Job | None = None
+    ready: bool = False
 
     @property
     def job_id(self) -> str:

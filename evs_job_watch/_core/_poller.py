@@ -26,7 +26,6 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from typing import Protocol, runtime_checkable
 
 from .._errors import EvsApiError, EvsJobWatchError, ThrottledError
 from .._models import Job
@@ -36,12 +35,13 @@ from ._events import Statuses
 from ._learn import DurationModel
 from ._pacer import Pacer
 from ._schedule import Cadence, Place, after_answer, after_error, is_transient
+from ._source import AnswerSource, JobSource
 from ._store import Claims, Store
 from ._tasks import TaskGroup
 from ._watch import Watch
 from ._watchset import WatchSet
 
-__all__ = ["AnswerSource", "JobSource", "Poller"]
+__all__ = ["Poller"]
 
 logger = logging.getLogger("evs_job_watch")
 
@@ -51,31 +51,6 @@ _LEASE_RETRY = 0.25  # seconds between looks at a lease that lapsed (its store r
 # A claimed job id and what the fleet delivered of it, to the watch this replica polls.
 Adopt = Callable[[str, Statuses], Watch | None]
 _KEEP_PLACE = 3  # 429s in a row after which a watch backs off rather than keep its place
-
-
-class JobSource(Protocol):
-    """What ``JobWatcher`` polls: ``EvsJobClient``, or anything with its ``get_job``.
-
-    A source that also has ``EvsJobClient``'s ``poll_job(job_id, last)``, returning an
-    ``Answer``, is polled through that instead: it tells an unchanged body without
-    decoding it. (The watcher looks for a method of that name: give a source of your own
-    a ``poll_job`` only with that meaning.)
-    """
-
-    async def get_job(self, job_id: str) -> Job:
-        """The job's current state; raises an ``EvsJobWatchError`` subclass on failure."""
-        ...
-
-
-@runtime_checkable
-class AnswerSource(Protocol):
-    """A source that knows a body it has seen before, and then decodes nothing.
-
-    ``EvsJobClient.poll_job``: it gives ``last`` back when the body is the one ``last``
-    was decoded from, so the watch sees at once that nothing changed.
-    """
-
-    async def poll_job(self, job_id: str, last: Answer | None) -> Answer: ...
 
 
 class Poller:
@@ -281,7 +256,7 @@ class Poller:
                 if self._pacer.spacing:
                     # Requests are spaced: take the next slot first, then the watch first
                     # in line at that moment (the most overdue, or one just throttled).
-                    await self._turn()
+                    await self.turn()
                 while ready and not ready[0].watch.polling:
                     ready.popleft()  # an ended watch just leaves the line
                 if ready:
@@ -290,7 +265,7 @@ class Poller:
             self._parked.append(parked)
             await parked  # until _dispatch has work for it, or close cancels it
 
-    async def _turn(self) -> None:
+    async def turn(self) -> None:
         """Wait for the next request slot. One worker waits at a time, so that a new pace
         or a 429's pause holds every request not yet sent."""
         loop = asyncio.get_running_loop()

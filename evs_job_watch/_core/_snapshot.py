@@ -8,7 +8,9 @@ job that ended meanwhile fires its events on the first poll.
 It also keeps what the watcher learned of job durations, under the optional key
 ``learned`` (``{kind: [seconds, ...]}``), so that the poll schedule survives a restart.
 The key came after version 1 and does not change it: a snapshot without it loads (and
-learns nothing), and a reader that does not know it ignores it.
+learns nothing), and a reader that does not know it ignores it. So did a watch's
+optional ``ready`` (true in ready mode: its job's SUCCESS may be delivered while it waits
+for the disks), which a watch without it reads as false.
 """
 
 from __future__ import annotations
@@ -58,7 +60,14 @@ Learned = dict[str, list[float]]
 KIND_TEXT = 200
 
 
-class SnapshotWatch(TypedDict):
+class _SnapshotWatchKeys(TypedDict):
+    job_id: str
+    status: str | None
+    sub_jobs: dict[str, str]
+    timeout: float | None
+
+
+class SnapshotWatch(_SnapshotWatchKeys, total=False):
     """One watch of a ``Snapshot``: the statuses whose events were delivered.
 
     Attributes:
@@ -67,12 +76,10 @@ class SnapshotWatch(TypedDict):
         sub_jobs: each sub-job's status, by sub-job id.
         timeout: seconds left to the watch's deadline when the snapshot was taken; None
             for no deadline.
+        ready: present and true for a watch in ready mode (an optional key of version 1).
     """
 
-    job_id: str
-    status: str | None
-    sub_jobs: dict[str, str]
-    timeout: float | None
+    ready: bool
 
 
 class _SnapshotKeys(TypedDict):
@@ -104,6 +111,19 @@ class SavedWatch:
     status: JobStatus | None
     sub_jobs: Mapping[str, JobStatus]
     timeout: float | None  # seconds left when the snapshot was taken; None for no deadline
+    ready: bool = False  # ready mode: it ends once its job made something usable
+
+
+def _dump_watch(saved: SavedWatch) -> SnapshotWatch:
+    watch: SnapshotWatch = {
+        "job_id": saved.job_id,
+        "status": None if saved.status is None else saved.status.value,
+        "sub_jobs": {sub: status.value for sub, status in saved.sub_jobs.items()},
+        "timeout": saved.timeout,
+    }
+    if saved.ready:
+        watch["ready"] = True
+    return watch
 
 
 def dump(watches: list[SavedWatch], history: Learned | None = None) -> Snapshot:
@@ -112,15 +132,7 @@ def dump(watches: list[SavedWatch], history: Learned | None = None) -> Snapshot:
         "format": FORMAT,
         "version": VERSION,
         "taken_at": time.time(),
-        "watches": [
-            {
-                "job_id": saved.job_id,
-                "status": None if saved.status is None else saved.status.value,
-                "sub_jobs": {sub: status.value for sub, status in saved.sub_jobs.items()},
-                "timeout": saved.timeout,
-            }
-            for saved in watches
-        ],
+        "watches": [_dump_watch(saved) for saved in watches],
     }
     if history:
         # Milliseconds are all the API's times carry.
@@ -174,7 +186,11 @@ def _watch(item: object, n: int) -> SavedWatch:
             isinstance(timeout, bool) or not isinstance(timeout, (int, float))
         ):
             raise TypeError("timeout is not a number")
+        ready = item.get("ready", False)
+        if not isinstance(ready, bool):
+            raise TypeError("ready is not true or false")
         return SavedWatch(
+            ready=ready,
             job_id=check_id(item.get("job_id")),
             status=None if status is None else _status(status),
             sub_jobs={check_id(sub, "sub-job id"): _status(value) for sub, value in subs.items()},

@@ -21,12 +21,15 @@ import enum
 import functools
 from typing import Protocol
 
+import attrs
+
 from .._errors import WatcherClosedError, WatchTimeoutError
-from .._models import Job
+from .._models import Job, JobStatus
 from .._wire._codec import Answer
 from ._delivery import Delivery
 from ._events import JobEvent, Statuses
 from ._outbox import Item, Outbox, Record
+from ._ready import DiskReader, Readiness, Verdict
 from ._snapshot import SavedWatch
 
 __all__ = ["Holder", "Outcome", "Phase", "Tracker", "Watch"]
@@ -70,6 +73,7 @@ class Watch:
         "_delivery",
         "_held",
         "_outbox",
+        "_ready",
         "_seen",
         "_tracker",
         "answer",
@@ -85,6 +89,7 @@ class Watch:
         delivery: Delivery,
         known: Statuses | None = None,
         phase: Phase = Phase.POLLING,
+        ready: DiskReader | None = None,
     ) -> None:
         self.job_id = job_id
         self.phase = phase
@@ -101,6 +106,9 @@ class Watch:
         self._outbox: Outbox | None = None  # only while it has items to run
         self._tracker = tracker
         self._delivery = delivery
+        self._ready: Readiness | None = None  # ready mode: its phase after a SUCCESS
+        if ready is not None:
+            self.make_ready(ready)
 
     def __repr__(self) -> str:
         return f"<Watch {self.job_id} {self.phase.value}>"
@@ -121,6 +129,11 @@ class Watch:
         return self._held is not None
 
     # -- what happens to a watch -------------------------------------------------------
+
+    def make_ready(self, reader: DiskReader) -> None:
+        """Ready mode from now on (``_ready``); a watch in it stays in it."""
+        if self._ready is None and self.live:
+            self._ready = Readiness(reader, self._readied)
 
     def hold(self, holder: Holder) -> None:
         """One more caller waits for this watch."""
@@ -160,7 +173,9 @@ class Watch:
         self.answer = answer
         job = answer.job
         events = self._seen.changes(job)
-        terminal = job.status.is_terminal
+        # In ready mode a SUCCESS is not the end yet: the job's disks must be usable too.
+        readying = self._ready is not None and job.status is not JobStatus.FAIL
+        terminal = job.status.is_terminal and not readying
         if terminal:
             # Out of the live set before any callback runs, so that a terminal callback
             # sees its job no longer watched, be it a plain function or a coroutine.
@@ -170,8 +185,11 @@ class Watch:
                 self._delivered = Statuses(self._seen.job, self._seen.subs)
             for event in events:
                 self._seen.record(event)
-            self._post(self._delivery.events(events, self._record))
-        if terminal:
+            self._post(self._delivery.events(events, self._record, self._ready is not None))
+        if readying:
+            assert self._ready is not None
+            self._ready.answered(job)  # it ends the watch once the job is ready
+        elif terminal:
             self._end(job)
         return bool(events)
 
@@ -218,7 +236,7 @@ class Watch:
         events are being delivered: those are delivered again after a restart, not lost.
         """
         delivered = self._delivered or self._seen
-        if delivered.ended or self.phase is Phase.SETTLED:
+        if (delivered.ended and self._ready is None) or self.phase is Phase.SETTLED:
             return None
         latest = self.latest
         if self.phase is Phase.DELIVERING and not (latest and latest.is_terminal):
@@ -227,7 +245,8 @@ class Watch:
         timeout = None
         if deadlines and None not in deadlines:
             timeout = max(0.0, max(d for d in deadlines if d is not None) - now)
-        return SavedWatch(self.job_id, delivered.job, delivered.subs or {}, timeout)
+        saved = SavedWatch(self.job_id, delivered.job, delivered.subs or {}, timeout)
+        return saved if self._ready is None else attrs.evolve(saved, ready=True)
 
     # -- the steps of an ending --------------------------------------------------------
 
@@ -238,6 +257,8 @@ class Watch:
         another replica, whose callbacks ran there.
         """
         self._stop()
+        if self._ready is not None:
+            self._ready.close()
         items: list[Item] = []
         if here and isinstance(outcome, BaseException):
             items.extend(self._delivery.error(self.job_id, outcome))
@@ -249,6 +270,15 @@ class Watch:
         if self.phase is not Phase.DELIVERING:
             self._enter(Phase.DELIVERING)
             self._tracker.ended(self)
+
+    def _readied(self, verdict: Verdict) -> None:
+        """Ready mode: the job is usable (its ready events go out first), or it is not."""
+        if not self.live:
+            return
+        if isinstance(verdict, Job):
+            self._stop()  # as for any ending: its callbacks see the job no longer watched
+            self._post(self._delivery.ready_events(verdict))
+        self._end(verdict)
 
     def _settle(self, outcome: Outcome | None, here: bool) -> None:
         """DELIVERING to SETTLED: its callbacks ran (unless it was closed meanwhile)."""

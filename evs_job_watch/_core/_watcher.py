@@ -24,17 +24,19 @@ import attrs
 from .._errors import WatcherClosedError
 from .._models import Job
 from .._policy import PollPolicy
-from .._validate import check_id, positive_int, positive_number, positive_seconds
+from .._validate import check_id, optional_seconds, positive_int, positive_number
 from . import _snapshot
 from ._delivery import Delivery
+from ._disks import DiskReads, VolumeSource
 from ._events import ErrorCallback, EventCallback, Statuses
 from ._fanout import CompletedJobs, gather
 from ._fleet import FleetSide
 from ._handle import JobHandle
 from ._learn import DurationModel
 from ._pacer import Pacer
-from ._poller import JobSource, Poller
+from ._poller import Poller
 from ._snapshot import Snapshot
+from ._source import JobSource
 from ._store import LocalStore, Store, state_file
 from ._stream import EventStream
 from ._tasks import TaskGroup
@@ -89,6 +91,11 @@ class JobWatcher:
             shared by the replicas of a service (``evs_job_watch.redis.RedisStore``).
         rng: the random generator that spreads polls (``PollPolicy.jitter``); a seeded
             ``random.Random`` makes every delay repeatable, as in tests.
+        ready: ready mode for every watch (``watch(..., ready=)`` sets it per job): a job
+            is complete only once what it made is usable (its disks read ``available``
+            or ``in-use``, a deleted disk is gone, an ECS attach reads SUCCESS twice and
+            the disk is attached); its disks are read in listings of 60, paced like
+            the polls. The client must have ``list_volumes``; not with a shared store yet.
 
     With a state file or a shared store, the watcher must be entered (``async with``)
     before it watches anything (``RuntimeError`` otherwise): the store is opened there.
@@ -109,6 +116,7 @@ class JobWatcher:
         state_path: str | os.PathLike[str] | None = None,
         store: Store | None = None,
         rng: random.Random | None = None,
+        ready: bool = False,
     ) -> None:
         positive_int(max_concurrency, "max_concurrency")
         if rate_limit is not None:
@@ -142,6 +150,10 @@ class JobWatcher:
         self._delivery = Delivery(on_status_change, on_complete, on_fail, on_error, self._tasks)
         self._watches = WatchSet(self._store)
         self._fleet = FleetSide(self._watches, self._delivery, self._poller, pacer, self.snapshot)
+        self._disks: DiskReads | None = None
+        if isinstance(client, VolumeSource):
+            self._disks = DiskReads(client, pacer, self._poller.turn, policy, self._tasks)
+        self._ready = self._check_ready(ready)
         self._resume = resume
         self._entered = False
         self._closed = False
@@ -198,14 +210,33 @@ class JobWatcher:
 
     # -- the public verbs -------------------------------------------------------------
 
-    def watch(self, job_id: str, *, timeout: float | timedelta | None = None) -> JobHandle:
-        """Start watching ``job_id`` (or join its existing watch); returns at once."""
-        check_id(job_id)
-        return self._hold(job_id, _timeout(timeout))
+    def watch(
+        self,
+        job_id: str,
+        *,
+        timeout: float | timedelta | None = None,
+        ready: bool | None = None,
+    ) -> JobHandle:
+        """Start watching ``job_id`` (or join its existing watch); returns at once.
 
-    async def wait(self, job_id: str, *, timeout: float | timedelta | None = None) -> Job:
-        """Watch ``job_id`` until it ends: the job on SUCCESS, ``JobFailedError`` on FAIL."""
-        return await self.watch(job_id, timeout=timeout)
+        ``ready``: ready mode for this job (None: the watcher's setting); a watch shared
+        by several handles is in ready mode once any of them asks for it.
+        """
+        check_id(job_id)
+        return self._hold(
+            job_id, optional_seconds(timeout, "timeout"), ready=self._check_ready(ready)
+        )
+
+    async def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float | timedelta | None = None,
+        ready: bool | None = None,
+    ) -> Job:
+        """Watch ``job_id`` until it ends: the job on SUCCESS, ``JobFailedError`` on FAIL
+        (in ready mode, once usable; ``VolumeFailedError`` if a disk reads error*)."""
+        return await self.watch(job_id, timeout=timeout, ready=ready)
 
     @overload
     async def wait_all(
@@ -239,7 +270,7 @@ class JobWatcher:
         returns or raises are released (their polling stops unless another handle holds
         them). A bare string is refused (``TypeError``): pass a list of ids.
         """
-        limit = _timeout(timeout)
+        limit = optional_seconds(timeout, "timeout")
         return await gather(self._watch_all(job_ids), limit, return_exceptions)
 
     def as_completed(
@@ -253,7 +284,7 @@ class JobWatcher:
         rest (a bare ``break`` releases them only once the iterator is collected). A
         bare string is refused (``TypeError``): pass a list of ids.
         """
-        limit = _timeout(timeout)
+        limit = optional_seconds(timeout, "timeout")
         return CompletedJobs(self._watch_all(job_ids), limit)
 
     def events(self, *, max_pending: int = 10_000) -> EventStream:
@@ -313,9 +344,21 @@ class JobWatcher:
         if isinstance(job_ids, (str, bytes)):
             raise TypeError("job_ids must be an iterable of job ids, not a single string")
         ids = [check_id(job_id) for job_id in job_ids]  # all checked before any request
-        return [self._hold(job_id, None) for job_id in ids]
+        return [self._hold(job_id, None, ready=self._ready) for job_id in ids]
 
-    def _hold(self, job_id: str, limit: float | None, known: Statuses | None = None) -> JobHandle:
+    def _check_ready(self, ready: bool | None) -> bool:
+        """Ready mode asked for (None: the watcher's), if this watcher can do it."""
+        if ready is None:
+            return self._ready
+        if ready and self._store.shared:
+            raise ValueError("ready mode does not work with a shared store yet")
+        if ready and self._disks is None:
+            raise TypeError("ready mode needs a client that reads disks (list_volumes)")
+        return bool(ready)
+
+    def _hold(
+        self, job_id: str, limit: float | None, known: Statuses | None = None, ready: bool = False
+    ) -> JobHandle:
         if self._closed:
             raise WatcherClosedError(job_id)
         if self._must_open and not self._entered:
@@ -324,15 +367,18 @@ class JobWatcher:
                 f"a watcher with {what} must be entered (`async with JobWatcher(...)`) "
                 "before it watches: its store is opened there"
             )
+        disks = self._disks if ready else None
         watch = self._watches.get(job_id)
         if watch is None:
             if self._store.shared:  # polled once the fleet hands it to a replica
                 watch = Watch(job_id, self._watches, self._delivery, known, Phase.FOLLOWING)
                 self._watches.add(watch)
             else:
-                watch = Watch(job_id, self._watches, self._delivery, known)
+                watch = Watch(job_id, self._watches, self._delivery, known, ready=disks)
                 self._watches.add(watch)
                 self._poller.schedule(watch, 0.0)  # the first poll goes out at once
+        elif disks is not None:
+            watch.make_ready(disks)
         return JobHandle(watch, limit)
 
     def _restore(
@@ -346,11 +392,8 @@ class JobWatcher:
             if item.timeout is not None:
                 limit = max(item.timeout - elapsed, self._poller.policy.interval)
             known = Statuses(item.status, item.sub_jobs)
-            handles.append(self._hold(item.job_id, limit, known))
+            ready = item.ready and self._disks is not None  # its ready phase goes on
+            handles.append(self._hold(item.job_id, limit, known, ready))
         if handles:
             logger.info("resumed %d watches from a snapshot", len(handles))
         return handles
-
-
-def _timeout(value: float | timedelta | None) -> float | None:
-    return None if value is None else positive_seconds(value, "timeout")

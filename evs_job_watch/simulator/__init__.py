@@ -11,11 +11,13 @@ from ._scenario import Transition
 from ._simulator import EvsSimulator
 from ._standalone import main
 from ._throttle import RateLimit
+from ._volumes import Quirks
 
 __all__ = [
     "Duration",
     "EvsSimulator",
     "Faults",
+    "Quirks",
     "RateLimit",
     "Reply",
     "RequestRecord",

@@ -121,6 +121,7 @@ class SimJob:
         "begin_time",
         "entities",
         "fail",
+        "flash_at",
         "job_id",
         "job_type",
         "parent_id",
@@ -152,6 +153,7 @@ class SimJob:
         self.subs = tuple(subs)
         self.wall_offset = wall_offset
         self.visible_at = visible_at
+        self.flash_at: float | None = None  # early SUCCESS: read once from then (Quirks)
         self.begin_time = format_time(self.steps[0][0] + wall_offset)
         # Every time the rendered body can change: this job's steps and its sub-jobs'.
         times = {at for at, _ in self.steps}
@@ -181,6 +183,9 @@ class SimJob:
         index = bisect_right(self._times, now) - 1
         if index < 0:
             return None
+        if self.flash_at is not None and self.flash_at <= now < self.ended_at:
+            self.flash_at = None  # read once, then RUNNING again until the real end
+            return orjson.dumps({**(self.render(now) or {}), **self._flash(now)})
         body = self._cache[index]
         if body is None:
             obj = self.render(now)
@@ -210,6 +215,9 @@ class SimJob:
             "error_code": self.fail[0] if failed else None,
             "fail_reason": self.fail[1] if failed else None,
         }
+
+    def _flash(self, now: float) -> dict[str, Any]:
+        return {"status": "SUCCESS", "end_time": format_time(now + self.wall_offset)}
 
 
 def _time(step: Step) -> float:

@@ -23,6 +23,7 @@ from ._jobs import (
     batch_steps,
     random_steps,
 )
+from ._volumes import Disks, Quirks
 
 __all__ = ["BATCH", "SUB_TYPES", "Scenario", "Transition", "Volume"]
 
@@ -105,6 +106,7 @@ class Scenario:
         failure_rate: float,
         invisible_for: float,
         durations: Mapping[str, Duration | float] | None,
+        quirks: Quirks | None = None,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be > 0, got {speed!r}")
@@ -121,6 +123,7 @@ class Scenario:
         self._jobs: dict[str, SimJob] = {}
         self._top: list[str] = []
         self.volumes: dict[str, Volume] = {}
+        self.disks = Disks(quirks or Quirks(), self.speed, self.wall_time)  # their statuses
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wall_offset = 0.0
 
@@ -144,6 +147,7 @@ class Scenario:
         """Register a disk (as if created earlier) and return its id."""
         volume_id = self._uuid()
         self.volumes[volume_id] = Volume(size, volume_type, name or f"volume-{volume_id[:4]}")
+        self.disks.exists(volume_id, size, volume_type, self.volumes[volume_id].name, self._now())
         return volume_id
 
     def create_job(self, job_type: str = "createVolume", *, count: int = 1) -> str:
@@ -244,6 +248,11 @@ class Scenario:
         """The sub-job ids of a batch job, in `sub_jobs` order."""
         return [sub.job_id for sub in self._job(job_id).subs]
 
+    def disks_of(self, job_id: str) -> list[str]:
+        """The disk ids a job and its sub-jobs name (their statuses: `disks`)."""
+        jobs = (self._job(job_id), *self._job(job_id).subs)
+        return [j.entities["volume_id"] for j in jobs if "volume_id" in j.entities]
+
     # -- used by the HTTP layer -------------------------------------------
 
     def _spawn_create(
@@ -300,6 +309,7 @@ class Scenario:
         job_id = self.create_job(job_type, count=2 if job_type in SUB_TYPES else 1)
         job = self._jobs[job_id]
         job.entities.update(entities or {})
+        self.disks.follow(job, self.volumes)  # the disks its entities name now
         if fail is not None:
             for one in (job, *job.subs):
                 one.fail = fail
@@ -344,6 +354,7 @@ class Scenario:
             visible_at=visible_at,
         )
         self._jobs[job_id] = job
+        self.disks.follow(job, self.volumes)
         self._top.append(job_id)
         for sub in sub_jobs:
             self._jobs[sub.job_id] = sub

@@ -32,6 +32,7 @@ from ._identity import Credentials, Identity
 from ._jobs import Duration
 from ._scenario import Scenario
 from ._throttle import RateLimit, TokenBucket
+from ._volumes import Quirks, VolumeApi
 
 __all__ = ["EvsSimulator"]
 
@@ -74,6 +75,8 @@ class EvsSimulator(Scenario, Credentials):
         ssl: a server-side context: serve https with its certificate.
         rate_limit: the API gateway's token bucket for the whole account, on the job
             query (after scripted replies, before random faults); may be reassigned.
+        quirks: a disk that turns usable after its job's SUCCESS, a SUCCESS read too
+            early (the disk API, ``/v2/{project_id}/os-vendor-volumes``, is served too).
     """
 
     def __init__(
@@ -98,6 +101,7 @@ class EvsSimulator(Scenario, Credentials):
         key_lifetime: float = 3600.0,
         metadata_session_tokens: bool = True,
         ssl: ssl.SSLContext | None = None,
+        quirks: Quirks = Quirks(),  # noqa: B008 - frozen value object
     ) -> None:
         super().__init__(
             seed=seed,
@@ -105,6 +109,7 @@ class EvsSimulator(Scenario, Credentials):
             failure_rate=failure_rate,
             invisible_for=invisible_for,
             durations=durations,
+            quirks=quirks,
         )
         host = "127.0.0.1" if host == "localhost" else host  # one address, one port
         if not ipaddress.ip_address(host).is_loopback:
@@ -184,6 +189,7 @@ class EvsSimulator(Scenario, Credentials):
         router.add_post("/v2/{project_id}/cloudvolumes/{volume_id}/action", self._action)
         router.add_delete("/v2/{project_id}/cloudvolumes/{volume_id}", self._delete)
         self.identity.add_routes(router)
+        VolumeApi(self, self._check, lambda: self._bucket).add_routes(router)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
         try:

@@ -24,6 +24,8 @@ import orjson
 from ._faults import Faults
 from ._simulator import EvsSimulator
 from ._throttle import add_options, from_args
+from ._volumes import add_options as add_quirk_options
+from ._volumes import quirks_from_args
 
 __all__ = ["build_parser", "main", "serve", "simulator_from_args"]
 
@@ -118,6 +120,7 @@ def build_parser(prog: str = "python -m evs_job_watch.simulator") -> argparse.Ar
     faults.add_argument("--retry-after", type=seconds, default=1.0, help="seconds")
     faults.add_argument("--latency", type=seconds, nargs=2, metavar=("MIN", "MAX"), help="seconds")
     add_options(parser)
+    add_quirk_options(parser)
     return parser
 
 
@@ -147,6 +150,7 @@ def simulator_from_args(args: argparse.Namespace) -> EvsSimulator:
         rate_limit=from_args(args),
         invisible_for=args.invisible_for,
         keep_requests=args.keep_requests,
+        quirks=quirks_from_args(args),
     )
 
 

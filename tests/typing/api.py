@@ -40,6 +40,8 @@ from evs_job_watch import (
     Snapshot,
     ThrottledError,
     TokenAuth,
+    Volume,
+    VolumeFailedError,
     WatcherClosedError,
     WatcherStats,
     WatchTimeoutError,
@@ -178,6 +180,12 @@ async def watch_many(session: aiohttp.ClientSession, job_ids: list[str]) -> list
         handle.cancel()
 
         finished.append(await watcher.wait(job_ids[1], timeout=timedelta(minutes=10)))
+        try:
+            finished.append(await watcher.wait(job_ids[1], ready=True))
+        except VolumeFailedError as exc:
+            print(exc.job, exc.volume_id, exc.volume_status)
+        ready_handle: JobHandle = watcher.watch(job_ids[0], ready=None)
+        print(ready_handle.done())
 
         results: list[Job | BaseException] = await watcher.wait_all(
             job_ids, timeout=900.0, return_exceptions=True
@@ -248,6 +256,10 @@ async def production_clients(ca: ssl.SSLContext) -> None:
             trust_env=True,
         ) as client:
             await client.get_job("4b5c6d7e8f90a1b2c3d4e5f60718293a")
+            disks: list[Volume] = await client.list_volumes(["v1", "v2"])
+            for disk in disks:
+                size: int | None = disk.size
+                print(disk.volume_id, disk.status, size, disk.server_ids, disk.is_usable)
     client = await EvsJobClient.from_environment("otc", service="evs", ssl="/etc/ssl/ca.pem")
     try:
         await client.get_job("4b5c6d7e8f90a1b2c3d4e5f60718293a")
