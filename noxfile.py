@@ -16,7 +16,9 @@ Each session has a fresh environment of its own; arguments after ``--`` go to py
 
 from __future__ import annotations
 
+import configparser
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,9 +32,6 @@ import nox
 PYTHONS = ["3.10", "3.11", "3.12", "3.13", "3.14"]
 OLDEST = PYTHONS[0]
 CONSTRAINTS = "constraints.txt"
-# The library's own requirements (setup.cfg's install_requires): the lowest run resolves
-# these to the lowest versions their ranges allow and keeps everything else pinned.
-CORE = ("aiohttp", "attrs", "backoff", "cattrs", "orjson", "rich")
 # What the distribution check runs against the installed wheel: quick, and no file
 # that needs the repository's own tree beside it.
 QUICK = [
@@ -81,6 +80,15 @@ def _uv() -> str:
     return str(Path(sys.executable).with_name("uv"))
 
 
+def _scratch(session: nox.Session, name: str) -> Path:
+    """An empty folder of the session's own (not ``session.create_tmp()``: that points
+    TMPDIR into the project, where a test's pytest-in-a-subprocess would read its config)."""
+    folder = Path(session.env_dir) / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
 def _pytest(session: nox.Session, *args: str) -> None:
     """The suite without coverage, with a cache of its own per session."""
     cache = f"cache_dir={session.env_dir / '.pytest_cache'}"
@@ -94,31 +102,33 @@ def tests(session: nox.Session) -> None:
     _pytest(session)
 
 
+def _requirements(option: str, section: str = "options") -> list[str]:
+    """The requirements an option of setup.cfg lists (install_requires, an extra)."""
+    setup = configparser.ConfigParser()
+    setup.read("setup.cfg", encoding="utf-8")
+    return [line.strip() for line in setup[section][option].splitlines() if line.strip()]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].lower()
+
+
 @nox.session(python=OLDEST)
 def lowest(session: nox.Session) -> None:
-    """The whole suite against the lowest versions that install_requires allows."""
-    folder = Path(session.create_tmp())
-    tools = folder / "tools.txt"
+    """The whole suite against the lowest versions that install_requires allows.
+
+    Each of the library's requirements is held at the floor of its range; the tools the
+    suite extra names stay pinned by constraints.txt; the rest is resolved anew.
+    """
+    folder = _scratch(session, "lowest")
+    floors = [re.sub(r">=", "==", line) for line in _requirements("install_requires")]
+    tools = {_name(line) for line in _requirements("suite", "options.extras_require")}
     pinned = Path(CONSTRAINTS).read_text(encoding="utf-8").splitlines()
-    tools.write_text(
-        "\n".join(line for line in pinned if line.split("==")[0].strip() not in CORE) + "\n",
-        encoding="utf-8",
-    )
-    lowest = folder / "lowest.txt"
-    session.run(
-        _uv(), "pip", "compile", "setup.cfg", "--extra", "suite", "--quiet",
-        "--resolution", "lowest-direct", "--python-version", OLDEST,
-        "--constraint", str(tools), "--output-file", str(lowest),
-        external=True,
-    )  # fmt: skip
-    versions = [
-        line
-        for line in lowest.read_text(encoding="utf-8").splitlines()
-        if line.split("==")[0] in CORE
-    ]
-    session.log("the library's requirements at their lowest: " + ", ".join(versions))
-    session.install("-r", str(lowest))
-    session.install("--no-deps", "-e", ".")
+    held = [line for line in pinned if _name(line) in tools - {_name(f) for f in floors}]
+    constraints = folder / "lowest-constraints.txt"
+    constraints.write_text("\n".join(floors + held) + "\n", encoding="utf-8")
+    session.log("the library's requirements at their floors: " + ", ".join(floors))
+    session.install("-c", str(constraints), "-e", ".[suite]")
     _pytest(session)
 
 
@@ -134,8 +144,7 @@ def newest(session: nox.Session) -> None:
 def dist(session: nox.Session) -> None:
     """Build the sdist and the wheel, check them, install the wheel and run it."""
     session.install("-c", CONSTRAINTS, "build", "twine", "check-manifest")
-    out = Path(session.create_tmp()) / "dist"
-    shutil.rmtree(out, ignore_errors=True)
+    out = _scratch(session, "dist")
     session.run("check-manifest")
     # The sdist first, then the wheel built from the unpacked sdist.
     session.run("python", "-m", "build", "--outdir", str(out))
@@ -149,8 +158,7 @@ def dist(session: nox.Session) -> None:
         session.run("evs-job-watch", "demo")
     # The quick tests from the unpacked sdist, its package folder removed so they import
     # the installed wheel.
-    unpacked = Path(session.create_tmp()) / "sdist"
-    shutil.rmtree(unpacked, ignore_errors=True)
+    unpacked = _scratch(session, "sdist")
     with tarfile.open(sdist) as archive:
         archive.extractall(unpacked, filter="data")
     (root,) = unpacked.iterdir()

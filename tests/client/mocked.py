@@ -3,6 +3,7 @@ the client sent."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import aiohttp
@@ -55,11 +56,16 @@ class MockedApi(aioresponses):
         super().add(*args, **kwargs)
 
 
+# aiohttp 3.14 added the argument; the lowest aiohttp the library supports has none.
+_HAS_STREAM_WRITER = "stream_writer" in inspect.signature(aiohttp.ClientResponse).parameters
+
+
 class _Response(aiohttp.ClientResponse):
     """aioresponses 0.7.9 builds responses without aiohttp 3.14's ``stream_writer``."""
 
     def __init__(self, method: str, url: URL, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", _SentWriter())
+        if _HAS_STREAM_WRITER:
+            kwargs.setdefault("stream_writer", _SentWriter())
         super().__init__(method, url, **kwargs)
 
 
