@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import socket
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from .._core._events import JobEvent, Statuses
 from .._core._store import Claims, Fleet, SharedPace
 from .._core._watch import Outcome, Watch
 from .._errors import WatchTimeoutError
+from .._models import Job
 from .._validate import check_id, positive_seconds
 from . import _wire
 from ._link import Link, Reset
@@ -91,8 +93,16 @@ class RedisStore:
         self._fleet: Fleet | None = None
         self._items: list[dict[str, object]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._claims: list[tuple[str, Statuses]] = []
+        # Claims that came with a batch's answer, each with the number of settles seen
+        # here when its add was queued (see _fresh).
+        self._claims: list[tuple[str, Statuses, int]] = []
         self._lost: list[str] = []
+        self._settles = 0  # watches settled here so far
+        self._gone: dict[str, int] = {}  # job id -> the settle that ended its watch here
+        self._adds: Counter[int] = Counter()  # settles numbers of adds not yet answered
+        self._queued = self._sent = 0  # items queued, and sent (or dropped after a reset)
+        self._progress = asyncio.Event()  # a batch went through
+        self._reseeding = asyncio.Lock()
         self._kick = asyncio.Event()
         self._hurry = asyncio.Event()
         self._next_cycle = 0.0
@@ -149,10 +159,33 @@ class RedisStore:
             self._listener.work = False
             await self._listener.hear_events(self.fleet.listens())
             self._next_cycle = loop.time() + self.lease / 4
+            stamp = self._settles
+            # What was queued before reaches Redis before the claim does: a watch that
+            # ended or was released here is not claimed back by this very cycle.
+            await self._drain()
             more, gone, shed = await self._cycle()
-            claimed += more
+            claimed += [(job, known, stamp) for job, known in more]
             lost += gone
-        return Claims(claimed, lost, shed)
+        return Claims(self._fresh(claimed), lost, shed)
+
+    def _fresh(self, claims: list[tuple[str, Statuses, int]]) -> list[tuple[str, Statuses]]:
+        """The claims still good: not of a watch that settled here after the claim was
+        asked for (it ended or was released meanwhile: polling it again would deliver its
+        events again). Those are handed back: if the fleet's watch lives on, another
+        replica (or this one, later) takes it."""
+        fresh, stale = [], []
+        for job_id, known, stamp in claims:
+            if self._gone.get(job_id, -1) > stamp:
+                stale.append(job_id)
+            else:
+                fresh.append((job_id, known))
+        gap = int(self.fleet.interval * 1e6)
+        for job_id in stale:
+            self._queue({"a": "back", "j": job_id, "d": gap})
+        # A settle at or before the oldest claim still to come can make none stale.
+        floor = min(self._adds, default=self._settles)
+        self._gone = {job: n for job, n in self._gone.items() if n > floor}
+        return fresh
 
     def handed_back(self, watches: Sequence[tuple[Watch, float]]) -> None:
         for watch, delay in watches:
@@ -160,7 +193,10 @@ class RedisStore:
 
     def held(self, watch: Watch) -> None:
         job, subs = _wire.statuses_data(watch.delivered())
-        self._queue({"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": 1, "o": 0})
+        stamp = self._settles
+        self._adds[stamp] += 1
+        item = {"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": 1, "o": 0, "n": stamp}
+        self._queue(item)
 
     def recorded(self, watch: Watch, event: JobEvent) -> None:
         self._queue(
@@ -175,6 +211,8 @@ class RedisStore:
         )
 
     def settled(self, watch: Watch, outcome: Outcome | None, here: bool) -> None:
+        self._settles += 1
+        self._gone[watch.job_id] = self._settles
         if not here:
             return  # it ended on another replica, which told the fleet
         if outcome is None or isinstance(outcome, WatchTimeoutError):
@@ -191,6 +229,7 @@ class RedisStore:
                 "j": watch.job_id,
                 "t": orjson.dumps(data).decode(),
                 "m": orjson.dumps(ending).decode(),
+                "f": int(isinstance(outcome, Job)),  # the job ended: a fact, whoever owns it
             }
         )
 
@@ -237,6 +276,7 @@ class RedisStore:
         if self._closing:
             return  # closed: what comes now (answers still under way) is the next owner's
         self._items.append(item)
+        self._queued += 1
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
@@ -249,8 +289,36 @@ class RedisStore:
         while self._items:
             self._hurry.clear()
             items, self._items = self._items, []
-            result = await self.run("batch", int(self.lease * 1e6), self._keep_ms, _dumps(items))
-            self._settle_batch(items, result[1])
+            count = len(items)
+            while True:
+                try:
+                    result = await self._link.run(
+                        "batch", int(self.lease * 1e6), self._keep_ms, _dumps(items)
+                    )
+                except Reset as reset:
+                    # Sent with the re-adds, in one call, so that they apply to the
+                    # watches as this replica knew them; or, if another call re-added
+                    # them already, sent after.
+                    items = self._after_reset(items)
+                    if await self._reseed(reset.epoch, items):
+                        break
+                    continue
+                self._settle_batch(items, result[1])
+                break
+            self._sent += count
+            self._progress.set()
+
+    async def _drain(self) -> None:
+        """Wait until everything queued so far has been sent."""
+        target = self._queued
+        while self._sent < target:
+            if self._flusher is None or self._flusher.done():
+                if not self._items:
+                    return  # dropped at close
+                self._flusher = asyncio.get_running_loop().create_task(self._flush())
+            self._hurry.set()
+            self._progress.clear()
+            await self._progress.wait()
 
     def _window(self) -> float:
         """How long an update waits for others: two requests' time at this replica's
@@ -266,9 +334,17 @@ class RedisStore:
             action, job_id = item["a"], str(item["j"])
             if action == "add":
                 kind = result[0]
+                stamp = item.get("n")
+                if isinstance(stamp, int):
+                    self._adds[stamp] -= 1
+                    if self._adds[stamp] <= 0:
+                        del self._adds[stamp]
                 if kind == b"claimed":
+                    if item.get("g") == 1 and item["o"] == 1:
+                        continue  # a re-add of a watch polled here: nothing new to poll
                     _, job, subs = result[1]
-                    self._claims.append((job_id, _wire.known_of(job, subs)))
+                    known = _wire.known_of(job, subs)
+                    self._claims.append((job_id, known, stamp if isinstance(stamp, int) else -1))
                     self._kick.set()
                 elif kind == b"ended":
                     fleet.ended(job_id, _wire.outcome_of(orjson.loads(result[1]), job_id))
@@ -296,22 +372,65 @@ class RedisStore:
         taken = [(job.decode(), _wire.known_of(s, u)) for job, s, u in claimed]
         return taken, [job.decode() for job in lost], int(shed)
 
-    async def _reseed(self, epoch: str) -> None:
-        """Redis lost the watch set: add this replica's watches again, as they were."""
-        self._link.epoch = epoch
-        items = []
-        for watch in self.fleet.watches():
+    def _after_reset(self, items: list[dict[str, object]]) -> list[dict[str, object]]:
+        """Of ``items`` (and of those queued), what still means something after Redis lost
+        its data: not the holds and releases, which the re-adds say as they stand now."""
+        kept = []
+        for item in items:
+            if item["a"] in ("add", "rel"):
+                stamp = item.get("n")
+                if isinstance(stamp, int):
+                    self._adds[stamp] -= 1
+                    if self._adds[stamp] <= 0:
+                        del self._adds[stamp]
+            else:
+                kept.append(item)
+        return kept
+
+    def _readds(self) -> list[dict[str, object]]:
+        """This replica's watches as it knows them, to add again to an emptied Redis: the
+        live ones, and those whose job ended here while its last events are delivered
+        (polled here until their ending is recorded)."""
+        items: list[dict[str, object]] = []
+        for watch, polled in (
+            *((watch, watch.polling) for watch in self.fleet.watches()),
+            *((watch, True) for watch in self.fleet.finishing()),
+        ):
             job, subs = _wire.statuses_data(watch.delivered())
-            held, polled = int(watch.held), int(watch.polling)
-            items.append(
-                {"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": held, "o": polled}
-            )
-        logger.warning("Redis lost the watch set; adding this replica's %d again", len(items))
-        if items:
-            result = await self._link.run(
-                "batch", int(self.lease * 1e6), self._keep_ms, _dumps(items)
-            )
-            self._settle_batch(items, result[1])
+            held = int(watch.held)
+            item = {"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": held}
+            items.append({**item, "o": int(polled), "g": 1})
+        return items
+
+    async def _reseed(self, epoch: str, items: Sequence[dict[str, object]] = ()) -> bool:
+        """Redis lost the watch set: add this replica's watches again, as they were, with
+        ``items`` after them in the same call. Returns False if another call of this
+        replica had re-added them already (``items`` not sent)."""
+        async with self._reseeding:
+            if self._link.epoch == epoch:
+                return False
+            while True:
+                self._link.epoch = epoch
+                # What was queued before the reset was learned: the re-adds say it now.
+                queued = len(self._items)
+                self._items = self._after_reset(self._items)
+                self._sent += queued - len(self._items)  # dropped counts as sent (_drain)
+                readds = self._readds()
+                logger.warning(
+                    "Redis lost the watch set; adding this replica's %d again", len(readds)
+                )
+                batch = [*readds, *items]
+                if not batch:
+                    return True
+                try:
+                    result = await self._link.run(
+                        "batch", int(self.lease * 1e6), self._keep_ms, _dumps(batch)
+                    )
+                except Reset as again:
+                    epoch = again.epoch
+                    continue
+                self._settle_batch(batch, result[1])
+                return True
 
 
 def _dumps(items: list[dict[str, object]]) -> str:

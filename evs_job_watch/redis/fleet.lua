@@ -155,32 +155,43 @@ for _, it in ipairs(items) do
   local w = wkey(job)
   if a == 'add' then
     -- A caller of this replica holds the job (it.h), or the replica re-adds what it knew
-    -- after Redis lost its data (it.o: it polled the job).
+    -- after Redis lost its data (it.g; it.o: it polled the job). The replica that polled
+    -- a job knows best what was delivered of it: its re-add takes the watch with its
+    -- statuses. A replica that only followed it re-adds it due a lease later, so that
+    -- the one that polled it has that long to come back and take it.
     local ended = redis.call('GET', tomb(job))
     if ended then
       out[#out + 1] = {'ended', ended}
     elseif redis.call('EXISTS', w) == 1 then
       if it.h == 1 then redis.call('HINCRBY', w, 'holds', 1) end
       if it.o == 1 and redis.call('HGET', w, 'owner') == '' then
+        if it.g == 1 then redis.call('HSET', w, 's', it.s, 'u', it.u) end
         out[#out + 1] = {'claimed', take(job, lease)}
       else
         out[#out + 1] = {'follow'}
       end
     else
       redis.call('HSET', w, 's', it.s, 'u', it.u, 'owner', '', 'holds', it.h)
-      redis.call('ZADD', DUE, now, job)
-      if it.o == 1 or free > 0 then
-        free = free - 1
-        out[#out + 1] = {'claimed', take(job, lease)}
-      else
-        work = true
+      if it.g == 1 and it.o ~= 1 then
+        redis.call('ZADD', DUE, now + lease, job)
         out[#out + 1] = {'new'}
+      else
+        redis.call('ZADD', DUE, now, job)
+        if it.o == 1 or free > 0 then
+          free = free - 1
+          out[#out + 1] = {'claimed', take(job, lease)}
+        else
+          work = true
+          out[#out + 1] = {'new'}
+        end
       end
     end
   elseif a == 'rec' then
     -- An event delivered here: compare-and-set the delivered status, then tell the fleet.
-    if redis.call('HGET', w, 'owner') ~= rid then
-      out[#out + 1] = 'conflict'
+    -- Whoever owns the watch now: a status that moves on from the one expected is
+    -- delivered, wherever the callbacks ran (an update queued through an outage counts).
+    if redis.call('EXISTS', w) == 0 then
+      out[#out + 1] = 'gone'
     else
       local subs, cur = nil, nil
       if it.b == '' then
@@ -206,7 +217,10 @@ for _, it in ipairs(items) do
     end
   elseif a == 'end' then
     -- The watch ended on its owner (the job ended, or it gave up): keep how, tell all.
-    if redis.call('HGET', w, 'owner') ~= rid then
+    -- A job's end (it.f) is a fact wherever it was seen; giving up counts only for the
+    -- owner, or for a watch nobody owns (re-added after Redis lost its data, or not).
+    local owner = redis.call('HGET', w, 'owner')
+    if it.f ~= 1 and owner and owner ~= '' and owner ~= rid then
       out[#out + 1] = 'conflict'
     else
       drop(job)

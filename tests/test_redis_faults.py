@@ -1,0 +1,86 @@
+"""RedisStore through Redis faults: every event delivered once, every update kept.
+
+A real redis-server, killed and started again on its port (empty: no persistence),
+under replicas in this process (``redis_fleet.replica``). The chaos test with whole
+processes killed is ``test_redis_chaos.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import redis.asyncio as aioredis
+
+from evs_job_watch import PollPolicy
+from evs_job_watch.redis import RedisServer
+from evs_job_watch.simulator import EvsSimulator
+
+from .redis_fleet import GUARD, Seen, polls, replica, until
+
+# The issue's reproduction, made quick: two replicas wait for every job; Redis dies while
+# jobs end, and comes back empty. Each event must still be delivered once in the fleet.
+QUICK = PollPolicy(interval=0.1, max_interval=0.2, latency=None, max_consecutive_errors=1000)
+
+
+async def test_redis_restarted_empty_mid_run_delivers_every_event_once(namespace: str) -> None:
+    rng = random.Random(23)
+    seen = Seen()
+    with RedisServer() as server:
+        async with EvsSimulator(speed=1, seed=23) as sim:
+            jobs = [
+                sim.add_job(
+                    timeline=[(0, "INIT"), (0.2, "RUNNING"), (rng.uniform(0.4, 2.5), "SUCCESS")]
+                )
+                for _ in range(40)
+            ]
+            async with (
+                replica(sim, server.url, namespace, "a", seen, policy=QUICK, rate_limit=60) as a,
+                replica(sim, server.url, namespace, "b", seen, policy=QUICK, rate_limit=60) as b,
+            ):
+                waits = asyncio.gather(a.wait_all(jobs), b.wait_all(jobs))
+                await asyncio.sleep(0.5)
+                server.kill()
+                await asyncio.sleep(0.8)
+                await asyncio.to_thread(server.start)  # the same port, empty
+                ends = await asyncio.wait_for(waits, GUARD)
+                await asyncio.sleep(1.0)  # a late repeat would come within this
+    assert all(job.status.value == "SUCCESS" for end in ends for job in end)
+    deliveries = seen.deliveries()
+    assert {job for kind, job, _ in deliveries if kind == "complete"} == set(jobs)
+    assert [key for key, count in deliveries.items() if count > 1] == []
+
+
+async def test_an_ending_seen_while_redis_was_down_is_recorded_when_it_is_back_empty(
+    namespace: str,
+) -> None:
+    seen = Seen()
+    with RedisServer() as server:
+        async with EvsSimulator(speed=1, seed=24) as sim:
+            job = sim.add_job(timeline=[(0, "INIT"), (0.6, "SUCCESS")])
+            async with replica(sim, server.url, namespace, "a", seen, lease=3.0) as a:
+                handle = a.watch(job)
+                await until(lambda: bool(seen.lines), "polled")
+                server.kill()
+                # Its lease still holds (3 s): the job is polled, ends, and is delivered
+                # here while Redis is down; the ending waits in the queue.
+                await asyncio.wait_for(handle, GUARD)
+                await asyncio.to_thread(server.start)  # the same port, empty
+                client = aioredis.Redis.from_url(server.url)
+                key = f"evs_job_watch:{{{namespace}}}:end:{job}"
+                try:
+                    recorded = None
+                    for _ in range(500):  # the store sends it within its retry backoff
+                        recorded = await client.get(key)
+                        if recorded is not None:
+                            break
+                        await asyncio.sleep(0.02)
+                finally:
+                    await client.aclose()
+                assert recorded is not None, "the ending was never recorded"
+            before = len(polls(sim))
+            async with replica(sim, server.url, namespace, "late", seen) as late:
+                again = await asyncio.wait_for(late.wait(job), GUARD)
+    assert again.status.value == "SUCCESS"
+    assert len(polls(sim)) == before  # answered from the recorded ending
+    assert seen.deliveries()[("complete", job, "SUCCESS")] == 1
