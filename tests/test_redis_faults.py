@@ -16,7 +16,7 @@ from evs_job_watch import PollPolicy
 from evs_job_watch.redis import RedisServer
 from evs_job_watch.simulator import EvsSimulator
 
-from .redis_fleet import GUARD, Seen, polls, replica, until
+from .redis_fleet import GUARD, Seen, pollers, polls, replica, until
 
 # The reproduction, made quick: two replicas wait for every job; Redis dies while
 # jobs end, and comes back empty. Each event must still be delivered once in the fleet.
@@ -84,3 +84,33 @@ async def test_an_ending_seen_while_redis_was_down_is_recorded_when_it_is_back_e
     assert again.status.value == "SUCCESS"
     assert len(polls(sim)) == before  # answered from the recorded ending
     assert seen.deliveries()[("complete", job, "SUCCESS")] == 1
+
+
+async def test_a_replica_that_takes_a_watch_over_starts_from_what_was_delivered(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    # a polls a batch through RUNNING (its sub-jobs too), records it, and hands it over
+    # as it closes; b takes it from the recorded statuses and delivers only what is new.
+    # Fails if a record is dropped, if the claim forgets the delivered statuses, or if
+    # the adopting watch ignores them: b would deliver RUNNING again.
+    seen = Seen()
+    steps = [(0, "INIT"), (0.2, "RUNNING"), (1.5, "SUCCESS")]
+    lease = 5.0  # only the handover at close can give b the watch within this test
+    async with EvsSimulator(speed=1, seed=25) as sim:
+        job = sim.add_job(timeline=steps, sub_jobs=[steps, steps])
+        family = [job, *sim.sub_job_ids(job)]
+        running = {("change", one, "RUNNING") for one in family}
+        async with replica(sim, redis_server.url, namespace, "b", seen, lease=lease) as b:
+            async with replica(sim, redis_server.url, namespace, "a", seen, lease=lease) as a:
+                a.watch(job)
+                await until(lambda: running <= set(seen.deliveries()), "a delivered RUNNING")
+            waiting = b.wait(job)
+            end = await asyncio.wait_for(waiting, GUARD)
+        agents = {agent for _, agent in pollers(sim)[job]}
+    assert end.status.value == "SUCCESS"
+    assert agents == {"a", "b"}  # a polled it, then b
+    by_replica = {(name, kind, one, status) for name, kind, one, status in seen.lines}
+    assert {line for line in by_replica if line[0] == "b"} == {
+        ("b", kind, one, "SUCCESS") for one in family for kind in ("change", "complete")
+    }
+    assert [key for key, count in seen.deliveries().items() if count > 1] == []
