@@ -1,5 +1,5 @@
-"""Real network parts for the tests, all on 127.0.0.1: a CONNECT proxy, a closed port, and
-certificates from a test CA."""
+"""Real network parts for the tests, all on 127.0.0.1: a CONNECT proxy, a TCP relay that
+can hold back and cut what it relays, a closed port, and certificates from a test CA."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from types import TracebackType
 
 import trustme
 
-__all__ = ["PROXY_VARIABLES", "TestCA", "TunnelProxy", "closed_port"]
+__all__ = ["PROXY_VARIABLES", "Relay", "TestCA", "TunnelProxy", "closed_port"]
 
 # The variables that name a proxy, or hosts reached without one.
 PROXY_VARIABLES = (
@@ -120,6 +120,95 @@ class TunnelProxy:
         finally:
             writer.close()
             self._pipes.discard(task)
+
+
+class Relay:
+    """A TCP relay from a port on 127.0.0.1 to ``to``.
+
+    ``hold()`` keeps back what the server sends (the client reads nothing more, as on a
+    stalled link); ``cut()`` closes every connection, dropping what was held back, as a
+    dropped link does. New connections are relayed again at once.
+    """
+
+    def __init__(self, to: tuple[str, int]) -> None:
+        self.to = to
+        self.port = 0
+        self.cuts = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._pipes: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> Relay:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._server is not None
+        self._server.close()
+        self.cut()
+        for task in list(self._pipes):
+            task.cancel()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
+        await self._server.wait_closed()
+
+    def hold(self) -> None:
+        self._flowing.clear()
+
+    def cut(self) -> None:
+        self.cuts += 1
+        for client, server in list(self._links):
+            for writer in (client, server):
+                with contextlib.suppress(OSError, RuntimeError):
+                    writer.close()
+        self._links.clear()
+        # What was held back is dropped with its links (their pipes wake and see them
+        # gone); new links flow.
+        held, self._flowing = self._flowing, asyncio.Event()
+        self._flowing.set()
+        held.set()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._pipes.add(task)
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.to)
+            link = (writer, upstream_writer)
+            self._links.add(link)
+            await asyncio.gather(
+                _pipe(reader, upstream_writer), self._back(upstream_reader, writer, link)
+            )
+        except (ConnectionError, OSError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+            self._pipes.discard(task)
+
+    async def _back(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        link: tuple[asyncio.StreamWriter, asyncio.StreamWriter],
+    ) -> None:
+        flowing = self._flowing
+        try:
+            while data := await reader.read(65536):
+                await flowing.wait()
+                if link not in self._links:
+                    return  # cut while held: the data is lost
+                writer.write(data)
+                await writer.drain()
+        finally:
+            with contextlib.suppress(OSError, RuntimeError):
+                writer.close()
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -16,6 +16,7 @@ from evs_job_watch import PollPolicy
 from evs_job_watch.redis import RedisServer
 from evs_job_watch.simulator import EvsSimulator
 
+from .netkit import Relay
 from .redis_fleet import GUARD, Seen, pollers, polls, replica, until
 
 # The reproduction, made quick: two replicas wait for every job; Redis dies while
@@ -114,3 +115,41 @@ async def test_a_replica_that_takes_a_watch_over_starts_from_what_was_delivered(
         ("b", kind, one, "SUCCESS") for one in family for kind in ("change", "complete")
     }
     assert [key for key, count in seen.deliveries().items() if count > 1] == []
+
+
+async def test_an_ending_recorded_while_a_waiter_s_link_was_down_still_answers_it(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    # b's link to Redis stalls (what Redis sends it is held back) while a records the
+    # job's end, and then drops, losing what was held: b's wait is answered anyway.
+    async with (
+        EvsSimulator(speed=1, seed=26) as sim,
+        Relay(to=("127.0.0.1", redis_server.port)) as relay,
+    ):
+        job = sim.add_job(timeline=[(0, "INIT"), (0.8, "SUCCESS")])
+        direct = aioredis.Redis.from_url(redis_server.url)
+        prefix = f"evs_job_watch:{{{namespace}}}:"
+        try:
+            async with replica(sim, redis_server.url, namespace, "a") as a:
+                a.watch(job)
+                await until(lambda: bool(pollers(sim)[job]), "a polls it")
+                async with replica(sim, f"redis://127.0.0.1:{relay.port}", namespace, "b") as b:
+                    waiting = asyncio.ensure_future(b.wait(job))
+                    for _ in range(500):  # until b's hold is counted: b follows it
+                        if await direct.hget(f"{prefix}w:{job}", "holds") == b"2":
+                            break
+                        await asyncio.sleep(0.01)
+                    relay.hold()
+                    await asyncio.wait_for(a.wait(job), GUARD)
+                    for _ in range(500):
+                        if await direct.exists(f"{prefix}end:{job}"):
+                            break
+                        await asyncio.sleep(0.01)
+                    await asyncio.sleep(0.1)  # the news is on its way to b, and held
+                    assert not waiting.done()
+                    relay.cut()
+                    end = await asyncio.wait_for(waiting, 10.0)
+        finally:
+            await direct.aclose()
+    assert end.status.value == "SUCCESS"
+    assert {agent for _, agent in pollers(sim)[job]} == {"a"}  # b did not poll it itself

@@ -4,7 +4,7 @@ Each watch is polled by one replica at a time, the one holding its lease; the ot
 follow it. What the watch set tells the store (a watch held, an event delivered, a
 watch settled) is queued and sent in one script call per batch (``_flush``); leases are
 renewed and due watches claimed in one call per claim cycle (``claim``). News from the
-other replicas arrives on a pub/sub channel (``_listen.Listener``). How it all fits:
+other replicas arrives on the fleet's streams (``_listen.Listener``). How it all fits:
 ``docs/stores.md``.
 """
 
@@ -52,7 +52,7 @@ class RedisStore:
     Args:
         redis: a ``redis://`` URL, or a ``redis.asyncio.Redis`` client (then the caller
             closes it; it must not decode responses).
-        namespace: the service's name; every key and the channel are under it.
+        namespace: the service's name; every key is under it.
         lease: seconds a replica's claim on a watch holds without renewal: how long the
             watches of a replica that died wait before another takes them.
         keep_ended: seconds an ended job's outcome is kept, for late waiters.
@@ -258,7 +258,7 @@ class RedisStore:
         self._kick.set()
 
     def note(self, message: dict[str, Any]) -> None:
-        """Tell the fleet something through the channel (a 429), in a batch sent now."""
+        """Tell the fleet something through its log (a 429), in a batch sent now."""
         self._queue({"a": "pub", "j": "", "m": orjson.dumps(message).decode()})
         self._hurry.set()
 

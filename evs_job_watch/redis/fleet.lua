@@ -13,13 +13,22 @@
 --   P.."end:"..job  string  how the job ended (JSON), kept for a while after
 --   P.."share"      hash  replica id -> its share of the fleet's rate limit (requests/s)
 --   P.."epoch"      string  changes when Redis lost its data: replicas then re-add theirs
---   P.."fleet"      the pub/sub channel of endings, releases, 429s and unclaimed work
---   P.."events"     the pub/sub channel of delivered events (for event streams)
+--   P.."log"        stream  endings, releases, 429s and unclaimed work, for every
+--                   replica (each reads on from the last entry it saw: no gap)
+--   P.."events"     stream  delivered events (read by replicas with an event stream open)
 
 local P, op, rid, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local DUE, REPLICAS, CHANNEL = P .. 'due', P .. 'replicas', P .. 'fleet'
+local DUE, REPLICAS = P .. 'due', P .. 'replicas'
+-- Entries kept in each stream, about: a replica away for longer than they cover asks
+-- Redis how each watch it follows stands instead (the listener's catch-up).
+local LOG_LENGTH, EVENTS_LENGTH = 10000, 2000
+
+-- News for every replica, on the fleet's log.
+local function tell(m)
+  redis.call('XADD', P .. 'log', 'MAXLEN', '~', LOG_LENGTH, '*', 'm', m)
+end
 
 local function wkey(job) return P .. 'w:' .. job end
 local function own(r) return P .. 'own:' .. r end
@@ -211,7 +220,7 @@ for _, it in ipairs(items) do
         else
           redis.call('HSET', w, 's', it.s)
         end
-        redis.call('PUBLISH', P .. 'events', it.m)
+        redis.call('XADD', P .. 'events', 'MAXLEN', '~', EVENTS_LENGTH, '*', 'm', it.m)
         out[#out + 1] = 'ok'
       end
     end
@@ -225,7 +234,7 @@ for _, it in ipairs(items) do
     else
       drop(job)
       redis.call('SET', tomb(job), it.t, 'PX', keep)
-      redis.call('PUBLISH', CHANNEL, it.m)
+      tell(it.m)
       out[#out + 1] = 'ok'
     end
   elseif a == 'rel' then
@@ -234,7 +243,7 @@ for _, it in ipairs(items) do
       out[#out + 1] = 'gone'
     elseif redis.call('HINCRBY', w, 'holds', -1) <= 0 then
       drop(job)
-      redis.call('PUBLISH', CHANNEL, it.m)
+      tell(it.m)
       out[#out + 1] = 'dropped'
     else
       if redis.call('HGET', w, 'owner') == rid then
@@ -255,7 +264,7 @@ for _, it in ipairs(items) do
     end
     out[#out + 1] = 'ok'
   elseif a == 'pub' then
-    redis.call('PUBLISH', CHANNEL, it.m)
+    tell(it.m)
     out[#out + 1] = 'ok'
   elseif a == 'bye' then
     redis.call('ZREM', REPLICAS, rid)
@@ -263,5 +272,5 @@ for _, it in ipairs(items) do
     out[#out + 1] = 'ok'
   end
 end
-if work then redis.call('PUBLISH', CHANNEL, '{"k":"work"}') end
+if work then tell('{"k":"work"}') end
 return {'ok', out}
