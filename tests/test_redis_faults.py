@@ -8,6 +8,7 @@ processes killed is ``test_redis_chaos.py``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 
 import redis.asyncio as aioredis
@@ -101,11 +102,15 @@ async def test_a_replica_that_takes_a_watch_over_starts_from_what_was_delivered(
         job = sim.add_job(timeline=steps, sub_jobs=[steps, steps])
         family = [job, *sim.sub_job_ids(job)]
         running = {("change", one, "RUNNING") for one in family}
-        async with replica(sim, redis_server.url, namespace, "b", seen, lease=lease) as b:
+        async with contextlib.AsyncExitStack() as later:
             async with replica(sim, redis_server.url, namespace, "a", seen, lease=lease) as a:
-                a.watch(job)
+                a.watch(job)  # a alone: a polls it
                 await until(lambda: running <= set(seen.deliveries()), "a delivered RUNNING")
-            waiting = b.wait(job)
+                b = await later.enter_async_context(
+                    replica(sim, redis_server.url, namespace, "b", seen, lease=lease)
+                )
+                waiting = asyncio.ensure_future(b.wait(job))  # b follows it, and waits
+                await asyncio.sleep(0.2)
             end = await asyncio.wait_for(waiting, GUARD)
         agents = {agent for _, agent in pollers(sim)[job]}
     assert end.status.value == "SUCCESS"
@@ -175,15 +180,15 @@ async def test_after_a_restart_the_fleet_keeps_to_its_rate_limit(namespace: str)
             ):
                 for n, job in enumerate(jobs):
                     (a if n % 2 else b).watch(job)
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(0.7)
                 server.kill()
-                await asyncio.sleep(1.5)
+                await asyncio.sleep(1.0)
                 await asyncio.to_thread(server.start)
                 restarted = asyncio.get_running_loop().time()
-                await asyncio.sleep(2.5)
+                await asyncio.sleep(3.0)
             times = [r.arrived for r in polls(sim) if r.arrived is not None]
     after = [t for t in times if t >= restarted]
-    # Polling was under way again within the time the limit counts over.
-    assert len(after) > 1.5 * rate
+    # Polling was under way again (after the leases were renewed), or this proves nothing.
+    assert len(after) > rate
     # Give or take a request a busy loop sent late (as in test_redis_store's own test).
     assert most_in_window(after, 2.0) <= 2 * rate * 1.1 + 2

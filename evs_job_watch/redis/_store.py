@@ -11,7 +11,6 @@ other replicas arrives on the fleet's streams (``_listen.Listener``). How it all
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
@@ -31,6 +30,7 @@ from .._errors import WatchTimeoutError
 from .._models import Job
 from .._validate import check_id, positive_seconds
 from . import _wire
+from ._link import MAX_DELAY as _MAX_DELAY
 from ._link import Link, Reset
 from ._listen import Listener
 from ._pace import FleetPace
@@ -44,6 +44,7 @@ _SAFE_SHARE = 0.8  # of a lease: how long this replica counts on a renewal it ma
 _SOONEST = 0.02  # seconds: claim cycles come no closer than this
 _BATCH_WINDOW = 0.05  # seconds an update waits for others to travel with it
 _LONGEST_WINDOW = 0.25  # seconds: the longest, under a tight rate limit
+_REMEMBERED = 10_000  # endings kept at most, to record again after a reset
 
 
 class RedisStore:
@@ -103,6 +104,8 @@ class RedisStore:
         self._queued = self._sent = 0  # items queued, and sent (or dropped after a reset)
         self._progress = asyncio.Event()  # a batch went through
         self._reseeding = asyncio.Lock()
+        # Endings recorded here lately, in order: recorded again if Redis loses them.
+        self._endings: dict[str, tuple[float, dict[str, object]]] = {}
         self._kick = asyncio.Event()
         self._hurry = asyncio.Event()
         self._next_cycle = 0.0
@@ -151,10 +154,10 @@ class RedisStore:
         wait = self._next_cycle - loop.time()
         if wait > 0 and not self._claims and not self._lost:
             self._kick.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), wait)
-        claimed, lost, shed = self._claims, self._lost, 0
-        self._claims, self._lost = [], []
+            await _until_set(self._kick, wait)
+        more: list[tuple[str, Statuses, int]] = []
+        gone: list[str] = []
+        shed = 0
         if loop.time() >= self._next_cycle or self._listener.work:
             self._listener.work = False
             await self._listener.hear_events(self.fleet.listens())
@@ -163,9 +166,12 @@ class RedisStore:
             # What was queued before reaches Redis before the claim does: a watch that
             # ended or was released here is not claimed back by this very cycle.
             await self._drain()
-            more, gone, shed = await self._cycle()
-            claimed += [(job, known, stamp) for job, known in more]
-            lost += gone
+            taken, gone, shed = await self._cycle()
+            more = [(job, known, stamp) for job, known in taken]
+        # Taken only now: a reset meanwhile (the fleet's state they came from is gone)
+        # has dropped the claims and losses that batches brought before it.
+        claimed, lost = [*self._claims, *more], [*self._lost, *gone]
+        self._claims, self._lost = [], []
         return Claims(self._fresh(claimed), lost, shed)
 
     def _fresh(self, claims: list[tuple[str, Statuses, int]]) -> list[tuple[str, Statuses]]:
@@ -284,8 +290,7 @@ class RedisStore:
         # Everything queued within a short window goes in one call, and what comes while
         # a call is under way goes in the next one: polls spread out by a rate limit
         # rarely change statuses in the same turn of the loop, but do within the window.
-        with contextlib.suppress(asyncio.TimeoutError):  # a 429 to tell does not wait
-            await asyncio.wait_for(self._hurry.wait(), self._window())
+        await _until_set(self._hurry, self._window())  # a 429 to tell does not wait
         while self._items:
             self._hurry.clear()
             items, self._items = self._items, []
@@ -332,6 +337,8 @@ class RedisStore:
         fleet = self.fleet
         for item, result in zip(items, results, strict=True):
             action, job_id = item["a"], str(item["j"])
+            if action == "end" and result == b"ok":
+                self._remember(job_id, item)
             if action == "add":
                 kind = result[0]
                 stamp = item.get("n")
@@ -355,6 +362,19 @@ class RedisStore:
                 # Its lease went to another replica meanwhile (a stall longer than the
                 # lease): that one delivers from the fleet's record, at least once.
                 logger.info("job %s: the fleet's record moved on; not recorded here", job_id)
+
+    def _remember(self, job_id: str, item: dict[str, object]) -> None:
+        """Keep an ending recorded here for a while: a Redis that loses its data before
+        every follower read it would lose it with the data (the followers would re-add
+        the job and poll it again); it is recorded again after such a reset."""
+        now = asyncio.get_running_loop().time()
+        self._endings.pop(job_id, None)
+        self._endings[job_id] = (now, item)
+        if len(self._endings) > _REMEMBERED:
+            self._endings.pop(next(iter(self._endings)))
+        oldest = now - 2 * self.lease  # the times are in order: the oldest come first
+        while self._endings and next(iter(self._endings.values()))[0] < oldest:
+            self._endings.pop(next(iter(self._endings)))
 
     async def _cycle(self) -> tuple[list[tuple[str, Statuses]], list[str], int]:
         loop = asyncio.get_running_loop()
@@ -392,6 +412,9 @@ class RedisStore:
         live ones, and those whose job ended here while its last events are delivered
         (polled here until their ending is recorded)."""
         items: list[dict[str, object]] = []
+        # Long enough for the replica that polled a watch to find Redis back, through
+        # its longest retry delays, and to take it back.
+        grace = int((self.lease + 2 * _MAX_DELAY) * 1e6)
         for watch, polled in (
             *((watch, watch.polling) for watch in self.fleet.watches()),
             *((watch, True) for watch in self.fleet.finishing()),
@@ -399,7 +422,7 @@ class RedisStore:
             job, subs = _wire.statuses_data(watch.delivered())
             held = int(watch.held)
             item = {"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": held}
-            items.append({**item, "o": int(polled), "g": 1})
+            items.append({**item, "o": int(polled), "g": 1, "w": grace})
         return items
 
     async def _reseed(self, epoch: str, items: Sequence[dict[str, object]] = ()) -> bool:
@@ -411,7 +434,11 @@ class RedisStore:
                 return False
             while True:
                 self._link.epoch = epoch
-                # What was queued before the reset was learned: the re-adds say it now.
+                # What was queued before the reset was learned: the re-adds say it now,
+                # and the claims and losses still to hand over are of the fleet's state
+                # that is gone (a watch claimed then is added again as it stands here).
+                self._claims.clear()
+                self._lost.clear()
                 queued = len(self._items)
                 self._items = self._after_reset(self._items)
                 self._sent += queued - len(self._items)  # dropped counts as sent (_drain)
@@ -419,7 +446,8 @@ class RedisStore:
                 logger.warning(
                     "Redis lost the watch set; adding this replica's %d again", len(readds)
                 )
-                batch = [*readds, *items]
+                endings = [item for _, item in self._endings.values()]
+                batch = [*endings, *readds, *items]
                 if not batch:
                     return True
                 try:
@@ -431,6 +459,17 @@ class RedisStore:
                     continue
                 self._settle_batch(batch, result[1])
                 return True
+
+
+async def _until_set(event: asyncio.Event, seconds: float) -> None:
+    """Wait until ``event`` is set, for ``seconds`` at most. Not ``asyncio.wait_for``:
+    before Python 3.12 it swallows a cancellation that comes as the event is set, and a
+    claim loop that survives its cancellation keeps the watcher's close waiting forever."""
+    timer = asyncio.get_running_loop().call_later(seconds, event.set)
+    try:
+        await event.wait()
+    finally:
+        timer.cancel()
 
 
 def _dumps(items: list[dict[str, object]]) -> str:

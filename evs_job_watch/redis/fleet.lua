@@ -166,8 +166,9 @@ for _, it in ipairs(items) do
     -- A caller of this replica holds the job (it.h), or the replica re-adds what it knew
     -- after Redis lost its data (it.g; it.o: it polled the job). The replica that polled
     -- a job knows best what was delivered of it: its re-add takes the watch with its
-    -- statuses. A replica that only followed it re-adds it due a lease later, so that
-    -- the one that polled it has that long to come back and take it.
+    -- statuses. A replica that only followed it re-adds it due it.w us later (a lease and
+    -- the longest retry delays), so that the one that polled it has that long to come
+    -- back and take it.
     local ended = redis.call('GET', tomb(job))
     if ended then
       out[#out + 1] = {'ended', ended}
@@ -182,7 +183,7 @@ for _, it in ipairs(items) do
     else
       redis.call('HSET', w, 's', it.s, 'u', it.u, 'owner', '', 'holds', it.h)
       if it.g == 1 and it.o ~= 1 then
-        redis.call('ZADD', DUE, now + lease, job)
+        redis.call('ZADD', DUE, now + it.w, job)
         out[#out + 1] = {'new'}
       else
         redis.call('ZADD', DUE, now, job)
