@@ -9,6 +9,7 @@ import socket
 import ssl
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import trustme
 
@@ -55,28 +56,25 @@ class TestCA:
         return context
 
 
-class TunnelProxy:
-    """An HTTP proxy that only tunnels (``CONNECT host:port``), as HTTPS proxies do.
+S = TypeVar("S", bound="_Server")
 
-    It records each tunnel asked for in ``tunnels`` and each request head in ``heads``.
-    With ``to`` set, every tunnel goes there whatever was asked (so a test can use a
-    real host name without resolving it); with ``refuse`` set, it answers that status.
-    """
 
-    def __init__(self, *, to: tuple[str, int] | None = None, refuse: int | None = None) -> None:
-        self.to = to
-        self.refuse = refuse
-        self.tunnels: list[str] = []
-        self.heads: list[bytes] = []
+class _Server:
+    """A server on a free port of 127.0.0.1 whose connections are served by tasks
+    (``_serve``, each added to ``_pipes``), all ended on exit."""
+
+    def __init__(self) -> None:
         self._server: asyncio.base_events.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self.port = 0
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
 
-    async def __aenter__(self) -> TunnelProxy:
+    def _closing(self) -> None:
+        """Called as the server closes, before its tasks are cancelled."""
+
+    async def __aenter__(self: S) -> S:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -89,10 +87,31 @@ class TunnelProxy:
     ) -> None:
         assert self._server is not None
         self._server.close()
+        self._closing()
         for task in list(self._pipes):
             task.cancel()
         await asyncio.gather(*self._pipes, return_exceptions=True)
         await self._server.wait_closed()
+
+
+class TunnelProxy(_Server):
+    """An HTTP proxy that only tunnels (``CONNECT host:port``), as HTTPS proxies do.
+
+    It records each tunnel asked for in ``tunnels`` and each request head in ``heads``.
+    With ``to`` set, every tunnel goes there whatever was asked (so a test can use a
+    real host name without resolving it); with ``refuse`` set, it answers that status.
+    """
+
+    def __init__(self, *, to: tuple[str, int] | None = None, refuse: int | None = None) -> None:
+        super().__init__()
+        self.to = to
+        self.refuse = refuse
+        self.tunnels: list[str] = []
+        self.heads: list[bytes] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -122,7 +141,7 @@ class TunnelProxy:
             self._pipes.discard(task)
 
 
-class Relay:
+class Relay(_Server):
     """A TCP relay from a port on 127.0.0.1 to ``to``.
 
     ``hold()`` keeps back what the server sends (the client reads nothing more, as on a
@@ -131,39 +150,19 @@ class Relay:
     """
 
     def __init__(self, to: tuple[str, int]) -> None:
+        super().__init__()
         self.to = to
-        self.port = 0
-        self.cuts = 0
-        self._server: asyncio.base_events.Server | None = None
         self._flowing = asyncio.Event()
         self._flowing.set()
         self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
-        self._pipes: set[asyncio.Task[None]] = set()
 
-    async def __aenter__(self) -> Relay:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._server is not None
-        self._server.close()
+    def _closing(self) -> None:
         self.cut()
-        for task in list(self._pipes):
-            task.cancel()
-        await asyncio.gather(*self._pipes, return_exceptions=True)
-        await self._server.wait_closed()
 
     def hold(self) -> None:
         self._flowing.clear()
 
     def cut(self) -> None:
-        self.cuts += 1
         for client, server in list(self._links):
             for writer in (client, server):
                 with contextlib.suppress(OSError, RuntimeError):
