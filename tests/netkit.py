@@ -1,5 +1,5 @@
-"""Real network parts for the tests, all on 127.0.0.1: a CONNECT proxy, a closed port, and
-certificates from a test CA."""
+"""Real network parts for the tests, all on 127.0.0.1: a CONNECT proxy, a TCP relay that
+can hold back and cut what it relays, a closed port, and certificates from a test CA."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import socket
 import ssl
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import trustme
 
-__all__ = ["PROXY_VARIABLES", "TestCA", "TunnelProxy", "closed_port"]
+__all__ = ["PROXY_VARIABLES", "Relay", "TestCA", "TunnelProxy", "closed_port"]
 
 # The variables that name a proxy, or hosts reached without one.
 PROXY_VARIABLES = (
@@ -55,28 +56,25 @@ class TestCA:
         return context
 
 
-class TunnelProxy:
-    """An HTTP proxy that only tunnels (``CONNECT host:port``), as HTTPS proxies do.
+S = TypeVar("S", bound="_Server")
 
-    It records each tunnel asked for in ``tunnels`` and each request head in ``heads``.
-    With ``to`` set, every tunnel goes there whatever was asked (so a test can use a
-    real host name without resolving it); with ``refuse`` set, it answers that status.
-    """
 
-    def __init__(self, *, to: tuple[str, int] | None = None, refuse: int | None = None) -> None:
-        self.to = to
-        self.refuse = refuse
-        self.tunnels: list[str] = []
-        self.heads: list[bytes] = []
+class _Server:
+    """A server on a free port of 127.0.0.1 whose connections are served by tasks
+    (``_serve``, each added to ``_pipes``), all ended on exit."""
+
+    def __init__(self) -> None:
         self._server: asyncio.base_events.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self.port = 0
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
 
-    async def __aenter__(self) -> TunnelProxy:
+    def _closing(self) -> None:
+        """Called as the server closes, before its tasks are cancelled."""
+
+    async def __aenter__(self: S) -> S:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -89,10 +87,31 @@ class TunnelProxy:
     ) -> None:
         assert self._server is not None
         self._server.close()
+        self._closing()
         for task in list(self._pipes):
             task.cancel()
         await asyncio.gather(*self._pipes, return_exceptions=True)
         await self._server.wait_closed()
+
+
+class TunnelProxy(_Server):
+    """An HTTP proxy that only tunnels (``CONNECT host:port``), as HTTPS proxies do.
+
+    It records each tunnel asked for in ``tunnels`` and each request head in ``heads``.
+    With ``to`` set, every tunnel goes there whatever was asked (so a test can use a
+    real host name without resolving it); with ``refuse`` set, it answers that status.
+    """
+
+    def __init__(self, *, to: tuple[str, int] | None = None, refuse: int | None = None) -> None:
+        super().__init__()
+        self.to = to
+        self.refuse = refuse
+        self.tunnels: list[str] = []
+        self.heads: list[bytes] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -120,6 +139,75 @@ class TunnelProxy:
         finally:
             writer.close()
             self._pipes.discard(task)
+
+
+class Relay(_Server):
+    """A TCP relay from a port on 127.0.0.1 to ``to``.
+
+    ``hold()`` keeps back what the server sends (the client reads nothing more, as on a
+    stalled link); ``cut()`` closes every connection, dropping what was held back, as a
+    dropped link does. New connections are relayed again at once.
+    """
+
+    def __init__(self, to: tuple[str, int]) -> None:
+        super().__init__()
+        self.to = to
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+
+    def _closing(self) -> None:
+        self.cut()
+
+    def hold(self) -> None:
+        self._flowing.clear()
+
+    def cut(self) -> None:
+        for client, server in list(self._links):
+            for writer in (client, server):
+                with contextlib.suppress(OSError, RuntimeError):
+                    writer.close()
+        self._links.clear()
+        # What was held back is dropped with its links (their pipes wake and see them
+        # gone); new links flow.
+        held, self._flowing = self._flowing, asyncio.Event()
+        self._flowing.set()
+        held.set()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._pipes.add(task)
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.to)
+            link = (writer, upstream_writer)
+            self._links.add(link)
+            await asyncio.gather(
+                _pipe(reader, upstream_writer), self._back(upstream_reader, writer, link)
+            )
+        except (ConnectionError, OSError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+            self._pipes.discard(task)
+
+    async def _back(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        link: tuple[asyncio.StreamWriter, asyncio.StreamWriter],
+    ) -> None:
+        flowing = self._flowing
+        try:
+            while data := await reader.read(65536):
+                await flowing.wait()
+                if link not in self._links:
+                    return  # cut while held: the data is lost
+                writer.write(data)
+                await writer.drain()
+        finally:
+            with contextlib.suppress(OSError, RuntimeError):
+                writer.close()
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

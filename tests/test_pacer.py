@@ -179,3 +179,50 @@ def test_a_pace_far_above_what_is_sent_is_lifted() -> None:
     assert pacer.rate is not None
     drive(pacer, RateLimit(1e9), 30, demand=50)  # demand falls well below the pace
     assert pacer.rate is None
+
+
+class Share:
+    """A fleet's share of its rate limit, set by hand (``_store.SharedPace``)."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+        self.until = 0.0
+
+    def share(self) -> float:
+        return self.value
+
+    def reserved(self, until: float) -> None:
+        self.until = until
+
+    async def refill(self) -> None:
+        raise AssertionError("a share is set")
+
+    def throttled(self, pause: float) -> None:
+        raise AssertionError("no 429 here")
+
+
+def wait(pacer: Pacer, now: float) -> float:
+    """The seconds ``pacer.turn(now)`` says to wait (a share is set: never None)."""
+    seconds = pacer.turn(now)
+    assert seconds is not None
+    return seconds
+
+
+def test_a_share_that_grows_is_not_held_by_a_slot_reserved_at_the_old_one() -> None:
+    share = Share(0.08)
+    pacer = Pacer(80.0, share)
+    assert wait(pacer, 100.0) == 0.0
+    share.value = 40.0  # the next claim cycle gave this replica a larger share
+    assert wait(pacer, 100.1) == 0.0  # one request at 40/s after 100.0 may go at once
+    assert wait(pacer, 100.1) == pytest.approx(0.025)  # and the next 1/40 s after that one
+    assert share.until == pytest.approx(100.15)
+
+
+def test_a_share_that_shrinks_spaces_the_next_slot_by_the_new_one() -> None:
+    share = Share(40.0)
+    pacer = Pacer(80.0, share)
+    slots = [10.0 + wait(pacer, 10.0) for _ in range(3)]
+    assert slots == pytest.approx([10.0, 10.025, 10.05])
+    share.value = 4.0
+    assert 10.0 + wait(pacer, 10.0) == pytest.approx(10.3)  # 1/4 s after the last slot
+    assert share.until == pytest.approx(10.55)

@@ -49,6 +49,18 @@ class JobEvent:
         """Whether the event is about a sub-job of a batch."""
         return self.parent is not None
 
+    @property
+    def event_id(self) -> str:
+        """The transition's own id, the same on every replica and after any restart:
+        ``job:previous>status``, the job being ``batch/sub-job`` for a sub-job and the
+        previous status ``-`` at first sight (``job-1:RUNNING>SUCCESS``).
+
+        An at-least-once callback is made idempotent by remembering the ids it handled.
+        """
+        job = self.job.job_id if self.parent is None else f"{self.parent.job_id}/{self.job.job_id}"
+        previous = "-" if self.previous is None else self.previous.value
+        return f"{job}:{previous}>{self.job.status.value}"
+
 
 class EventCallback(Protocol):
     """``on_status_change``, ``on_complete`` and ``on_fail``: a function or a coroutine."""

@@ -52,6 +52,9 @@ class FleetSide:
     def watches(self) -> list[Watch]:
         return self._watches.live()
 
+    def finishing(self) -> list[Watch]:
+        return self._watches.finishing()
+
     def ended(self, job_id: str, outcome: Outcome | None) -> None:
         if isinstance(outcome, Job):
             self._poller.learn(outcome)

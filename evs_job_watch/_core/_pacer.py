@@ -125,6 +125,7 @@ class Pacer:
         "_cut",
         "_found",
         "_kept",
+        "_last",
         "_limit",
         "_next",
         "_noise",
@@ -143,7 +144,8 @@ class Pacer:
         self.spacing = rate_limit is not None  # whether a request may have to wait at all
         self.rate: float | None = None  # the pace; None: free
         self._found = math.inf  # the account's rate last found
-        self._next = 0.0  # the next free slot
+        self._next = 0.0  # the next free slot at the pace it was reserved at
+        self._last = -math.inf  # the last slot given out
         self._paused_until = 0.0
         self._window = _Window()
         self._settled = -math.inf  # requests sent before went out at an earlier pace
@@ -171,9 +173,14 @@ class Pacer:
                 # rate_limit, nor at the fleet's share of it), the next few may make up
                 # for it, lest the lateness add up.
                 slot = max(now - _CATCH_UP / rate, self._paused_until)
-            slot = max(slot, self._next)
+            # The gap after the last slot is the present rate's, not the one it was
+            # reserved at: a share of the fleet's limit that grew (a claim cycle after a
+            # restart) is not held by a slot spaced at the tiny share before it, and one
+            # that shrank spaces the next request by the new share at once.
             # Rounding must never bring two slots closer than the rate allows, nor a sleep
             # of the returned wait end before its slot: both round up.
+            slot = max(slot, math.nextafter(self._last + 1.0 / rate, math.inf))
+            self._last = slot
             self._next = math.nextafter(slot + 1.0 / rate, math.inf)
             if self.shared is not None:
                 self.shared.reserved(self._next)

@@ -73,6 +73,10 @@ class Fleet(Protocol):
     def watches(self) -> list[Watch]:
         """The live watches of this replica (a shared store that lost its data re-adds them)."""
 
+    def finishing(self) -> list[Watch]:
+        """The watches whose job ended here, its last callbacks still running (a shared
+        store that lost its data re-adds them as this replica's until it records the end)."""
+
     def ended(self, job_id: str, outcome: Outcome | None) -> None:
         """The fleet's watch of ``job_id`` ended on another replica (None: released).
 

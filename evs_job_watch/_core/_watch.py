@@ -124,6 +124,12 @@ class Watch:
         return self.phase is Phase.POLLING or self.phase is Phase.FOLLOWING
 
     @property
+    def finishing(self) -> bool:
+        """Whether its job ended here (a terminal answer) and its last callbacks run."""
+        latest = self.latest
+        return self.phase is Phase.DELIVERING and latest is not None and latest.is_terminal
+
+    @property
     def held(self) -> bool:
         """Whether a caller of this replica waits for it."""
         return self._held is not None
@@ -238,8 +244,7 @@ class Watch:
         delivered = self._delivered or self._seen
         if (delivered.ended and self._ready is None) or self.phase is Phase.SETTLED:
             return None
-        latest = self.latest
-        if self.phase is Phase.DELIVERING and not (latest and latest.is_terminal):
+        if self.phase is Phase.DELIVERING and not self.finishing:
             return None
         deadlines = [holder.deadline() for holder in self._holders()]
         timeout = None

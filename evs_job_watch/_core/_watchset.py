@@ -61,6 +61,10 @@ class WatchSet:
         """The live watches (polled here or elsewhere)."""
         return list(self._live.values())
 
+    def finishing(self) -> list[Watch]:
+        """The watches whose job ended here while its last events are being delivered."""
+        return [watch for watch in self._delivering if watch.finishing]
+
     def saved(self, now: float) -> list[SavedWatch]:
         """What a snapshot keeps of every watch, live ones first."""
         watches = (*self._live.values(), *self._delivering)

@@ -20,7 +20,7 @@ import backoff
 import redis.asyncio as aioredis
 from redis import exceptions
 
-__all__ = ["FAULTS", "Link", "Reset"]
+__all__ = ["FAULTS", "MAX_DELAY", "Link", "Reset"]
 
 logger = logging.getLogger("evs_job_watch")
 
@@ -28,7 +28,7 @@ T = TypeVar("T")
 FAULTS = (exceptions.ConnectionError, exceptions.TimeoutError, OSError)
 _SCRIPT = resources.files(__package__).joinpath("fleet.lua").read_text(encoding="utf-8")
 _FIRST_DELAY = 0.05  # seconds: the first retry after a fault
-_MAX_DELAY = 2.0  # seconds: the longest wait between two tries
+MAX_DELAY = 2.0  # seconds: the longest wait between two tries
 
 
 class Reset(Exception):
@@ -80,7 +80,7 @@ class Link:
     async def retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """``call()`` until it goes through; faults are retried with backoff."""
         delays = backoff.full_jitter  # a delay d becomes one in [0, d]
-        waits = backoff.expo(base=2, factor=_FIRST_DELAY, max_value=_MAX_DELAY)
+        waits = backoff.expo(base=2, factor=_FIRST_DELAY, max_value=MAX_DELAY)
         next(waits)  # backoff's generators start with a None
         while True:
             try:

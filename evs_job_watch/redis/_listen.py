@@ -1,25 +1,23 @@
-"""Listener: news from the other replicas, on the fleet's pub/sub channel.
+"""Listener: news from the other replicas, read from the fleet's streams in Redis.
 
-Events delivered elsewhere go to this replica's event streams, endings to its waiters,
-a 429 to its pacer, "work" (unclaimed watches) to its next claim cycle. Events travel
-on a channel of their own, subscribed only while an event stream is open here (checked
-at each claim cycle), so that replicas without streams are not flooded with them. A
-message lost while the connection was down would leave a waiter waiting, so after a
-reconnect the listener asks Redis how each watch followed here stands (``check``).
-(redis-py may also reconnect a subscriber silently, inside ``listen``; such a gap goes
-unnoticed: see "Limits" in ``docs/stores.md``.)
+Endings, releases, 429s and "work" (unclaimed watches) are entries of one stream, the
+fleet's log; events delivered elsewhere are entries of another, read only while an
+event stream is open here (checked at each claim cycle), so that replicas without
+streams are not flooded with them. The listener reads on from the last entry it saw
+(``XREAD BLOCK``), so a reconnect, noticed or silent, loses nothing: a read that failed
+is made again from the same entry. Endings go to this replica's waiters, events to its
+event streams, a 429 to its pacer, "work" to its next claim cycle. When the log lost
+entries this replica had not read (trimmed past them, or begun anew by a Redis that came
+back empty), it asks Redis how each watch followed here stands (``check``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import orjson
-from redis.asyncio.client import PubSub
 
 from .._core._store import Fleet
 from . import _wire
@@ -30,6 +28,17 @@ __all__ = ["Hub", "Listener"]
 logger = logging.getLogger("evs_job_watch")
 
 _CHECK_BATCH = 500  # job ids per check call
+_READ_MOST = 500  # entries per read
+# Milliseconds a read waits for news: under the client's socket timeout (5 s for a
+# client made from a URL), so that a read that waits is not taken for a dead connection.
+_BLOCK_MS = 2000
+_FIRST = "0-0"  # before every entry
+
+
+def _order(entry_id: str) -> tuple[int, int]:
+    """A stream entry id (``ms-seq``) in the order of the stream."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 class Hub(Protocol):
@@ -43,78 +52,85 @@ class Hub(Protocol):
     async def run(self, op: str, *args: str | int) -> Any: ...
 
 
-async def _close(pubsub: PubSub) -> None:
-    """Close a subscriber; typed here, as redis-py types ``PubSub.aclose`` only from 8.2."""
-    aclose: Callable[[], Awaitable[None]] = pubsub.aclose
-    await aclose()
-
-
 class Listener:
-    """Subscribed to the fleet's channel from ``start`` to ``stop``."""
+    """Reads the fleet's log (and events, while wanted) from ``start`` to ``stop``."""
 
     def __init__(self, link: Link, store: Hub) -> None:
         self._link = link
         self._store = store
-        self._channel = f"{link.prefix}fleet"
+        self._log = f"{link.prefix}log"
         self._events = f"{link.prefix}events"
+        self._read_from = {self._log: _FIRST, self._events: _FIRST}
         self._hearing_events = False
         self._task: asyncio.Task[None] | None = None
-        self._pubsub: PubSub | None = None
         self.work = False  # the fleet has unclaimed watches
         self._own_events = _wire.event_prefix(link.replica)
-        self.calls = 0  # subscriptions made (round trips)
+        self.calls = 0  # reads made (round trips)
 
     async def start(self) -> None:
-        """Subscribe (before any watch, so nothing is missed), then listen in a task."""
-        self._pubsub = await self._subscribe()
+        """Learn where the log ends (news from now on), then read on in a task."""
+        self._read_from[self._log] = await self._tail(self._log)
         self._task = asyncio.get_running_loop().create_task(self._listen())
 
     async def hear_events(self, wanted: bool) -> None:
-        """Subscribe to the events channel while an event stream is open here."""
-        if wanted == self._hearing_events or self._pubsub is None:
+        """Read the events stream while an event stream is open here, from its end now."""
+        if wanted == self._hearing_events:
             return
+        if wanted:
+            self._read_from[self._events] = await self._tail(self._events)
         self._hearing_events = wanted
-        with contextlib.suppress(*FAULTS):  # a reconnect subscribes again by itself
-            if wanted:
-                await self._pubsub.subscribe(self._events)
-            else:
-                await self._pubsub.unsubscribe(self._events)
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        if self._pubsub is not None:
-            await _close(self._pubsub)
 
-    async def _subscribe(self) -> PubSub:
-        async def call() -> PubSub:
+    async def _tail(self, stream: str) -> str:
+        """The id of the last entry of ``stream`` (``0-0`` if it has none)."""
+
+        async def call() -> Any:
             self.calls += 1
-            pubsub = self._link.client.pubsub(ignore_subscribe_messages=True)
-            try:
-                channels = [self._channel, *([self._events] if self._hearing_events else [])]
-                await pubsub.subscribe(*channels)
-            except BaseException:
-                await _close(pubsub)
-                raise
-            return pubsub
+            return await self._link.client.xrevrange(stream, count=1)
 
-        return await self._link.retrying(call)
+        last: Any = await self._link.retrying(call)
+        return last[0][0].decode() if last else _FIRST
 
     async def _listen(self) -> None:
+        client = self._link.client
         while True:
-            assert self._pubsub is not None
+            streams: dict[Any, Any] = {self._log: self._read_from[self._log]}
+            if self._hearing_events:
+                streams[self._events] = self._read_from[self._events]
             try:
-                async for message in self._pubsub.listen():
-                    if message.get("type") == "message":
-                        self._heard(message["data"])
+                self.calls += 1
+                answer: Any = await client.xread(streams, count=_READ_MOST, block=_BLOCK_MS)
             except FAULTS:
-                await _close(self._pubsub)
-                self._pubsub = await self._subscribe()
-                await self._catch_up()
+                # The same read again once Redis answers: no entry is lost, unless the
+                # log lost it (trimmed, or Redis came back empty): then Redis is asked.
+                if await self._link.retrying(self._lost_some):
+                    await self._catch_up()
+                continue
+            streams_read = answer.items() if isinstance(answer, dict) else answer or ()
+            for stream, entries in streams_read:
+                name = stream.decode() if isinstance(stream, bytes) else str(stream)
+                for entry_id, fields in entries:
+                    self._read_from[name] = entry_id.decode()
+                    data = fields.get(b"m")
+                    if isinstance(data, bytes):
+                        self._heard(data)
+
+    async def _lost_some(self) -> bool:
+        """Whether the log may have lost entries not read here: it starts after the last
+        one read (trimmed past it, or begun anew by a Redis that lost its data)."""
+        self.calls += 1
+        first: Any = await self._link.client.xrange(self._log, count=1)
+        last = self._read_from[self._log]
+        if not first:
+            return last != _FIRST
+        return _order(first[0][0].decode()) > _order(last)
 
     async def _catch_up(self) -> None:
-        """Endings published while the connection was down: ask Redis for each."""
+        """Endings the log may have lost (a Redis emptied, or trimmed): ask Redis for each."""
         store = self._store
         followed = [watch.job_id for watch in store.fleet.watches() if not watch.polling]
         for start in range(0, len(followed), _CHECK_BATCH):
@@ -127,8 +143,8 @@ class Listener:
         store.kick()
 
     def _heard(self, data: bytes) -> None:
-        # Most messages are events; with no stream open here, or this replica's own, they
-        # are dropped by their first bytes, unparsed.
+        # Events of this replica's own, or with no stream open here, are dropped by their
+        # first bytes, unparsed.
         if data.startswith(_wire.EVENT) and (
             data.startswith(self._own_events) or not self._store.fleet.listens()
         ):
@@ -152,7 +168,7 @@ class Listener:
             elif kind == "thr":
                 fleet.throttled(float(message["p"]))
         except (ValueError, KeyError, TypeError) as exc:
-            logger.warning("ignored a malformed message on the fleet channel: %s", exc)
+            logger.warning("ignored a malformed message on the fleet's log: %s", exc)
 
     def _ended(self, job_id: str, data: Any) -> None:
         self._store.fleet.ended(job_id, _wire.outcome_of(data, job_id))

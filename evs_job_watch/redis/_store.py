@@ -4,14 +4,13 @@ Each watch is polled by one replica at a time, the one holding its lease; the ot
 follow it. What the watch set tells the store (a watch held, an event delivered, a
 watch settled) is queued and sent in one script call per batch (``_flush``); leases are
 renewed and due watches claimed in one call per claim cycle (``claim``). News from the
-other replicas arrives on a pub/sub channel (``_listen.Listener``). How it all fits:
+other replicas arrives on the fleet's streams (``_listen.Listener``). How it all fits:
 ``docs/stores.md``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
@@ -28,8 +27,12 @@ from .._core._events import JobEvent, Statuses
 from .._core._store import Claims, Fleet, SharedPace
 from .._core._watch import Outcome, Watch
 from .._errors import WatchTimeoutError
+from .._models import Job
 from .._validate import check_id, positive_seconds
 from . import _wire
+from ._batch import Batches, until_set
+from ._ledger import Ledger
+from ._link import MAX_DELAY as _MAX_DELAY
 from ._link import Link, Reset
 from ._listen import Listener
 from ._pace import FleetPace
@@ -51,7 +54,7 @@ class RedisStore:
     Args:
         redis: a ``redis://`` URL, or a ``redis.asyncio.Redis`` client (then the caller
             closes it; it must not decode responses).
-        namespace: the service's name; every key and the channel are under it.
+        namespace: the service's name; every key is under it.
         lease: seconds a replica's claim on a watch holds without renewal: how long the
             watches of a replica that died wait before another takes them.
         keep_ended: seconds an ended job's outcome is kept, for late waiters.
@@ -90,12 +93,14 @@ class RedisStore:
         self._link = Link(client, f"evs_job_watch:{{{namespace}}}:", self.replica)
         self._listener = Listener(self._link, self)
         self._fleet: Fleet | None = None
-        self._items: list[dict[str, object]] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._claims: list[tuple[str, Statuses]] = []
+        self._batches = Batches(self._send, self._window)
+        # Claims that came with a batch's answer, each with the number of settles seen
+        # here when its add was queued (see _fresh).
+        self._claims: list[tuple[str, Statuses, int]] = []
         self._lost: list[str] = []
+        self._ledger = Ledger(keep_for=2 * self.lease)
+        self._reseeding = asyncio.Lock()
         self._kick = asyncio.Event()
-        self._hurry = asyncio.Event()
         self._next_cycle = 0.0
         self._pace: FleetPace | None = None
         self._closing = False
@@ -142,18 +147,36 @@ class RedisStore:
         wait = self._next_cycle - loop.time()
         if wait > 0 and not self._claims and not self._lost:
             self._kick.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), wait)
-        claimed, lost, shed = self._claims, self._lost, 0
-        self._claims, self._lost = [], []
+            await until_set(self._kick, wait)
+        more: list[tuple[str, Statuses, int]] = []
+        gone: list[str] = []
+        shed = 0
         if loop.time() >= self._next_cycle or self._listener.work:
             self._listener.work = False
             await self._listener.hear_events(self.fleet.listens())
             self._next_cycle = loop.time() + self.lease / 4
-            more, gone, shed = await self._cycle()
-            claimed += more
-            lost += gone
-        return Claims(claimed, lost, shed)
+            stamp = self._ledger.stamp
+            # What was queued before reaches Redis before the claim does: a watch that
+            # ended or was released here is not claimed back by this very cycle.
+            await self._batches.drain()
+            taken, gone, shed = await self._cycle()
+            more = [(job, known, stamp) for job, known in taken]
+        # Taken only now: a reset meanwhile (the fleet's state they came from is gone)
+        # has dropped the claims and losses that batches brought before it.
+        claimed, lost = [*self._claims, *more], [*self._lost, *gone]
+        self._claims, self._lost = [], []
+        return Claims(self._fresh(claimed), lost, shed)
+
+    def _fresh(self, claims: list[tuple[str, Statuses, int]]) -> list[tuple[str, Statuses]]:
+        """The claims still good: not of a watch that settled here after the claim was
+        asked for (it ended or was released meanwhile: polling it again would deliver its
+        events again). Those are handed back: if the fleet's watch lives on, another
+        replica (or this one, later) takes it."""
+        fresh, stale = self._ledger.split(claims)
+        gap = int(self.fleet.interval * 1e6)
+        for job_id in stale:
+            self._queue({"a": "back", "j": job_id, "d": gap})
+        return fresh
 
     def handed_back(self, watches: Sequence[tuple[Watch, float]]) -> None:
         for watch, delay in watches:
@@ -161,7 +184,9 @@ class RedisStore:
 
     def held(self, watch: Watch) -> None:
         job, subs = _wire.statuses_data(watch.delivered())
-        self._queue({"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": 1, "o": 0})
+        stamp = self._ledger.adding()
+        item = {"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": 1, "o": 0, "n": stamp}
+        self._queue(item)
 
     def recorded(self, watch: Watch, event: JobEvent) -> None:
         self._queue(
@@ -176,6 +201,7 @@ class RedisStore:
         )
 
     def settled(self, watch: Watch, outcome: Outcome | None, here: bool) -> None:
+        self._ledger.settled(watch.job_id)
         if not here:
             return  # it ended on another replica, which told the fleet
         if outcome is None or isinstance(outcome, WatchTimeoutError):
@@ -192,6 +218,7 @@ class RedisStore:
                 "j": watch.job_id,
                 "t": orjson.dumps(data).decode(),
                 "m": orjson.dumps(ending).decode(),
+                "f": int(isinstance(outcome, Job)),  # the job ended: a fact, whoever owns it
             }
         )
 
@@ -202,14 +229,9 @@ class RedisStore:
         self.handed_back(owned)
         self._queue({"a": "bye", "j": ""})
         self._closing = True
+        self._batches.seal()
         await self._listener.stop()
-        if self._flusher is not None:
-            try:  # a Redis that is down must not hold the service's exit for long
-                await asyncio.wait_for(asyncio.shield(self._flusher), self.lease)
-            except asyncio.TimeoutError:
-                logger.warning("Redis unreachable at close: %d updates not sent", len(self._items))
-                self._flusher.cancel()
-                await asyncio.gather(self._flusher, return_exceptions=True)
+        await self._batches.close(self.lease)
         if self._own_client:
             await self._link.client.aclose()
 
@@ -220,9 +242,9 @@ class RedisStore:
         self._kick.set()
 
     def note(self, message: dict[str, Any]) -> None:
-        """Tell the fleet something through the channel (a 429), in a batch sent now."""
+        """Tell the fleet something through its log (a 429), in a batch sent now."""
         self._queue({"a": "pub", "j": "", "m": orjson.dumps(message).decode()})
-        self._hurry.set()
+        self._batches.hurry()
 
     async def run(self, op: str, *args: str | int) -> Any:
         """One script call, through a reset of Redis's data if one happened."""
@@ -235,23 +257,25 @@ class RedisStore:
     # -- batches and cycles --------------------------------------------------------------
 
     def _queue(self, item: dict[str, object]) -> None:
-        if self._closing:
-            return  # closed: what comes now (answers still under way) is the next owner's
-        self._items.append(item)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        self._batches.queue(item)
 
-    async def _flush(self) -> None:
-        # Everything queued within a short window goes in one call, and what comes while
-        # a call is under way goes in the next one: polls spread out by a rate limit
-        # rarely change statuses in the same turn of the loop, but do within the window.
-        with contextlib.suppress(asyncio.TimeoutError):  # a 429 to tell does not wait
-            await asyncio.wait_for(self._hurry.wait(), self._window())
-        while self._items:
-            self._hurry.clear()
-            items, self._items = self._items, []
-            result = await self.run("batch", int(self.lease * 1e6), self._keep_ms, _dumps(items))
+    async def _send(self, items: list[dict[str, object]]) -> None:
+        """One batch, in one script call (through a reset of Redis's data)."""
+        while True:
+            try:
+                result = await self._link.run(
+                    "batch", int(self.lease * 1e6), self._keep_ms, _dumps(items)
+                )
+            except Reset as reset:
+                # Sent with the re-adds, in one call, so that they apply to the watches
+                # as this replica knew them; or, if another call re-added them already,
+                # sent after.
+                items = self._after_reset(items)
+                if await self._reseed(reset.epoch, items):
+                    return
+                continue
             self._settle_batch(items, result[1])
+            return
 
     def _window(self) -> float:
         """How long an update waits for others: two requests' time at this replica's
@@ -265,11 +289,20 @@ class RedisStore:
         fleet = self.fleet
         for item, result in zip(items, results, strict=True):
             action, job_id = item["a"], str(item["j"])
+            if action == "end" and result == b"ok":
+                # Remembered a while: a Redis that loses its data before every follower
+                # read the ending would lose it with the data; it is recorded again then.
+                self._ledger.remember(job_id, item, asyncio.get_running_loop().time())
             if action == "add":
                 kind = result[0]
+                stamp = item.get("n")
+                self._ledger.added(item)
                 if kind == b"claimed":
+                    if item.get("g") == 1 and item["o"] == 1:
+                        continue  # a re-add of a watch polled here: nothing new to poll
                     _, job, subs = result[1]
-                    self._claims.append((job_id, _wire.known_of(job, subs)))
+                    known = _wire.known_of(job, subs)
+                    self._claims.append((job_id, known, stamp if isinstance(stamp, int) else -1))
                     self._kick.set()
                 elif kind == b"ended":
                     fleet.ended(job_id, _wire.outcome_of(orjson.loads(result[1]), job_id))
@@ -297,22 +330,67 @@ class RedisStore:
         taken = [(job.decode(), _wire.known_of(s, u)) for job, s, u in claimed]
         return taken, [job.decode() for job in lost], int(shed)
 
-    async def _reseed(self, epoch: str) -> None:
-        """Redis lost the watch set: add this replica's watches again, as they were."""
-        self._link.epoch = epoch
-        items = []
-        for watch in self.fleet.watches():
+    def _after_reset(self, items: list[dict[str, object]]) -> list[dict[str, object]]:
+        """Of ``items`` (and of those queued), what still means something after Redis lost
+        its data: not the holds and releases, which the re-adds say as they stand now."""
+        kept = []
+        for item in items:
+            if item["a"] in ("add", "rel"):
+                self._ledger.added(item)
+            else:
+                kept.append(item)
+        return kept
+
+    def _readds(self) -> list[dict[str, object]]:
+        """This replica's watches as it knows them, to add again to an emptied Redis: the
+        live ones, and those whose job ended here while its last events are delivered
+        (polled here until their ending is recorded)."""
+        items: list[dict[str, object]] = []
+        # Long enough for the replica that polled a watch to find Redis back, through
+        # its longest retry delays, and to take it back.
+        grace = int((self.lease + 2 * _MAX_DELAY) * 1e6)
+        for watch, polled in (
+            *((watch, watch.polling) for watch in self.fleet.watches()),
+            *((watch, True) for watch in self.fleet.finishing()),
+        ):
             job, subs = _wire.statuses_data(watch.delivered())
-            held, polled = int(watch.held), int(watch.polling)
-            items.append(
-                {"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": held, "o": polled}
-            )
-        logger.warning("Redis lost the watch set; adding this replica's %d again", len(items))
-        if items:
-            result = await self._link.run(
-                "batch", int(self.lease * 1e6), self._keep_ms, _dumps(items)
-            )
-            self._settle_batch(items, result[1])
+            held = int(watch.held)
+            item = {"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": held}
+            items.append({**item, "o": int(polled), "g": 1, "w": grace})
+        return items
+
+    async def _reseed(self, epoch: str, items: Sequence[dict[str, object]] = ()) -> bool:
+        """Redis lost the watch set: add this replica's watches again, as they were, with
+        ``items`` after them in the same call. Returns False if another call of this
+        replica had re-added them already (``items`` not sent)."""
+        async with self._reseeding:
+            if self._link.epoch == epoch:
+                return False
+            while True:
+                self._link.epoch = epoch
+                # What was queued before the reset was learned: the re-adds say it now,
+                # and the claims and losses still to hand over are of the fleet's state
+                # that is gone (a watch claimed then is added again as it stands here).
+                self._claims.clear()
+                self._lost.clear()
+                self._batches.keep(self._after_reset)
+                readds = self._readds()
+                logger.warning(
+                    "Redis lost the watch set; adding this replica's %d again", len(readds)
+                )
+                endings = self._ledger.endings()
+                batch = [*endings, *readds, *items]
+                if not batch:
+                    return True
+                try:
+                    result = await self._link.run(
+                        "batch", int(self.lease * 1e6), self._keep_ms, _dumps(batch)
+                    )
+                except Reset as again:
+                    epoch = again.epoch
+                    continue
+                self._settle_batch(batch, result[1])
+                return True
 
 
 def _dumps(items: list[dict[str, object]]) -> str:

@@ -13,13 +13,22 @@
 --   P.."end:"..job  string  how the job ended (JSON), kept for a while after
 --   P.."share"      hash  replica id -> its share of the fleet's rate limit (requests/s)
 --   P.."epoch"      string  changes when Redis lost its data: replicas then re-add theirs
---   P.."fleet"      the pub/sub channel of endings, releases, 429s and unclaimed work
---   P.."events"     the pub/sub channel of delivered events (for event streams)
+--   P.."log"        stream  endings, releases, 429s and unclaimed work, for every
+--                   replica (each reads on from the last entry it saw: no gap)
+--   P.."events"     stream  delivered events (read by replicas with an event stream open)
 
 local P, op, rid, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local DUE, REPLICAS, CHANNEL = P .. 'due', P .. 'replicas', P .. 'fleet'
+local DUE, REPLICAS = P .. 'due', P .. 'replicas'
+-- Entries kept in each stream, about: a replica away for longer than they cover asks
+-- Redis how each watch it follows stands instead (the listener's catch-up).
+local LOG_LENGTH, EVENTS_LENGTH = 10000, 2000
+
+-- News for every replica, on the fleet's log.
+local function tell(m)
+  redis.call('XADD', P .. 'log', 'MAXLEN', '~', LOG_LENGTH, '*', 'm', m)
+end
 
 local function wkey(job) return P .. 'w:' .. job end
 local function own(r) return P .. 'own:' .. r end
@@ -155,32 +164,44 @@ for _, it in ipairs(items) do
   local w = wkey(job)
   if a == 'add' then
     -- A caller of this replica holds the job (it.h), or the replica re-adds what it knew
-    -- after Redis lost its data (it.o: it polled the job).
+    -- after Redis lost its data (it.g; it.o: it polled the job). The replica that polled
+    -- a job knows best what was delivered of it: its re-add takes the watch with its
+    -- statuses. A replica that only followed it re-adds it due it.w us later (a lease and
+    -- the longest retry delays), so that the one that polled it has that long to come
+    -- back and take it.
     local ended = redis.call('GET', tomb(job))
     if ended then
       out[#out + 1] = {'ended', ended}
     elseif redis.call('EXISTS', w) == 1 then
       if it.h == 1 then redis.call('HINCRBY', w, 'holds', 1) end
       if it.o == 1 and redis.call('HGET', w, 'owner') == '' then
+        if it.g == 1 then redis.call('HSET', w, 's', it.s, 'u', it.u) end
         out[#out + 1] = {'claimed', take(job, lease)}
       else
         out[#out + 1] = {'follow'}
       end
     else
       redis.call('HSET', w, 's', it.s, 'u', it.u, 'owner', '', 'holds', it.h)
-      redis.call('ZADD', DUE, now, job)
-      if it.o == 1 or free > 0 then
-        free = free - 1
-        out[#out + 1] = {'claimed', take(job, lease)}
-      else
-        work = true
+      if it.g == 1 and it.o ~= 1 then
+        redis.call('ZADD', DUE, now + it.w, job)
         out[#out + 1] = {'new'}
+      else
+        redis.call('ZADD', DUE, now, job)
+        if it.o == 1 or free > 0 then
+          free = free - 1
+          out[#out + 1] = {'claimed', take(job, lease)}
+        else
+          work = true
+          out[#out + 1] = {'new'}
+        end
       end
     end
   elseif a == 'rec' then
     -- An event delivered here: compare-and-set the delivered status, then tell the fleet.
-    if redis.call('HGET', w, 'owner') ~= rid then
-      out[#out + 1] = 'conflict'
+    -- Whoever owns the watch now: a status that moves on from the one expected is
+    -- delivered, wherever the callbacks ran (an update queued through an outage counts).
+    if redis.call('EXISTS', w) == 0 then
+      out[#out + 1] = 'gone'
     else
       local subs, cur = nil, nil
       if it.b == '' then
@@ -200,18 +221,21 @@ for _, it in ipairs(items) do
         else
           redis.call('HSET', w, 's', it.s)
         end
-        redis.call('PUBLISH', P .. 'events', it.m)
+        redis.call('XADD', P .. 'events', 'MAXLEN', '~', EVENTS_LENGTH, '*', 'm', it.m)
         out[#out + 1] = 'ok'
       end
     end
   elseif a == 'end' then
     -- The watch ended on its owner (the job ended, or it gave up): keep how, tell all.
-    if redis.call('HGET', w, 'owner') ~= rid then
+    -- A job's end (it.f) is a fact wherever it was seen; giving up counts only for the
+    -- owner, or for a watch nobody owns (re-added after Redis lost its data, or not).
+    local owner = redis.call('HGET', w, 'owner')
+    if it.f ~= 1 and owner and owner ~= '' and owner ~= rid then
       out[#out + 1] = 'conflict'
     else
       drop(job)
       redis.call('SET', tomb(job), it.t, 'PX', keep)
-      redis.call('PUBLISH', CHANNEL, it.m)
+      tell(it.m)
       out[#out + 1] = 'ok'
     end
   elseif a == 'rel' then
@@ -220,7 +244,7 @@ for _, it in ipairs(items) do
       out[#out + 1] = 'gone'
     elseif redis.call('HINCRBY', w, 'holds', -1) <= 0 then
       drop(job)
-      redis.call('PUBLISH', CHANNEL, it.m)
+      tell(it.m)
       out[#out + 1] = 'dropped'
     else
       if redis.call('HGET', w, 'owner') == rid then
@@ -241,7 +265,7 @@ for _, it in ipairs(items) do
     end
     out[#out + 1] = 'ok'
   elseif a == 'pub' then
-    redis.call('PUBLISH', CHANNEL, it.m)
+    tell(it.m)
     out[#out + 1] = 'ok'
   elseif a == 'bye' then
     redis.call('ZREM', REPLICAS, rid)
@@ -249,5 +273,5 @@ for _, it in ipairs(items) do
     out[#out + 1] = 'ok'
   end
 end
-if work then redis.call('PUBLISH', CHANNEL, '{"k":"work"}') end
+if work then tell('{"k":"work"}') end
 return {'ok', out}
