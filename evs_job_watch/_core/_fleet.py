@@ -3,12 +3,15 @@
 A shared store hears what the rest of the fleet did (a watch ended there, events
 delivered there, a 429) and claims watches for this replica; it tells the watcher
 through this one object (a ``_store.Fleet``), which hands each item to the part that
-owns it: the watch, the event streams, the schedule, the pacer.
+owns it: the watch, the event streams, the schedule, the pacer. Its claim loop asks the
+store for each claim cycle's claims and carries them out: adopts what is claimed (due
+at once), lets go of what another replica polls now, hands back its surplus.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 
 from .._models import Job
@@ -17,16 +20,22 @@ from ._events import JobEvent, Statuses
 from ._pacer import Pacer
 from ._poller import Poller
 from ._snapshot import Snapshot
+from ._store import Claims, Store
+from ._tasks import TaskGroup
 from ._watch import Outcome, Phase, Watch
 from ._watchset import WatchSet
 
 __all__ = ["FleetSide"]
 
+logger = logging.getLogger("evs_job_watch")
+
+_RETRY = 0.25  # seconds before a claim cycle that failed is tried again
+
 
 class FleetSide:
     """What a store may ask of, and tell, one watcher."""
 
-    __slots__ = ("_delivery", "_pacer", "_poller", "_take", "_watches")
+    __slots__ = ("_claimer", "_delivery", "_pacer", "_poller", "_take", "_watches")
 
     def __init__(
         self,
@@ -41,6 +50,7 @@ class FleetSide:
         self._poller = poller
         self._pacer = pacer
         self._take = take
+        self._claimer: asyncio.Task[None] | None = None
 
     @property
     def interval(self) -> float:
@@ -81,3 +91,44 @@ class FleetSide:
             return None
         watch.adopted(known)
         return watch
+
+    # -- the claim loop ------------------------------------------------------------------
+
+    def start_claiming(self, store: Store, tasks: TaskGroup) -> None:
+        """Poll what the store's claim cycles hand to this replica, from now on."""
+        self._claimer = tasks.start(self._claim_loop(store))
+
+    async def stop_claiming(self, tasks: TaskGroup) -> None:
+        """End the claim loop (the watcher closes its store next)."""
+        claimer, self._claimer = self._claimer, None
+        if claimer is not None:
+            await tasks.stop(claimer)
+
+    async def _claim_loop(self, store: Store) -> None:
+        while True:
+            try:
+                claims = await store.claim()  # waits for its cycle; retries faults
+                self._carry_out(claims, store)
+            except Exception:  # a bug must not end the claims, and with them the leases
+                logger.exception("a claim cycle failed; trying again")
+                await asyncio.sleep(_RETRY)
+
+    def _carry_out(self, claims: Claims, store: Store) -> None:
+        for job_id in claims.lost:
+            watch = self._watches.get(job_id)
+            if watch is not None and watch.polling:
+                # A lease that lapsed while this replica lived (a stall longer than it):
+                # its last events may be delivered again by the new owner.
+                logger.warning("job %s: its lease lapsed; another replica polls it", job_id)
+                watch.yielded()
+        if claims.lost:
+            self._poller.drop_yielded()
+        for job_id, known in claims.claimed:
+            watch = self.adopt(job_id, known)
+            if watch is not None:
+                self._poller.schedule(watch, 0.0)
+        if claims.shed:
+            handed = self._poller.shed(claims.shed)
+            if handed:
+                logger.info("handing %d watches back to the fleet", len(handed))
+                store.handed_back(handed)

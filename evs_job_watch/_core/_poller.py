@@ -11,9 +11,9 @@ to do after an answer or an error is decided by ``_schedule``; what an answer me
 the watch itself.
 
 With a shared store (``_store``), the watches polled here are those the store's claim
-cycles hand to this replica: one more task, ``_claim_loop``, adopts them (due at once),
-lets go of those whose lease went elsewhere, and hands back its surplus when the fleet
-grows. A watch is polled only while the store's leases hold (``leased_until``).
+cycles hand to this replica (``_fleet.FleetSide`` runs them: it schedules what is
+claimed, and asks here which watches to hand back when the fleet grows). A watch is
+polled only while the store's leases hold (``leased_until``).
 """
 
 from __future__ import annotations
@@ -25,21 +25,19 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from .._errors import EvsApiError, EvsJobWatchError, ThrottledError
 from .._models import Job
 from .._policy import PollPolicy
 from .._wire._codec import Answer
-from ._events import Statuses
 from ._learn import DurationModel
 from ._pacer import Pacer
 from ._schedule import Cadence, Place, after_answer, after_error, is_transient
 from ._source import AnswerSource, JobSource
-from ._store import Claims, Store
+from ._store import Store
 from ._tasks import TaskGroup
 from ._watch import Watch
-from ._watchset import WatchSet
 
 __all__ = ["Poller"]
 
@@ -48,8 +46,6 @@ logger = logging.getLogger("evs_job_watch")
 _CADENCES = 256  # distinct cadences shared at most
 _LEASE_RETRY = 0.25  # seconds between looks at a lease that lapsed (its store reconnects)
 
-# A claimed job id and what the fleet delivered of it, to the watch this replica polls.
-Adopt = Callable[[str, Statuses], Watch | None]
 _KEEP_PLACE = 3  # 429s in a row after which a watch backs off rather than keep its place
 
 
@@ -69,7 +65,6 @@ class Poller:
     ) -> None:
         self.policy = policy
         self._store = store
-        self._claimer: asyncio.Task[None] | None = None
         self._tasks = tasks  # the watcher's: it runs the workers and the claim loop
         self._client = client
         self._source = client if isinstance(client, AnswerSource) else None
@@ -98,16 +93,6 @@ class Poller:
         """A job ended, here or on another replica: its durations teach the schedule."""
         self._durations.seen(job, time.time())
 
-    def start_claiming(self, watches: WatchSet, adopt: Adopt) -> None:
-        """Shared store: poll what its claim cycles hand to this replica, from now on."""
-        self._claimer = self._tasks.start(self._claim_loop(watches, adopt))
-
-    async def stop_claiming(self) -> None:
-        """End the claim loop (the watcher closes its store next)."""
-        claimer, self._claimer = self._claimer, None
-        if claimer is not None:
-            await self._tasks.stop(claimer)
-
     def owned(self, live: Iterable[Watch]) -> list[tuple[Watch, float]]:
         """Of the ``live`` watches, those polled here, and the seconds until each is due:
         never sooner than one interval, as a request may have just gone out."""
@@ -127,36 +112,11 @@ class Poller:
         self._soon.clear()
         self._parked.clear()
 
-    # -- claims of a shared store ---------------------------------------------------------
+    # -- what a shared store's claims ask of the schedule ----------------------------------
 
-    async def _claim_loop(self, watches: WatchSet, adopt: Adopt) -> None:
-        while not self._closed:
-            try:
-                claims = await self._store.claim()  # waits for its cycle; retries faults
-                self._carry_out(claims, watches, adopt)
-            except Exception:  # a bug must not end the claims, and with them the leases
-                logger.exception("a claim cycle failed; trying again")
-                await asyncio.sleep(_LEASE_RETRY)
-
-    def _carry_out(self, claims: Claims, watches: WatchSet, adopt: Adopt) -> None:
-        for job_id in claims.lost:
-            watch = watches.get(job_id)
-            if watch is not None and watch.polling:
-                # A lease that lapsed while this replica lived (a stall longer than it):
-                # its last events may be delivered again by the new owner.
-                logger.warning("job %s: its lease lapsed; another replica polls it", job_id)
-                watch.yielded()
-        if claims.lost:
-            self._drop_yielded()
-        for job_id, known in claims.claimed:
-            watch = adopt(job_id, known)
-            if watch is not None:
-                self.schedule(watch, 0.0)
-        if claims.shed:
-            self._shed(claims.shed)
-
-    def _shed(self, count: int) -> None:
-        """Hand back ``count`` of the watches due last: the fleet grew, its share shrank."""
+    def shed(self, count: int) -> list[tuple[Watch, float]]:
+        """Yield ``count`` of the watches due last (the fleet grew, this replica's share
+        shrank): each with the seconds until it is due, to hand back to the fleet."""
         now = asyncio.get_running_loop().time()
         # Never sooner than an interval from now, so that no job is polled by two
         # replicas within one interval.
@@ -166,12 +126,10 @@ class Poller:
             if place.watch.polling:
                 place.watch.yielded()
                 handed.append((place.watch, max(place.due - now, self.policy.interval)))
-        self._drop_yielded()
-        if handed:
-            logger.info("handing %d watches back to the fleet", len(handed))
-            self._store.handed_back(handed)
+        self.drop_yielded()
+        return handed
 
-    def _drop_yielded(self) -> None:
+    def drop_yielded(self) -> None:
         """Forget the due times of watches polled elsewhere now (rare: an O(n) pass)."""
         self._due = [place for place in self._due if place.watch.polling]
         heapq.heapify(self._due)

@@ -169,7 +169,7 @@ class JobWatcher:
         if saved is not None:
             self._restore(*saved)
         if store.shared:
-            self._poller.start_claiming(self._watches, self._fleet.adopt)
+            self._fleet.start_claiming(store, self._tasks)
         if self._resume is not None:
             self.resume(self._resume)
         return self
@@ -330,7 +330,7 @@ class JobWatcher:
         if self._store.shared:
             for watch, _ in owned:
                 watch.yielded()  # no request goes out for a watch handed back
-        await self._poller.stop_claiming()  # no claim under way while the store closes
+        await self._fleet.stop_claiming(self._tasks)  # no claim under way as the store closes
         await self._store.close(owned)
         for watch in self._watches.close():
             watch.closed()
