@@ -26,7 +26,7 @@ from .._errors import (
 )
 from .._models import Job
 from .._validate import check_id, positive_int
-from .._wire._codec import Answer, answer_from, error_fields, job_from_data, loads
+from .._wire._codec import Answer, answer_from, decode_job, error_fields, loads
 from .._wire._http import MAX_BODY_BYTES, HttpSettings, Remote, SslOption, origin, read_capped
 from ._environment import read_settings
 
@@ -346,15 +346,23 @@ def _logged(error: EvsApiError) -> EvsApiError:
 
 def _job_in(body: bytes, job_id: str) -> Job:
     """The job a 200 answer holds; an error object in it is the error it names."""
-    data = loads(body, job_id)
-    if type(data) is dict and "status" not in data and error_fields(data):
-        raise _logged(error_for(200, data, _NO_HEADERS, job_id))
-    job = job_from_data(data, body=body, job_id=job_id)
-    if job.job_id != job_id:
-        raise MalformedResponseError(
+    failure: EvsJobWatchError
+    try:
+        job = decode_job(body, job_id)
+    except MalformedResponseError as malformed:
+        # Not a job: told apart from an API error only now, so a job is parsed once.
+        data = _try_loads(body)
+        if type(data) is dict and "status" not in data and error_fields(data):
+            failure = _logged(error_for(200, data, _NO_HEADERS, job_id))
+        else:
+            failure = malformed
+    else:
+        if job.job_id == job_id:
+            return job
+        failure = MalformedResponseError(
             f"the answer is about job {job.job_id!r}", body=body, job_id=job_id
         )
-    return job
+    raise failure  # outside the handler: an API error carries no decoding error as context
 
 
 def _try_loads(body: bytes | None) -> Any:
