@@ -10,7 +10,8 @@ and the suite with coverage, tools pinned by ``constraints.txt``), then these se
 - ``newest``: the suite against the newest releases of everything, unpinned;
 - ``dist``: the sdist and the wheel built, checked, installed into a clean environment,
   the demo and the quick tests run against that install;
-- ``lock``: ``constraints.txt`` made anew from ``setup.cfg`` (the one command to refresh it).
+- ``lock``: ``constraints.txt`` made anew from ``setup.cfg`` (the one command to refresh it);
+- ``mutants``: a mutation run of the pure decision modules (not in CI: too slow).
 
 Each session has a fresh environment of its own; arguments after ``--`` go to pytest.
 """
@@ -183,5 +184,19 @@ def lock(session: nox.Session) -> None:
     session.run(
         _uv(), "pip", "compile", "setup.cfg", "--quiet", "--universal",
         "--python-version", OLDEST, "--extra", "test", "--extra", "bench",
-        "--extra", "clouds", "--upgrade", "--output-file", CONSTRAINTS,
+        "--extra", "clouds", "--extra", "mutation", "--upgrade", "--output-file", CONSTRAINTS,
     )  # fmt: skip
+
+
+@nox.session
+def mutants(session: nox.Session) -> None:
+    """mutmut over the pure decision modules, each mutant against the tests that cover it.
+
+    Not part of CI: it runs those tests once per mutant (minutes, not seconds). What to
+    mutate and which tests run is ``[tool.mutmut]`` in pyproject.toml; the last run's
+    result is in docs/mutation.md. Arguments after ``--`` go to ``mutmut run`` (a mutant
+    name, or ``--max-children N``).
+    """
+    session.install("-c", CONSTRAINTS, "-e", ".[suite,mutation]")
+    session.run("mutmut", "run", *session.posargs)
+    session.run("mutmut", "results")

@@ -22,7 +22,7 @@ from .._errors import (
 )
 from .._models import Job, Volume
 from .._validate import check_id, positive_int
-from .._wire._codec import Answer, answer_from, error_fields, job_from_data, loads
+from .._wire._codec import Answer, answer_from, decode_job, error_fields
 from .._wire._http import MAX_BODY_BYTES, HttpSettings, Remote, origin, read_capped
 from ._environment import read_settings
 from ._refusals import error_for, logged, refusal, try_loads
@@ -301,12 +301,20 @@ class EvsJobClient:
 
 def _job_in(body: bytes, job_id: str) -> Job:
     """The job a 200 answer holds; an error object in it is the error it names."""
-    data = loads(body, job_id)
-    if type(data) is dict and "status" not in data and error_fields(data):
-        raise logged(error_for(200, data, _NO_HEADERS, job_id))
-    job = job_from_data(data, body=body, job_id=job_id)
-    if job.job_id != job_id:
-        raise MalformedResponseError(
+    failure: EvsJobWatchError
+    try:
+        job = decode_job(body, job_id)
+    except MalformedResponseError as malformed:
+        # Not a job: told apart from an API error only now, so a job is parsed once.
+        data = try_loads(body)
+        if type(data) is dict and "status" not in data and error_fields(data):
+            failure = logged(error_for(200, data, _NO_HEADERS, job_id))
+        else:
+            failure = malformed
+    else:
+        if job.job_id == job_id:
+            return job
+        failure = MalformedResponseError(
             f"the answer is about job {job.job_id!r}", body=body, job_id=job_id
         )
-    return job
+    raise failure  # outside the handler: an API error carries no decoding error as context

@@ -1,27 +1,28 @@
-"""Response bytes to models and back, with orjson.
+"""Job bodies to models and back.
 
-A job body is decoded by a structure function written out by hand (``_job_of``: cattrs'
-generated one costs twice as much per body); a private cattrs ``Converter``, never the
-global one, holds the strict ``str``/``int`` hooks and the generated hook of ``ApiError``.
-Encoding (the API's own body format, in which a shared store passes jobs on) is
-written out by hand too.
+Decoding: orjson parses the bytes, then one private cattrs Converter structures them into
+``Job`` (sub-jobs and entities included) with hooks that ``cattrs.gen`` generated for
+``Job``, ``JobEntities`` and ``ApiError``, each field overridden by a small hook of ours
+that checks its JSON type (``decode_job``, the one entry point). Encoding is written by
+hand in the API's own format (``encode_job``). Also here: ``Answer``, a decoded body and
+its hash, so an unchanged body is not decoded again; and ``error_fields``, the code and
+message of the API's error bodies.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import cattrs
 import orjson
-from cattrs.gen import make_dict_structure_fn
+from cattrs.gen import make_dict_structure_fn, override
 
 from .._errors import MalformedResponseError
-from .._models import NO_ENTITIES, NO_EXTRA, ApiError, Job, JobEntities, JobStatus, JobType
+from .._models import NO_ENTITIES, ApiError, Job, JobEntities, JobStatus, JobType
 
 __all__ = [
     "Answer",
@@ -32,6 +33,8 @@ __all__ = [
     "job_from_data",
     "loads",
 ]
+
+T = TypeVar("T")
 
 
 @attrs.frozen(slots=True)
@@ -67,17 +70,32 @@ _TEXT_KEYS = ("volume_id", "name", "volume_type", "server_id", "nic_id")
 _ENTITY_KEYS = frozenset((*_TEXT_KEYS, "size", "sub_jobs"))
 
 
-def _strict_str(value: Any, _: object) -> str:
-    # cattrs' default would turn 5 into "5"; a job body with the wrong types is malformed.
+# -- one hook per field: each checks its JSON value's type and builds the field -----------
+# cattrs' defaults would turn 5 into "5"; a job body with the wrong types is malformed.
+# The usual case (the right type) is tested first, inline: these run for every field of
+# every job in a body that changed.
+
+
+def _strict_str(value: Any) -> str:
     if type(value) is not str:
         raise TypeError(f"expected a string, got {type(value).__name__}")
     return value
 
 
-def _strict_int(value: Any, _: object) -> int:
-    if type(value) is not int:
-        raise TypeError(f"expected an integer, got {type(value).__name__}")
+def _optional_text(value: Any, _: object) -> str | None:
+    return value if value is None or type(value) is str else _strict_str(value)
+
+
+def _job_id(value: Any, _: object) -> str:
+    if type(value) is not str:
+        raise TypeError(f"job_id must be a string, got {type(value).__name__}")
     return value
+
+
+def _size(value: Any, _: object) -> int | None:
+    if value is None or type(value) is int:
+        return value
+    raise TypeError(f"expected an integer, got {type(value).__name__}")
 
 
 # Disk types seen, each kept once rather than once per watched job (bounded: the API
@@ -85,22 +103,34 @@ def _strict_int(value: Any, _: object) -> int:
 _KINDS: dict[Any, str] = {}
 _MAX_KINDS = 256
 
+
+def _kind(value: Any, _: object) -> str | None:
+    known = _KINDS.get(value)
+    if known is not None or value is None:
+        return known
+    kind = _strict_str(value)
+    if len(_KINDS) < _MAX_KINDS:
+        _KINDS[kind] = kind
+    return kind
+
+
+# Dict lookups first: an enum call costs three times as much, on every poll.
 _STATUSES: dict[Any, JobStatus] = {member.value: member for member in JobStatus}
 _TYPES: dict[Any, JobType] = {member.value: member for member in JobType}
 
 
-# Dict lookups first: an enum call costs three times as much, on every poll.
-def _job_type(value: Any) -> JobType:
-    return JobType(_strict_str(value, None))
+def _status(value: Any, _: object) -> JobStatus:
+    return _STATUSES.get(value) or JobStatus(_strict_str(value))
 
 
-def _kind(value: Any) -> str | None:
+def _job_type(value: Any, _: object) -> JobType | None:
     if value is None:
         return None
-    kind = _strict_str(value, None)
-    if len(_KINDS) < _MAX_KINDS:
-        _KINDS[kind] = kind
-    return kind
+    return _TYPES.get(value) or JobType(_strict_str(value))
+
+
+def _time(value: Any, _: object) -> datetime | None:
+    return None if value is None or value == "" else _parse_time_text(value)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -126,128 +156,99 @@ def format_time(moment: datetime | None) -> str:
     return utc.isoformat(timespec=spec) + "Z"
 
 
-def _slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
-    """The setters of a slotted attrs class's fields, in field order."""
-    return tuple(getattr(cls, field.name).__set__ for field in attrs.fields(cls))
+# -- the hooks of the nested objects: their JSON type checked, then the generated hook ----
 
 
-# A frozen attrs __init__ sets each field through object.__setattr__; decoding builds a
-# Job and its JobEntities per job in a body, so it fills their slots directly instead
-# (test_codec checks that these follow the classes' fields).
-_new = object.__new__
-_set_job = _slot_setters(Job)
-_set_entities = _slot_setters(JobEntities)
-(
-    _set_id,
-    _set_status,
-    _set_type,
-    _set_begin,
-    _set_end,
-    _set_code,
-    _set_reason,
-    _set_entities_of,
-    _set_error,
-) = _set_job
-(
-    _set_volume,
-    _set_name,
-    _set_size,
-    _set_kind,
-    _set_server,
-    _set_nic,
-    _set_subs,
-    _set_extra,
-) = _set_entities
-
-
-def _job(value: Any, _: object = None) -> Job:
-    return _job_of(value, None)
-
-
-def _job_of(value: Any, job_id: str | None) -> Job:
-    # Written out flat, with the checks inline: a batch body holds a job per disk, and
-    # this runs for every one of them on every poll that changed.
+def _job(value: Any, _: object) -> Job:
     if type(value) is not dict:
         raise TypeError(f"a job must be an object, got {type(value).__name__}")
-    get = value.get
-    raw_id, status, job_type = value["job_id"], value["status"], get("job_type")
-    begin, end = get("begin_time"), get("end_time")
-    code, reason = get("error_code"), get("fail_reason")
-    entities, error = get("entities"), get("error")
-    if type(raw_id) is not str:
-        raise TypeError(f"job_id must be a string, got {type(raw_id).__name__}")
-    job = _new(Job)
-    # The caller's own string when equal: a watched job then keeps one copy of its id.
-    _set_id(job, job_id if raw_id == job_id else raw_id)
-    _set_status(job, _STATUSES.get(status) or JobStatus(_strict_str(status, None)))
-    _set_type(job, None if job_type is None else _TYPES.get(job_type) or _job_type(job_type))
-    _set_begin(job, None if begin is None or begin == "" else _parse_time_text(begin))
-    _set_end(job, None if end is None or end == "" else _parse_time_text(end))
-    _set_code(job, code if code is None or type(code) is str else _strict_str(code, None))
-    _set_reason(job, reason if reason is None or type(reason) is str else _strict_str(reason, None))
-    _set_entities_of(job, NO_ENTITIES if entities is None else _entities(entities))
-    _set_error(
-        job,
-        None if error is None else _structure_api_error(_object(error, "error"), ApiError),
+    return _job_fields(value, Job)
+
+
+def _sub_jobs(value: Any, _: object) -> tuple[Job, ...]:
+    if value is None:
+        return ()
+    if type(value) is not list:
+        raise TypeError(f"sub_jobs must be a list, got {type(value).__name__}")
+    # The generated hook straight away for each object: a batch holds a job per disk.
+    return tuple(
+        [_job_fields(item, Job) if type(item) is dict else _job(item, Job) for item in value]
     )
-    return job
 
 
-def _object(value: Any, what: str) -> dict[str, Any]:
-    if type(value) is not dict:
-        raise TypeError(f"{what} must be an object, got {type(value).__name__}")
-    return value
-
-
-def _entities(value: Any) -> JobEntities:
+def _entities(value: Any, _: object) -> JobEntities:
+    if value is None:
+        return NO_ENTITIES
     if type(value) is not dict:
         raise TypeError(f"entities must be an object, got {type(value).__name__}")
-    get = value.get
-    sub_jobs = get("sub_jobs")
-    if sub_jobs is None:
-        sub_jobs = ()
-    elif type(sub_jobs) is list:
-        sub_jobs = tuple([_job_of(item, None) for item in sub_jobs])
-    else:
-        raise TypeError(f"sub_jobs must be a list, got {type(sub_jobs).__name__}")
-    volume_id, name, size, kind = get("volume_id"), get("name"), get("size"), get("volume_type")
-    server, nic = get("server_id"), get("nic_id")
-    entities = _new(JobEntities)
-    _set_volume(
-        entities,
-        volume_id if volume_id is None or type(volume_id) is str else _strict_str(volume_id, None),
-    )
-    _set_name(entities, name if name is None or type(name) is str else _strict_str(name, None))
-    _set_size(entities, size if size is None or type(size) is int else _strict_int(size, None))
-    _set_kind(entities, _KINDS.get(kind) or _kind(kind))
-    _set_server(
-        entities, server if server is None or type(server) is str else _strict_str(server, None)
-    )
-    _set_nic(entities, nic if nic is None or type(nic) is str else _strict_str(nic, None))
-    _set_subs(entities, sub_jobs)
-    _set_extra(
-        entities,
-        NO_EXTRA
-        if _ENTITY_KEYS.issuperset(value)
-        # What JobEntities' converter would make of it: a read-only view of a fresh dict.
-        else MappingProxyType({k: v for k, v in value.items() if k not in _ENTITY_KEYS}),
-    )
-    return entities
+    if not _ENTITY_KEYS.issuperset(value):
+        # The keys the model does not name go to ``extra`` (read-only: JobEntities'
+        # converter makes it so); this new dict holds no other key of that name.
+        known = {key: item for key, item in value.items() if key in _ENTITY_KEYS}
+        known["extra"] = {key: item for key, item in value.items() if key not in _ENTITY_KEYS}
+        value = known
+    return _entities_fields(value, JobEntities)
+
+
+def _extra(value: Any, _: object) -> Any:
+    return value  # built by _entities above, made read-only by JobEntities' converter
+
+
+def _error(value: Any, _: object) -> ApiError | None:
+    if value is None:
+        return None
+    if type(value) is not dict:
+        raise TypeError(f"error must be an object, got {type(value).__name__}")
+    return _error_fields(value, ApiError)
 
 
 def _make_converter() -> cattrs.Converter:
-    # The Job hook is written out by hand: cattrs' generated one costs twice as much per
-    # body, and a batch body holds a job per disk. The other models keep generated hooks.
+    """The converter, its hooks generated for each model with the field hooks above.
+
+    cattrs writes each model's hook as straight-line code (detailed validation off: the
+    first fault raises, and becomes one MalformedResponseError naming it).
+    """
     converter = cattrs.Converter(detailed_validation=False)
-    converter.register_structure_hook(str, _strict_str)
-    converter.register_structure_hook(int, _strict_int)
-    converter.register_structure_hook(Job, _job)
-    converter.register_structure_hook(ApiError, make_dict_structure_fn(ApiError, converter))
+
+    def generated(cls: type[Any], **hooks: Callable[[Any, Any], Any]) -> Any:
+        fields: dict[str, Any] = {name: override(struct_hook=hook) for name, hook in hooks.items()}
+        return make_dict_structure_fn(cls, converter, _cattrs_detailed_validation=False, **fields)
+
+    text = dict.fromkeys(("error_code", "fail_reason"), _optional_text)
+    job = generated(
+        Job,
+        job_id=_job_id,
+        status=_status,
+        job_type=_job_type,
+        begin_time=_time,
+        end_time=_time,
+        entities=_entities,
+        error=_error,
+        **text,
+    )
+    entities = generated(
+        JobEntities,
+        size=_size,
+        volume_type=_kind,
+        sub_jobs=_sub_jobs,
+        extra=_extra,
+        **dict.fromkeys(("volume_id", "name", "server_id", "nic_id"), _optional_text),
+    )
+    converter.register_structure_hook(Job, job)
+    converter.register_structure_hook(JobEntities, entities)
+    converter.register_structure_hook(
+        ApiError, generated(ApiError, code=_optional_text, message=_optional_text)
+    )
     return converter
 
 
 _converter = _make_converter()
-_structure_api_error = _converter.get_structure_hook(ApiError)
+# The generated hooks, fetched once: the nested hooks above and job_from_data call them
+# without the converter's dispatch.
+_Hook = Callable[[Mapping[str, Any], Any], T]
+_job_fields: _Hook[Job] = _converter.get_structure_hook(Job)
+_entities_fields: _Hook[JobEntities] = _converter.get_structure_hook(JobEntities)
+_error_fields: _Hook[ApiError] = _converter.get_structure_hook(ApiError)
 _BROKEN = (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError)
 
 
@@ -259,31 +260,29 @@ def loads(body: bytes, job_id: str | None = None) -> Any:
         raise MalformedResponseError(f"not JSON ({exc})", body=body, job_id=job_id) from None
 
 
+def decode_job(body: bytes, job_id: str | None = None) -> Job:
+    """Response bytes to a Job; anything that is not a job is a MalformedResponseError.
+
+    The one way from a body to a Job: the client, the tests and the benchmark call it.
+    ``job_id``: the id asked for, named in errors; the Job shares that string when equal.
+    """
+    data = loads(body, job_id)
+    if job_id is not None and type(data) is dict and data.get("job_id") == job_id:
+        data["job_id"] = job_id  # a watched job then keeps one copy of its id
+    return job_from_data(data, body=body, job_id=job_id)
+
+
 def job_from_data(data: Any, *, body: bytes = b"", job_id: str | None = None) -> Job:
-    """Structure parsed JSON into a Job, or raise MalformedResponseError."""
+    """Parsed JSON to a Job through the converter's Job hook, or MalformedResponseError.
+
+    ``decode_job`` after parsing; called alone for jobs that arrive parsed (from Redis).
+    """
     if type(data) is not dict:
         raise MalformedResponseError(
             f"expected a JSON object, got {type(data).__name__}", body=body, job_id=job_id
         )
     try:
-        return _job_of(data, job_id)  # the converter's Job hook, without its dispatch
-    except _BROKEN as exc:
-        raise _not_a_job(exc, body, job_id) from None
-
-
-def decode_job(body: bytes, job_id: str | None = None) -> Job:
-    """Response bytes to a Job; anything that is not a job is a MalformedResponseError.
-
-    ``job_id``: the id asked for, named in errors; the Job shares that string when equal.
-    """
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedResponseError(f"not JSON ({exc})", body=body, job_id=job_id) from None
-    if type(data) is not dict:
-        return job_from_data(data, body=body, job_id=job_id)  # raises, saying what it got
-    try:
-        return _job_of(data, job_id)
+        return _job_fields(data, Job)
     except _BROKEN as exc:
         raise _not_a_job(exc, body, job_id) from None
 

@@ -71,8 +71,8 @@ def test_a_server_inventing_disk_types_cannot_grow_the_shared_ones() -> None:
 
 
 def test_a_decoded_job_is_the_job_its_constructor_makes() -> None:
-    # The codec fills the models' slots directly, in field order: it unpacks exactly
-    # these fields, so a field added to a model fails the import until it is added there.
+    # The codec gives each of exactly these fields a hook that checks its JSON type: a
+    # field added to a model needs one there too (cattrs would otherwise convert it).
     assert [f.name for f in attrs.fields(Job)] == [
         "job_id",
         "status",
