@@ -84,7 +84,10 @@ def test_the_readme_test_command_installs_from_the_lock_and_gates_coverage() -> 
     command = _readme_command("test")
     assert "pip install -q -c constraints.txt -e '.[test]'" in command
     assert command.endswith(".venv/bin/pytest --cov --cov-fail-under=90")
-    assert "evs-job-watch demo" in _readme_command("demo")
+    assert _readme_command("demo") == (
+        "python3 -m venv .venv && .venv/bin/pip install -q -c constraints.txt -e . "
+        "&& .venv/bin/evs-job-watch demo"
+    )
 
 
 def test_a_run_of_a_few_files_has_no_coverage_gate() -> None:
