@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+import pytest
 
 from evs_job_watch._core._tasks import TaskGroup
 
@@ -64,3 +68,37 @@ async def test_one_task_is_stopped_ahead_of_the_others() -> None:
     await group.stop(first)
     assert first.cancelled() and not second.done()
     await group.aclose()
+
+
+def _stubborn(swallowed: list[int]) -> Coroutine[Any, Any, None]:
+    """A task that loses its first cancellation, as a retry loop does that takes it for a
+    timeout of its own, and then waits again."""
+
+    async def run() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            swallowed.append(1)
+        await asyncio.Event().wait()
+
+    return run()
+
+
+@pytest.mark.virtual_clock
+async def test_stop_cancels_again_a_task_that_lost_its_cancellation() -> None:
+    group, swallowed = TaskGroup(), []
+    task = group.start(_stubborn(swallowed))
+    await asyncio.sleep(0)
+    await asyncio.wait_for(group.stop(task), 60)
+    assert swallowed == [1]
+    assert task.cancelled()
+
+
+@pytest.mark.virtual_clock
+async def test_close_cancels_again_a_task_that_lost_its_cancellation() -> None:
+    group, swallowed = TaskGroup(), []
+    tasks = [group.start(_stubborn(swallowed)), group.start(idle())]
+    await asyncio.sleep(0)
+    await asyncio.wait_for(group.aclose(), 60)
+    assert swallowed == [1]
+    assert all(task.cancelled() for task in tasks)

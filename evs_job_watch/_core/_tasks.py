@@ -4,6 +4,10 @@ Every task a watcher runs in the background (the poller's workers and claim loop
 outboxes' couriers) is started here, and ``aclose`` cancels and awaits them all, so no
 task outlives the watcher. (``asyncio.TaskGroup`` is Python 3.11+, and it ends every
 task at the first that fails; a courier whose callback raised must not end the others.)
+
+A task is cancelled again until it has ended: a cancellation can be lost on its way down
+(a library's timeout that fires in the same loop step turns it into a ``TimeoutError``,
+which a retry loop then waits out), and a task that lost it would be waited for forever.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
-__all__ = ["TaskGroup"]
+__all__ = ["TaskGroup", "cancel_and_wait"]
+
+_AGAIN = 0.1  # seconds between cancellations of a task that has not ended yet
 
 
 class TaskGroup:
@@ -36,14 +42,23 @@ class TaskGroup:
 
     async def stop(self, task: asyncio.Task[None]) -> None:
         """End one task of the group ahead of the others: cancel it and wait for it."""
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait([task])
 
     async def aclose(self) -> None:
         """Cancel every task of the group and wait until each has ended; all but the
         caller's own, which may be one of them (a callback that closes the watcher)."""
         current = asyncio.current_task()
-        tasks = [task for task in self._tasks if task is not current]
-        for task in tasks:
+        await cancel_and_wait([task for task in self._tasks if task is not current])
+
+
+async def cancel_and_wait(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks``, again every ``_AGAIN`` seconds for those that go on, until all
+    have ended (their outcomes are theirs: a task that failed was logged by its owner)."""
+    pending = set(tasks)
+    while pending:
+        for task in pending:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        _, pending = await asyncio.wait(pending, timeout=_AGAIN)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # retrieved: nothing to log at garbage collection

@@ -12,6 +12,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from .._core._tasks import cancel_and_wait
+
 __all__ = ["Batches", "until_set"]
 
 logger = logging.getLogger("evs_job_watch")
@@ -77,8 +79,7 @@ class Batches:
             await asyncio.wait_for(asyncio.shield(self._flusher), timeout)
         except asyncio.TimeoutError:
             logger.warning("Redis unreachable at close: %d updates not sent", len(self._items))
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
+            await cancel_and_wait([self._flusher])
 
     async def _flush(self) -> None:
         await until_set(self._hurry, self._window())  # a 429 to tell does not wait

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import orjson
 
 from .._core._store import Fleet
+from .._core._tasks import cancel_and_wait
 from . import _wire
 from ._link import FAULTS, Link
 
@@ -82,8 +83,7 @@ class Listener:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait([self._task])  # again if redis-py's timeout ate it
 
     async def _tail(self, stream: str) -> str:
         """The id of the last entry of ``stream`` (``0-0`` if it has none)."""
