@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import AsyncGenerator, Sequence
 from types import TracebackType
@@ -39,7 +38,8 @@ async def gather(
 
 async def _all_done(handles: Sequence[JobHandle], limit: float | None, stop_at_error: bool) -> None:
     """Until every handle is done, the first one ends in an error (if asked), or ``limit``."""
-    finished = asyncio.get_running_loop().create_future()
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Future[None] = loop.create_future()
     left = len(handles)
 
     def arrive(handle: JobHandle) -> None:
@@ -52,14 +52,24 @@ async def _all_done(handles: Sequence[JobHandle], limit: float | None, stop_at_e
 
     for handle in handles:
         handle.add_done_callback(arrive)
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(finished, limit)
+    # A timer rather than asyncio.wait_for, which before Python 3.12 can swallow a
+    # cancellation that comes as the future completes.
+    timer = None if limit is None else loop.call_later(limit, _settle, finished)
+    try:
+        await finished
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 async def completed(handles: Sequence[JobHandle], limit: float | None) -> AsyncGenerator[Job, None]:
     """Each handle's terminal Job in the order they end; errors and the timeout raise."""
     loop = asyncio.get_running_loop()
-    deadline = None if limit is None else loop.time() + limit
     finished: deque[JobHandle] = deque()
     arrived = asyncio.Event()
 
@@ -67,23 +77,30 @@ async def completed(handles: Sequence[JobHandle], limit: float | None) -> AsyncG
         finished.append(handle)
         arrived.set()
 
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        arrived.set()
+
     for handle in handles:
         handle.add_done_callback(arrive)
+    # A timer that wakes the loop below, rather than asyncio.wait_for (see _all_done).
+    timer = None if limit is None else loop.call_later(limit, expire)
     try:
         for _ in handles:
             # An Event rather than a queue: a timeout can then never lose an arrival.
             while not finished:
-                arrived.clear()
-                remaining = None if deadline is None else deadline - loop.time()
-                try:
-                    if remaining is not None and remaining <= 0:
-                        raise asyncio.TimeoutError
-                    await asyncio.wait_for(arrived.wait(), remaining)
-                except asyncio.TimeoutError:
+                if expired:
                     late = next(h for h in handles if not h.done())
-                    raise WatchTimeoutError(late.job_id, limit or 0.0) from None
+                    raise WatchTimeoutError(late.job_id, limit or 0.0)
+                arrived.clear()
+                await arrived.wait()
             yield finished.popleft().terminal_job()
     finally:
+        if timer is not None:
+            timer.cancel()
         for handle in handles:
             handle.cancel()
 
