@@ -59,7 +59,9 @@ FAULTS = Faults(
     drop=0.01,
     latency=(0.0, 0.02),
 )
-INVISIBLE_FOR = 2.0  # simulated seconds a new job answers not-found
+# Simulated seconds a new job answers not-found: 0.3 loop seconds, so that a busy machine
+# still polls some new jobs before they show (the test checks the 400s happened).
+INVISIBLE_FOR = 6.0
 POLICY = PollPolicy(
     interval=0.05,
     max_interval=0.2,
