@@ -96,3 +96,27 @@ def test_a_429_waits_at_least_its_retry_after() -> None:
 def test_a_refusal_ends_the_watch_at_once() -> None:
     refused = AuthenticationError("bad token", status=401, job_id="j")
     assert after_error(START, refused, 0.0, STEADY, random.Random(1)) == (START, None)
+
+
+def test_an_answer_after_one_error_at_the_capped_interval_clears_the_error() -> None:
+    # The interval stays at max_interval, so only the error count tells the cadences apart.
+    cadence, delay = after_answer(Cadence(15.0, errors=1), False, None, STEADY, random.Random())
+    assert (cadence, delay) == (Cadence(interval=15.0), 15.0)
+    cadence, _ = after_error(
+        cadence, ServerError("down", status=503), 0.0, STEADY, random.Random(1)
+    )
+    assert cadence.errors == 1  # counted from the start again, not the second in a row
+
+
+def test_the_jitter_comes_from_the_generator_given() -> None:
+    jittery = PollPolicy(interval=2, max_interval=15, jitter=0.5)
+    runs = []
+    for _ in range(2):
+        rng = random.Random(7)
+        runs.append(
+            [after_answer(START, False, learned, jittery, rng)[1] for learned in (None, 8.0)]
+        )
+    assert runs[0] == runs[1]
+    rng = random.Random(7)
+    assert runs[0][0] == jittery.spread(2.0, rng)
+    assert runs[0][1] == max(jittery.spread(8.0, rng), jittery.floor)

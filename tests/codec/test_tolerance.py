@@ -99,3 +99,12 @@ def test_empty_and_null_times_are_none() -> None:
     job = decode_job(job_bytes(begin_time="", end_time=None))
     assert job.begin_time is None
     assert job.end_time is None
+
+
+def test_a_disk_type_seen_for_the_first_time_is_kept_as_it_reads() -> None:
+    # A type no earlier test has decoded in this process, so it is not in the codec's
+    # table of known kinds yet.
+    first = f"GPSSD-{id(object()):x}"
+    for _ in range(2):  # the first sighting, then the table's copy
+        job = decode_job(job_bytes(entities={"volume_id": "v1", "volume_type": first}))
+        assert job.entities is not None and job.entities.volume_type == first
