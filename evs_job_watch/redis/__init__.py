@@ -7,7 +7,8 @@ one rate limit for the account. ``RedisServer`` starts a private redis-server fo
 and the demo (``find_redis_server`` finds its binary). See ``docs/stores.md``.
 """
 
+from ._cluster import RedisClusterServer
 from ._server import RedisServer, find_redis_server
 from ._store import RedisStore
 
-__all__ = ["RedisServer", "RedisStore", "find_redis_server"]
+__all__ = ["RedisClusterServer", "RedisServer", "RedisStore", "find_redis_server"]
