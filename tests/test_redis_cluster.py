@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections.abc import Iterator
 from importlib import resources
 
@@ -21,6 +22,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
 from evs_job_watch.redis import RedisClusterServer
+from evs_job_watch.redis._link import NAMES
 from evs_job_watch.simulator import EvsSimulator
 
 from .redis_fleet import GUARD, POLICY, Seen, overlaps, polls, replica
@@ -149,14 +151,13 @@ async def test_a_script_call_without_its_keys_is_refused(cluster: RedisClusterSe
     script = resources.files("evs_job_watch.redis").joinpath("fleet.lua").read_text()
     namespaces = on_each_master(cluster, "keys")
     prefix = f"evs_job_watch:{{{namespaces[0]}}}:"
-    names = ("epoch", "due", "replicas", "share", "log", "events")
     args = (prefix, "check", "r1", "no-epoch")
     async with RedisCluster.from_url(cluster.url) as client:
         with pytest.raises(redis.ResponseError, match="undeclared key"):
             await client.eval(script, 0, *args)
         with pytest.raises(redis.ResponseError, match="undeclared key"):
             await client.eval(script, 1, f"{prefix}epoch", *args)
-        declared = [f"{prefix}{name}" for name in names]
+        declared = [f"{prefix}{name}" for name in NAMES]
         answer = await client.eval(script, len(declared), *declared, *args)
         assert answer[0] == b"reset"  # it ran: the epoch given was not the fleet's
     # A master that does not serve the namespace's slot refuses to run it there, even
@@ -180,3 +181,18 @@ def test_slots_are_shared_out_whole() -> None:
     ranges = sorted(servers.slots().values())
     assert ranges[0][0] == 0 and ranges[-1][1] == 16383
     assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(ranges))
+
+
+def test_every_fixed_key_of_the_script_is_declared() -> None:
+    """Each key the script names by a fixed name (``P .. 'due'``) is one the store
+    declares, in the script's own check too; the others are per job or per replica
+    (``P .. 'w:' .. job``). A key added to the script and not declared fails here."""
+    script = resources.files("evs_job_watch.redis").joinpath("fleet.lua").read_text()
+    named = set(re.findall(r"P \.\. '([^']*)'", script))
+    fixed = {name for name in named if not name.endswith(":")}
+    assert fixed == set(NAMES), fixed ^ set(NAMES)
+    assert {name for name in named if name.endswith(":")} == {"w:", "own:", "end:"}
+    listed = re.search(r"local FIXED = \{([^}]*)\}", script)
+    assert listed is not None
+    assert re.findall(r"'([^']*)'", listed.group(1)) == list(NAMES)
+    assert "KEYS[i] ~= P .. name" in script
