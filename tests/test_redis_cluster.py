@@ -21,11 +21,15 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
-from evs_job_watch.redis import RedisClusterServer
+from evs_job_watch import JobWatcher
+from evs_job_watch.redis import RedisClusterServer, RedisStore
 from evs_job_watch.redis._link import NAMES
 from evs_job_watch.simulator import EvsSimulator
 
+from .canary import CANARY, Exposure
 from .redis_fleet import GUARD, POLICY, Seen, overlaps, polls, replica
+
+WRONG = "not-the-password-4e1a"
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +63,7 @@ async def test_a_fleet_on_a_cluster_delivers_each_event_once_and_answers_waits_e
 ) -> None:
     namespace = on_each_master(cluster, "fleet")[2]  # not served by the URL's server
     seen = Seen()
-    async with EvsSimulator(speed=20, seed=11, failure_rate=0.2) as sim:
+    async with EvsSimulator(speed=40, seed=11, failure_rate=0.2) as sim:
         jobs = [sim.create_job("createVolume", count=1 + n % 3) for n in range(20)]
         async with (
             replica(sim, cluster.url, namespace, "a", seen, rate_limit=500) as a,
@@ -122,7 +126,7 @@ async def test_every_way_of_connecting_works_on_every_master(cluster: RedisClust
     each in a namespace served by another master."""
     found, given, own = on_each_master(cluster, "ways")
     client = RedisCluster.from_url(cluster.servers[1].url.rsplit("/", 1)[0])
-    async with EvsSimulator(speed=20, seed=12) as sim:
+    async with EvsSimulator(speed=100, seed=12) as sim:
         jobs = [sim.create_job("createVolume", count=2) for _ in range(3)]
         async with (
             replica(sim, cluster.url, found, "found") as a,
@@ -196,3 +200,31 @@ def test_every_fixed_key_of_the_script_is_declared() -> None:
     assert listed is not None
     assert re.findall(r"'([^']*)'", listed.group(1)) == list(NAMES)
     assert "KEYS[i] ~= P .. name" in script
+
+
+async def test_a_cluster_with_a_password(exposure: Exposure) -> None:
+    """The password in the URL reaches every node; a wrong one ends ``async with`` at
+    once (found out as a cluster or said to be one), and is never shown."""
+    exposure.also_secret(WRONG)
+    with RedisClusterServer(masters=1, password=CANARY) as locked:
+        base = locked.url.removeprefix("redis://")
+        for cluster in (None, True):
+            store = RedisStore(f"redis://:{WRONG}@{base}", open_timeout=GUARD, cluster=cluster)
+            with pytest.raises(ConnectionError, match="refused the credentials") as caught:
+                async with JobWatcher(object(), store=store):  # type: ignore[arg-type]
+                    pytest.fail("opened with a wrong password")
+            exposure.error(f"open, cluster={cluster}", caught.value)
+            exposure.show("store", store)
+        async with EvsSimulator(speed=100, seed=13) as sim:
+            job = sim.create_job("createVolume")
+            async with replica(sim, f"redis://:{CANARY}@{base}", "locked", "a") as a:
+                assert (await asyncio.wait_for(a.wait(job), GUARD)).status.value == "SUCCESS"
+    exposure.assert_clean()
+
+
+async def test_an_unreachable_cluster_stops_async_with_after_open_timeout() -> None:
+    store = RedisStore(f"redis://:{CANARY}@127.0.0.1:1", cluster=True, open_timeout=0.3)
+    with pytest.raises(ConnectionError, match=r"did not answer within 0\.3 s") as caught:
+        async with JobWatcher(object(), store=store):  # type: ignore[arg-type]
+            pytest.fail("opened without Redis")
+    assert CANARY not in str(caught.value)

@@ -58,7 +58,7 @@ async def test_a_fleet_over_tls_with_a_password_never_shows_it(
     async with tls_front(locked.port, tmp_path) as (port, ca_file, versions):
         url = f"rediss://:{CANARY}@127.0.0.1:{port}/0?ssl_ca_certs={ca_file}"
         seen = Seen()
-        async with EvsSimulator(speed=20, seed=21) as sim:
+        async with EvsSimulator(speed=60, seed=21) as sim:
             jobs = [sim.create_job("createVolume", count=2) for _ in range(6)]
             async with (
                 replica(sim, url, namespace, "a", seen) as a,

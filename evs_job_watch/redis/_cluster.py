@@ -32,14 +32,21 @@ def _options(bus: int) -> tuple[str, ...]:
 
 class RedisClusterServer:
     """``masters`` redis-servers on 127.0.0.1 as one cluster; ``url`` is the first one's
-    (a cluster client learns the others from it)."""
+    (a cluster client learns the others from it). With a ``password``, each server asks
+    for it (``url`` does not carry it: the caller adds it)."""
 
-    def __init__(self, masters: int = 3, binary: str | None = None) -> None:
+    def __init__(
+        self, masters: int = 3, binary: str | None = None, password: str | None = None
+    ) -> None:
         if masters < 1:
             raise ValueError(f"masters must be at least 1, not {masters}")
         # Each server's cluster bus port: not port + 10000, which may be taken (or > 65535).
         self._buses = [free_port() for _ in range(masters)]
-        self.servers = [RedisServer(binary=binary, options=_options(bus)) for bus in self._buses]
+        self._password = password
+        auth = () if password is None else ("--requirepass", password, "--masterauth", password)
+        self.servers = [
+            RedisServer(binary=binary, options=(*_options(bus), *auth)) for bus in self._buses
+        ]
 
     @property
     def url(self) -> str:
@@ -58,7 +65,9 @@ class RedisClusterServer:
         try:
             for server in self.servers:
                 server.start()
-            clients = [redis.Redis(port=server.port) for server in self.servers]
+            clients = [
+                redis.Redis(port=server.port, password=self._password) for server in self.servers
+            ]
             ranges = self.slots()
             for server, client in zip(self.servers, clients, strict=True):
                 client.execute_command("CLUSTER", "ADDSLOTSRANGE", *ranges[server.port])  # type: ignore[no-untyped-call]

@@ -43,8 +43,14 @@ logger = logging.getLogger("evs_job_watch")
 
 T = TypeVar("T")
 Client = aioredis.Redis | RedisCluster
-# A cluster between states (a failover, slots moving) is a fault like a dropped link.
-_CLUSTER_FAULTS = (exceptions.ClusterDownError, exceptions.TryAgainError)
+# A cluster unreachable, or between states (a failover, slots moving), is a fault like a
+# dropped link.
+_CLUSTER_FAULTS = (
+    exceptions.RedisClusterUnreachableError,
+    exceptions.ClusterDownError,
+    exceptions.TryAgainError,
+    exceptions.SlotNotCoveredError,
+)
 FAULTS = (exceptions.ConnectionError, exceptions.TimeoutError, OSError, *_CLUSTER_FAULTS)
 # The script's fixed keys (after the prefix), declared to it in this order as KEYS.
 NAMES = ("epoch", "due", "replicas", "share", "log", "events")
@@ -148,6 +154,12 @@ class Link:
             except exceptions.ResponseError as exc:
                 if str(exc).startswith(("NOAUTH", "WRONGPASS", "NOPERM")):
                     raise Refused(f"Redis refused the credentials: {exc}") from None
+                raise
+            except exceptions.RedisClusterException as exc:
+                # A cluster client that reached no node says why only in its cause.
+                why = exc.__cause__ or exc.__context__
+                if isinstance(why, exceptions.AuthenticationError):
+                    raise Refused(f"Redis refused the credentials: {why}") from None
                 raise
             except exceptions.ConnectionError as exc:
                 cause = exc.__cause__
