@@ -27,7 +27,7 @@ from evs_job_watch.redis._link import NAMES
 from evs_job_watch.simulator import EvsSimulator
 
 from .canary import CANARY, Exposure
-from .redis_fleet import GUARD, POLICY, Seen, overlaps, polls, replica
+from .redis_fleet import GUARD, POLICY, Seen, overlaps, polls, replica, until
 
 WRONG = "not-the-password-4e1a"
 
@@ -228,3 +228,32 @@ async def test_an_unreachable_cluster_stops_async_with_after_open_timeout() -> N
         async with JobWatcher(object(), store=store):  # type: ignore[arg-type]
             pytest.fail("opened without Redis")
     assert CANARY not in str(caught.value)
+
+
+async def test_a_slot_without_a_master_for_a_while_is_waited_out(
+    cluster: RedisClusterServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cluster that stops serving the namespace's slot (``CLUSTER DELSLOTS``: the
+    cluster's state is ``fail``, its answers ``CLUSTERDOWN``) stalls the store; once the
+    slot is served again, the watch started meanwhile is answered, delivered once."""
+    namespace = on_each_master(cluster, "down")[2]
+    slot, home = key_slot(namespace.encode()), serving(cluster, namespace)
+    seen = Seen()
+    async with EvsSimulator(speed=100, seed=14) as sim:
+        before, during = sim.create_job("createVolume"), sim.create_job("createVolume")
+        async with (
+            replica(sim, cluster.url, namespace, "a", seen) as a,
+            aioredis.Redis(port=home) as master,
+        ):
+            await asyncio.wait_for(a.wait(before), GUARD)
+            await master.execute_command("CLUSTER", "DELSLOTS", slot)
+            try:
+                a.watch(during)
+                await until(
+                    lambda: "Redis is unreachable" in caplog.text, "the store notices", GUARD
+                )
+            finally:
+                await master.execute_command("CLUSTER", "ADDSLOTS", slot)
+            job = await asyncio.wait_for(a.wait(during), GUARD)
+        assert job.status.value == sim.outcome(during) == "SUCCESS"
+    assert seen.deliveries()[("complete", during, "SUCCESS")] == 1
