@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from evs_job_watch import JobWatcher
 from evs_job_watch.redis import RedisServer, RedisStore
@@ -132,3 +133,27 @@ def test_the_server_binary_is_checked_for_tls() -> None:
     )
     assert run.returncode != 0
     assert b"TLS support" in run.stdout + run.stderr
+
+
+async def test_an_acl_user_without_info_is_taken_for_a_single_server(
+    locked: RedisServer, namespace: str, exposure: Exposure, tmp_path: Path
+) -> None:
+    """``redis://user:password@``: an ACL user kept to the store's keys, without the
+    dangerous commands (``INFO`` among them): the store does not learn whether it is a
+    cluster node, takes it for a single server, and works."""
+    async with aioredis.Redis(port=locked.port, password=CANARY) as admin:
+        await admin.acl_setuser(
+            "fleet", enabled=True, passwords=[f"+{WRONG}"], keys=["evs_job_watch:*"],
+            commands=["+@all", "-@dangerous"],
+        )  # fmt: skip
+    exposure.also_secret(WRONG)
+    async with tls_front(locked.port, tmp_path) as (port, ca_file, _):
+        url = f"rediss://fleet:{WRONG}@127.0.0.1:{port}/0?ssl_ca_certs={ca_file}"
+        async with aioredis.Redis.from_url(url) as fleet:
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                await fleet.info("cluster")
+        async with EvsSimulator(speed=100, seed=22) as sim:
+            job = sim.create_job("createVolume")
+            async with replica(sim, url, namespace, "a") as a:
+                assert (await asyncio.wait_for(a.wait(job), GUARD)).status.value == "SUCCESS"
+    exposure.assert_clean()
