@@ -129,7 +129,7 @@ async def test_every_way_of_connecting_works_on_every_master(cluster: RedisClust
     async with EvsSimulator(speed=100, seed=12) as sim:
         jobs = [sim.create_job("createVolume", count=2) for _ in range(3)]
         async with (
-            replica(sim, cluster.url, found, "found") as a,
+            replica(sim, f"{cluster.url}/0", found, "found") as a,
             replica(sim, cluster.url, given, "given", cluster=True) as b,
             replica(sim, client, own, "own") as c,  # type: ignore[arg-type]
         ):

@@ -126,6 +126,7 @@ class Link:
         if self._url is not None and await self._refusing(cluster):
             await self.client.aclose()
             self.use(connect(self._url, cluster=True))
+        self._url = None  # asked once; and a URL may carry a password: not kept
         epoch = await self._refusing(call)
         self.epoch = epoch.decode() if isinstance(epoch, bytes) else str(epoch)
 
