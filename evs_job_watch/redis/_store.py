@@ -21,7 +21,6 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from .._core._events import JobEvent, Statuses
 from .._core._store import Claims, Fleet, SharedPace
@@ -33,7 +32,7 @@ from . import _wire
 from ._batch import Batches, until_set
 from ._ledger import Ledger
 from ._link import MAX_DELAY as _MAX_DELAY
-from ._link import Link, Reset
+from ._link import Client, Link, Refused, Reset
 from ._listen import Listener
 from ._pace import FleetPace
 
@@ -52,8 +51,9 @@ class RedisStore:
     """The watch set of a fleet of replicas, in Redis (``redis.asyncio``).
 
     Args:
-        redis: a ``redis://`` URL, or a ``redis.asyncio.Redis`` client (then the caller
-            closes it; it must not decode responses).
+        redis: a ``redis://`` or ``rediss://`` (TLS) URL, or a ``redis.asyncio.Redis``
+            or ``redis.asyncio.cluster.RedisCluster`` client (then the caller closes it;
+            it must not decode responses).
         namespace: the service's name; every key is under it.
         lease: seconds a replica's claim on a watch holds without renewal: how long the
             watches of a replica that died wait before another takes them.
@@ -61,19 +61,21 @@ class RedisStore:
         replica: this replica's name in the fleet (default: host, pid and a random part).
         open_timeout: seconds ``async with`` waits for Redis before it gives up with a
             ``ConnectionError`` (later faults are waited out, never raised).
+        cluster: whether the URL's server is a Redis Cluster node (default: found out).
     """
 
     shared = True
 
     def __init__(
         self,
-        redis: str | aioredis.Redis,
+        redis: str | Client,
         *,
         namespace: str = "default",
         lease: float | timedelta = 10.0,
         keep_ended: float | timedelta = 3600.0,
         replica: str | None = None,
         open_timeout: float | timedelta = 30.0,
+        cluster: bool | None = None,
     ) -> None:
         check_id(namespace, "namespace")
         self._open_timeout = positive_seconds(open_timeout, "open_timeout")
@@ -85,12 +87,7 @@ class RedisStore:
             replica = f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
         self.replica = check_id(replica, "replica")
         self._own_client = isinstance(redis, str)
-        client = (
-            aioredis.Redis.from_url(redis, socket_timeout=5.0, socket_connect_timeout=5.0)
-            if isinstance(redis, str)
-            else redis
-        )
-        self._link = Link(client, f"evs_job_watch:{{{namespace}}}:", self.replica)
+        self._link = Link(redis, namespace, self.replica, cluster)
         self._listener = Listener(self._link, self)
         self._fleet: Fleet | None = None
         self._batches = Batches(self._send, self._window)
@@ -128,15 +125,13 @@ class RedisStore:
         try:
             await asyncio.wait_for(self._link.hello(), self._open_timeout)
             await asyncio.wait_for(self._listener.start(), self._open_timeout)
-        except asyncio.TimeoutError:
+        except (asyncio.TimeoutError, Refused) as exc:
             if self._own_client:
                 await self._link.client.aclose()
-            raise ConnectionError(
-                f"Redis did not answer within {self._open_timeout:g} s (namespace "
-                f"{self.namespace!r})"
-            ) from None
+            late = f"Redis did not answer within {self._open_timeout:g} s"
+            why = str(exc) if isinstance(exc, Refused) else late
+            raise ConnectionError(f"{why} (namespace {self.namespace!r})") from None
         self._kick.set()  # the first claim cycle at once: it renews, so polling can start
-        return
 
     def pace(self, rate_limit: float | None) -> SharedPace | None:
         self._pace = FleetPace(self, rate_limit)

@@ -1,6 +1,9 @@
 -- The fleet's watch set in Redis: every change is one call of this script, atomic.
 --
 -- ARGV: prefix, operation, replica id, epoch, then the operation's own arguments.
+-- KEYS: the fixed keys below (P..FIXED[i]), declared so that a Redis Cluster sends the
+-- call to the namespace's slot. Every key is named from P, whose hash tag {namespace}
+-- puts all of a namespace's keys in that one slot, the per-job ones too.
 -- Times are Redis's own clock (TIME), in microseconds, so replicas need no common clock.
 --
 -- Keys (prefix P = "evs_job_watch:{namespace}:"):
@@ -18,6 +21,10 @@
 --   P.."events"     stream  delivered events (read by replicas with an event stream open)
 
 local P, op, rid, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local FIXED = {'epoch', 'due', 'replicas', 'share', 'log', 'events'}
+for i, name in ipairs(FIXED) do
+  if KEYS[i] ~= P .. name then return redis.error_reply('undeclared key ' .. P .. name) end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local DUE, REPLICAS = P .. 'due', P .. 'replicas'
