@@ -139,6 +139,9 @@ async def test_a_token_provider_is_asked_again_once_on_an_auth_error(
     async with EvsJobClient(ENDPOINT, PROJECT, auth=TokenAuth(provider)) as client:
         (volume,) = await client.list_volumes(["v1"])
     assert volume.volume_id == "v1"
-    sent = [call.kwargs["headers"]["X-Auth-Token"] for calls in mocked.requests.values()
-            for call in calls]
+    sent = [
+        call.kwargs["headers"]["X-Auth-Token"]
+        for calls in mocked.requests.values()
+        for call in calls
+    ]
     assert sent == ["old-token", "new-token"]
