@@ -63,12 +63,16 @@ async def test_the_next_replica_goes_on_with_the_ready_phase(
             "a delivered the job's SUCCESS",
         )
         async with replica(sim, redis_server.url, namespace, "b", **lines.callbacks("b")) as b:
+            stream = b.events()
             waiting = b.watch(job_id)
             await stack.aclose()  # a stops (as in a restart): b polls the watch from here
             assert first.latest is not None  # the disk is not usable yet:
             assert sim.disks.usable_at(str(first.latest.entities.volume_id)) > loop.time()
             job = await asyncio.wait_for(waiting, GUARD)
             done_at = loop.time()
+            stream.close()
+            told = [(event.status.value, event.ready) async for event in stream]
+            assert told[-1] == ("SUCCESS", True)  # the ready event, on b's stream
         volume_id = job.entities.volume_id
         assert volume_id is not None
         assert done_at >= sim.disks.usable_at(volume_id)  # b waited for the disk

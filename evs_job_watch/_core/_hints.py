@@ -111,6 +111,7 @@ class Hints:
         """A listing read ``followed``'s disks: a disk out of work is a hint."""
         if not followed.watch.polling:  # ended, or polled by another replica now
             self.stop(followed)
+            self._followed.pop(followed.watch, None)  # followed again if polled here again
             return
         for volume_id, disk in disks.items():
             if disk is not None and disk.status in BUSY:
