@@ -27,7 +27,7 @@ from evs_job_watch import (
     VolumeFailedError,
 )
 from evs_job_watch._core._events import Statuses
-from evs_job_watch._core._ready import Need, failed_after_success, judge, needs
+from evs_job_watch._core._ready import Need, Readiness, failed_after_success, judge, needs
 from evs_job_watch.simulator import EvsSimulator, Quirks
 
 from .scripted import FAST, Recorder, ScriptedClient
@@ -423,3 +423,28 @@ async def test_the_simulators_early_success_of_a_failing_job(ready: bool) -> Non
         assert [(e.previous, e.status) for e in failed] == [(JobStatus.SUCCESS, JobStatus.FAIL)]
     else:
         assert failed == []
+
+
+def test_a_ready_phase_handed_to_another_replica_starts_over_here() -> None:
+    wanted: list[tuple[str, ...]] = []
+    dropped: list[object] = []
+    decided: list[object] = []
+
+    class Reader:
+        def want(self, readiness: Readiness, volume_ids: tuple[str, ...]) -> None:
+            wanted.append(volume_ids)
+
+        def drop(self, readiness: Readiness) -> None:
+            dropped.append(readiness)
+
+    readiness = Readiness(Reader(), decided.append)
+    readiness.answered(_job("j", "SUCCESS", "v1"))
+    assert wanted == [("v1",)] and readiness.waiting
+    readiness.reset()  # the watch yielded: another replica polls it now
+    assert dropped == [readiness] and not readiness.waiting and readiness.successes == 0
+    readiness.read({"v1": Volume("v1", "available")})  # a listing already under way
+    assert decided == []  # decides nothing here: the job's SUCCESS is read again first
+    readiness.answered(_job("j", "SUCCESS", "v1"))  # polled here again later
+    assert wanted == [("v1",), ("v1",)] and decided == []  # the disks not read since
+    readiness.read({"v1": Volume("v1", "available")})
+    assert decided == [_job("j", "SUCCESS", "v1")]

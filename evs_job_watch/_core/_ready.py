@@ -198,7 +198,10 @@ class Readiness:
         self._decide()
 
     def read(self, disks: Mapping[str, Volume | None]) -> None:
-        """The disks this readiness wants, as a listing just read them (None: not found)."""
+        """The disks this readiness wants, as a listing just read them (None: not found);
+        ignored unless it waits (a listing under way as the phase started over)."""
+        if self._wanted is None:
+            return
         self._disks = disks
         self._decide()
 
