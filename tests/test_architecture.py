@@ -55,6 +55,7 @@ CORE = {
     "_learn": "polling",
     "_pacer": "polling",
     "_disks": "polling",
+    "_hints": "polling",
     "_poller": "polling",
     "_fleet": "polling",
     "_watcher": "face",

@@ -42,3 +42,6 @@ def test_the_ready_section_measures_both_modes() -> None:
     assert (done.listings, usable.listings > 0) == (0, True)  # only ready mode reads disks
     assert usable.requests_per_job >= 1 and done.requests_per_job >= 1
     assert 0 <= usable.p50 <= usable.p95 < math.inf
+    hinted = asyncio.run(ready.measure(12, False, hints=True, slow=True))
+    assert hinted.hints and hinted.slow and hinted.listings > 0  # hints read disks
+    assert 0 <= hinted.p50 <= hinted.p95 < math.inf

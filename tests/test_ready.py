@@ -21,16 +21,16 @@ from evs_job_watch import (
     JobStatus,
     JobType,
     JobWatcher,
-    LocalStore,
     PollPolicy,
     TokenAuth,
     Volume,
     VolumeFailedError,
 )
-from evs_job_watch._core._ready import Need, judge, needs
+from evs_job_watch._core._events import Statuses
+from evs_job_watch._core._ready import Need, Readiness, failed_after_success, judge, needs
 from evs_job_watch.simulator import EvsSimulator, Quirks
 
-from .scripted import FAST, ScriptedClient
+from .scripted import FAST, Recorder, ScriptedClient
 
 
 def _job(
@@ -340,9 +340,111 @@ async def test_a_service_that_attaches_on_complete_succeeds_in_ready_mode() -> N
     assert service.refused == []
 
 
-def test_ready_mode_is_refused_with_a_shared_store() -> None:
-    class Shared(LocalStore):
-        shared = True
+# -- an early SUCCESS that fails after all ----------------------------------------------------
 
-    with pytest.raises(ValueError, match="shared store"):
-        JobWatcher(DiskClient(), store=Shared(), ready=True)
+
+def test_a_success_that_turns_to_fail_is_an_event_sub_jobs_first() -> None:
+    seen = Statuses(JobStatus.SUCCESS, {"s0": JobStatus.SUCCESS, "s1": JobStatus.RUNNING})
+    subs = [_job("s0", "FAIL", "v0"), _job("s1", "FAIL", "v1")]
+    job = _job("j", "FAIL", job_type="batchCreateVolume", subs=subs)
+    events = failed_after_success(seen, job, seen.changes(job))
+    assert [(e.job_id, e.previous, e.status) for e in events] == [
+        ("s1", JobStatus.RUNNING, JobStatus.FAIL),  # diff's
+        ("s0", JobStatus.SUCCESS, JobStatus.FAIL),  # an early SUCCESS that failed
+        ("j", JobStatus.SUCCESS, JobStatus.FAIL),
+    ]
+    assert events[-1].event_id == "j:SUCCESS>FAIL"
+    # Nothing to add when nothing read SUCCESS before: diff's events as they are.
+    running = Statuses(JobStatus.RUNNING)
+    plain = running.changes(job)
+    assert failed_after_success(running, job, plain) is plain
+
+
+@pytest.mark.virtual_clock
+@pytest.mark.parametrize("ready", [True, False])
+async def test_a_success_then_fail_fails_the_watch_in_ready_mode_only(ready: bool) -> None:
+    client = DiskClient()
+    client.script(
+        "j",
+        _job("j", "SUCCESS", "v1", job_type="attachVolume", server_id="s1"),
+        _job("j", "RUNNING", "v1", job_type="attachVolume", server_id="s1"),
+        _job("j", "FAIL", "v1", job_type="attachVolume", server_id="s1"),
+    )
+    client.disks["v1"] = Volume("v1", "available")
+    recorder = Recorder()
+    async with JobWatcher(client, policy=FAST, ready=ready, **recorder.callbacks()) as watcher:
+        stream = watcher.events()
+        handle = watcher.watch("j")
+        if ready:
+            with pytest.raises(JobFailedError) as raised:
+                await handle
+            assert raised.value.job.status is JobStatus.FAIL
+        else:
+            assert (await handle).status is JobStatus.SUCCESS  # the first SUCCESS is final
+    events = [(e.previous, e.status) async for e in stream]
+    if ready:
+        assert recorder.calls == [
+            ("change", "j", "SUCCESS", None, None),
+            ("change", "j", "FAIL", "SUCCESS", None),
+            ("fail", "j", "FAIL", "SUCCESS", None),
+        ]
+        assert events == [(None, JobStatus.SUCCESS), (JobStatus.SUCCESS, JobStatus.FAIL)]
+        assert len(client.polls("j")) == 3
+    else:
+        assert recorder.calls == [
+            ("change", "j", "SUCCESS", None, None),
+            ("complete", "j", "SUCCESS", None, None),
+        ]
+        assert len(client.polls("j")) == 1
+
+
+@pytest.mark.parametrize("ready", [True, False])
+async def test_the_simulators_early_success_of_a_failing_job(ready: bool) -> None:
+    # The job fails at 20 simulated seconds (one of the loop's at 20x); it reads SUCCESS
+    # once in its last 10.
+    policy = PollPolicy(interval=0.01, max_interval=0.02, jitter=0, latency=None)
+    failed: list[JobEvent] = []
+    async with (
+        EvsSimulator(speed=20.0, quirks=Quirks(early_success=10.0)) as sim,
+        EvsJobClient(sim.endpoint, sim.project_id, auth=TokenAuth(sim.token)) as client,
+    ):
+        job_id = sim.add_job("createVolume", timeline=[(0, "RUNNING"), (20, "FAIL")])
+        async with JobWatcher(client, policy=policy, on_fail=failed.append) as watcher:
+            handle = watcher.watch(job_id, ready=ready)
+            if ready:
+                with pytest.raises(JobFailedError):
+                    await handle
+            else:
+                job = await handle
+                assert job.status is JobStatus.SUCCESS  # believed, and final
+                assert asyncio.get_running_loop().time() < sim.ended_at(job_id)
+    assert sim.outcome(job_id) == "FAIL"
+    if ready:
+        assert [(e.previous, e.status) for e in failed] == [(JobStatus.SUCCESS, JobStatus.FAIL)]
+    else:
+        assert failed == []
+
+
+def test_a_ready_phase_handed_to_another_replica_starts_over_here() -> None:
+    wanted: list[tuple[str, ...]] = []
+    dropped: list[object] = []
+    decided: list[object] = []
+
+    class Reader:
+        def want(self, readiness: Readiness, volume_ids: tuple[str, ...]) -> None:
+            wanted.append(volume_ids)
+
+        def drop(self, readiness: Readiness) -> None:
+            dropped.append(readiness)
+
+    readiness = Readiness(Reader(), decided.append)
+    readiness.answered(_job("j", "SUCCESS", "v1"))
+    assert wanted == [("v1",)] and readiness.waiting
+    readiness.reset()  # the watch yielded: another replica polls it now
+    assert dropped == [readiness] and not readiness.waiting and readiness.successes == 0
+    readiness.read({"v1": Volume("v1", "available")})  # a listing already under way
+    assert decided == []  # decides nothing here: the job's SUCCESS is read again first
+    readiness.answered(_job("j", "SUCCESS", "v1"))  # polled here again later
+    assert wanted == [("v1",), ("v1",)] and decided == []  # the disks not read since
+    readiness.read({"v1": Volume("v1", "available")})
+    assert decided == [_job("j", "SUCCESS", "v1")]

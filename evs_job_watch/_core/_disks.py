@@ -1,9 +1,10 @@
 """DiskReads: the disks every ready-mode watch of a watcher waits for, read in batches.
 
-One task reads them while any watch waits: every disk wanted, in listings of up to 60
+One task reads them while any watch waits (a ``Readiness``, or a job followed for
+hints: ``_hints``): every disk wanted, in listings of up to 60
 (``list_volumes``), each request paced like a job poll (the same ``Pacer``, through the
 poller's turns: it is the same account), then again an ``interval`` later. What a
-listing found goes to each waiting ``Readiness``; a disk not in it was not found.
+listing found goes to each waiter (``DiskWaiter``); a disk not in it was not found.
 Transient errors are retried on the next round; a refusal, or ``max_consecutive_errors``
 transient ones in a row, fails the waiting watches.
 """
@@ -12,18 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
 from .._errors import EvsJobWatchError, ThrottledError
 from .._models import Volume
 from .._policy import PollPolicy
 from ._pacer import Pacer
-from ._ready import Readiness
 from ._schedule import is_transient
 from ._tasks import TaskGroup
 
-__all__ = ["MAX_IDS", "DiskReads", "VolumeSource"]
+__all__ = ["MAX_IDS", "DiskReads", "DiskWaiter", "VolumeSource"]
 
 logger = logging.getLogger("evs_job_watch")
 
@@ -35,6 +35,16 @@ class VolumeSource(Protocol):
     """A client that reads disks: ``EvsJobClient.list_volumes``."""
 
     async def list_volumes(self, volume_ids: Iterable[str]) -> list[Volume]: ...
+
+
+class DiskWaiter(Protocol):
+    """What waits for disks: a ``Readiness``, or a job followed for hints."""
+
+    def read(self, disks: Mapping[str, Volume | None]) -> None:
+        """The disks it wants, as a listing just read them (None: not found)."""
+
+    def failed(self, error: EvsJobWatchError) -> None:
+        """The disks could not be read (a refusal, or the error budget spent)."""
 
 
 class DiskReads:
@@ -53,19 +63,19 @@ class DiskReads:
         self._turn = turn  # the poller's: one request waits for its slot at a time
         self._policy = policy
         self._tasks = tasks
-        self._wanted: dict[Readiness, tuple[str, ...]] = {}
+        self._wanted: dict[DiskWaiter, tuple[str, ...]] = {}
         self._task: asyncio.Task[None] | None = None
         self.listings = 0  # requests sent
 
-    def want(self, readiness: Readiness, volume_ids: tuple[str, ...]) -> None:
-        """Read ``volume_ids`` for ``readiness`` from the next round on, until dropped."""
-        self._wanted[readiness] = volume_ids
+    def want(self, waiter: DiskWaiter, volume_ids: tuple[str, ...]) -> None:
+        """Read ``volume_ids`` for ``waiter`` from the next round on, until dropped."""
+        self._wanted[waiter] = volume_ids
         if self._task is None:
             self._task = self._tasks.start(self._read_while_wanted())
 
-    def drop(self, readiness: Readiness) -> None:
-        """``readiness``'s watch ended: its disks are read no more."""
-        self._wanted.pop(readiness, None)
+    def drop(self, waiter: DiskWaiter) -> None:
+        """``waiter`` wants its disks no more (its watch ended, say)."""
+        self._wanted.pop(waiter, None)
 
     async def _read_while_wanted(self) -> None:
         errors = 0
@@ -79,14 +89,14 @@ class DiskReads:
                     errors += 1
                     if not is_transient(exc) or errors >= self._policy.max_consecutive_errors:
                         logger.warning("reading disks failed: %s", exc)
-                        for readiness in list(self._wanted):
-                            readiness.failed(exc)
+                        for waiter in list(self._wanted):
+                            waiter.failed(exc)
                     else:
                         logger.info("reading disks: %s; trying again", exc)
                 else:
                     errors = 0
-                    for readiness, ids in list(self._wanted.items()):
-                        readiness.read({one: found.get(one) for one in ids})
+                    for waiter, ids in list(self._wanted.items()):
+                        waiter.read({one: found.get(one) for one in ids})
                 if self._wanted:
                     await asyncio.sleep(self._policy.interval)
         finally:

@@ -19,6 +19,7 @@ from ._delivery import Delivery
 from ._events import JobEvent, Statuses
 from ._pacer import Pacer
 from ._poller import Poller
+from ._ready import DiskReader, ReadyStatuses
 from ._snapshot import Snapshot
 from ._store import Claims, Store
 from ._tasks import TaskGroup
@@ -35,7 +36,7 @@ _RETRY = 0.25  # seconds before a claim cycle that failed is tried again
 class FleetSide:
     """What a store may ask of, and tell, one watcher."""
 
-    __slots__ = ("_claimer", "_delivery", "_pacer", "_poller", "_take", "_watches")
+    __slots__ = ("_claimer", "_delivery", "_disks", "_pacer", "_poller", "_take", "_watches")
 
     def __init__(
         self,
@@ -44,8 +45,10 @@ class FleetSide:
         poller: Poller,
         pacer: Pacer,
         take: Callable[[], Snapshot],
+        disks: DiskReader | None = None,
     ) -> None:
         self._watches = watches
+        self._disks = disks  # ready mode's disk reader, if the client reads disks
         self._delivery = delivery
         self._poller = poller
         self._pacer = pacer
@@ -81,14 +84,28 @@ class FleetSide:
     def throttled(self, pause: float) -> None:
         self._pacer.throttled(asyncio.get_running_loop().time(), pause, heard=True)
 
+    def readied(self, job_id: str) -> None:
+        watch = self._watches.get(job_id)
+        if watch is not None and self._disks is not None:
+            watch.make_ready(self._disks, known=True)
+
     def adopt(self, job_id: str, known: Statuses) -> Watch | None:
-        """This replica polls ``job_id`` from now on: its watch, or None if polled already."""
+        """This replica polls ``job_id`` from now on: its watch, or None if polled already.
+
+        ``known`` as ``ReadyStatuses``: the fleet's watch is in ready mode (its ready
+        phase goes on here)."""
+        ready = isinstance(known, ReadyStatuses)
+        disks = self._disks if ready else None
+        if ready and disks is None:
+            logger.warning("job %s: ready mode needs a client that reads disks", job_id)
         watch = self._watches.get(job_id)
         if watch is None:
-            watch = Watch(job_id, self._watches, self._delivery, known, Phase.FOLLOWING)
+            watch = Watch(job_id, self._watches, self._delivery, known, Phase.FOLLOWING, disks)
             self._watches.add(watch)
         elif watch.polling:
             return None
+        elif disks is not None:
+            watch.make_ready(disks, known=True)
         watch.adopted(known)
         return watch
 

@@ -25,12 +25,13 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from .._errors import EvsApiError, EvsJobWatchError, ThrottledError
 from .._models import Job
 from .._policy import PollPolicy
 from .._wire._codec import Answer
+from ._hints import Hints
 from ._learn import DurationModel
 from ._pacer import Pacer
 from ._schedule import Cadence, Place, after_answer, after_error, is_transient
@@ -88,6 +89,7 @@ class Poller:
         self._cadences: dict[Cadence, Cadence] = {}  # one of each seen after an answer
         self.in_flight = 0
         self.polls = self.errors = self.throttled = 0
+        self.hints: Hints | None = None  # told every answer, if the watcher wants hints
 
     def learn(self, job: Job) -> None:
         """A job ended, here or on another replica: its durations teach the schedule."""
@@ -138,6 +140,22 @@ class Poller:
         """Poll ``watch``, new to the poller (or adopted again), in ``delay`` seconds (0: at
         the next turn of the loop), on the policy's starting cadence."""
         self._put(Place(watch), delay)
+
+    def hurry(self, watches: Collection[Watch]) -> int:
+        """Bring the next poll of ``watches`` forward to now (a hint: ``_hints``), those
+        waiting in the heap; how many moved. One pass over the heap per listing round."""
+        now = asyncio.get_running_loop().time()
+        moved = 0
+        for place in self._due:
+            if place.due > now and place.watch in watches:
+                place.due = now
+                moved += 1
+        if moved and not self._closed:
+            heapq.heapify(self._due)
+            if self._wakeup is not None:
+                self._wakeup.cancel()
+            self._wake()
+        return moved
 
     def _put(self, place: Place, delay: float, now: float | None = None) -> None:
         """Poll ``place``'s watch in ``delay`` seconds (0: at the next turn of the loop)
@@ -278,6 +296,8 @@ class Poller:
             )
         self._pacer.answered(now, sent)
         changed = watch.answered(answer)
+        if self.hints is not None:
+            self.hints.answered(watch, job)
         learned = self._learned(job)
         if watch.polling:  # else it ended: with this answer, or a callback let it go
             cadence, delay = after_answer(place.cadence, changed, learned, self.policy, self._rng)

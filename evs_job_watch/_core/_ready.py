@@ -12,9 +12,10 @@ ready mode a watch that reads SUCCESS lives on (``Readiness``) until:
 - a job that names no disk: SUCCESS on two polls in a row.
 
 Every rule also wants the last poll of the job to read SUCCESS (an early SUCCESS that
-turns to RUNNING again is not trusted). A disk in an ``error*`` state fails the watch
-with ``VolumeFailedError``. The disks are read by the watcher's shared reader (a
-``DiskReader``: ``_disks.DiskReads``), in listings of up to 60.
+turns to RUNNING again is not trusted; one that turns to FAIL ends the watch as failed,
+with a ``SUCCESS`` to ``FAIL`` event: ``failed_after_success``). A disk in an
+``error*`` state fails the watch with ``VolumeFailedError``. The disks are read by the
+watcher's shared reader (a ``DiskReader``: ``_disks.DiskReads``), in listings of 60.
 """
 
 from __future__ import annotations
@@ -26,8 +27,18 @@ import attrs
 
 from .._errors import EvsJobWatchError, VolumeFailedError
 from .._models import Job, JobStatus, Volume
+from ._events import JobEvent, Statuses
 
-__all__ = ["DiskReader", "Need", "Readiness", "Verdict", "judge", "needs"]
+__all__ = [
+    "DiskReader",
+    "Need",
+    "Readiness",
+    "ReadyStatuses",
+    "Verdict",
+    "failed_after_success",
+    "judge",
+    "needs",
+]
 
 _GONE = frozenset({"deleteVolume", "deleteSingleVolume", "bulkDeleteVolume"})
 _ATTACH, _DETACH = "attachVolume", "detachVolume"
@@ -112,6 +123,35 @@ def judge(
     return None
 
 
+class ReadyStatuses(Statuses):
+    """The delivered statuses of a watch in ready mode, as a shared store's claim hands
+    them over: the type says the fleet's watch is in ready mode."""
+
+    __slots__ = ()
+
+
+def failed_after_success(seen: Statuses, job: Job, events: list[JobEvent]) -> list[JobEvent]:
+    """Ready mode: ``events`` (``diff``'s, from ``seen`` to ``job``) with a ``SUCCESS`` to
+    ``FAIL`` event for the job and for each sub-job seen SUCCESS that reads FAIL now (an
+    early SUCCESS that failed after all: ``diff`` gives no event after a terminal one).
+    Sub-job events still come first, the job's last."""
+    success, fail = JobStatus.SUCCESS, JobStatus.FAIL
+    subs = seen.subs or {}
+    late = [
+        JobEvent(sub, success, job)
+        for sub in job.sub_jobs
+        if sub.status is fail and subs.get(sub.job_id) is success
+    ]
+    own = job.status is fail and seen.job is success
+    if not late and not own:
+        return events
+    ordered = [event for event in events if event.parent is not None] + late
+    ordered += [event for event in events if event.parent is None]
+    if own:
+        ordered.append(JobEvent(job, success))
+    return ordered
+
+
 class DiskReader(Protocol):
     """The watcher's shared disk reader (``_disks.DiskReads``), as a readiness uses it."""
 
@@ -158,7 +198,10 @@ class Readiness:
         self._decide()
 
     def read(self, disks: Mapping[str, Volume | None]) -> None:
-        """The disks this readiness wants, as a listing just read them (None: not found)."""
+        """The disks this readiness wants, as a listing just read them (None: not found);
+        ignored unless it waits (a listing under way as the phase started over)."""
+        if self._wanted is None:
+            return
         self._disks = disks
         self._decide()
 
@@ -170,6 +213,13 @@ class Readiness:
         """The watch ended: its disks are read no more."""
         if self._wanted:
             self._reader.drop(self)
+
+    def reset(self) -> None:
+        """Another replica polls the watch now: its disks are read no more here, and the
+        phase starts over from the next poll here (what the fleet delivered stays)."""
+        self.close()
+        self.successes = 0
+        self._job = self._wanted = self._disks = None
 
     def _decide(self) -> None:
         if self._job is None or self._wanted is None:

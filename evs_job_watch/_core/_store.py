@@ -92,6 +92,9 @@ class Fleet(Protocol):
     def throttled(self, pause: float) -> None:
         """Another replica got a 429: pause and slow down as if this one had."""
 
+    def readied(self, job_id: str) -> None:
+        """A replica put the fleet's watch of ``job_id`` in ready mode."""
+
 
 class SharedPace(Protocol):
     """The fleet's part of pacing (``_pacer.Pacer``'s seam to a shared store)."""
@@ -117,6 +120,9 @@ class Keeper(Protocol):
 
     def recorded(self, watch: Watch, event: JobEvent) -> None:
         """``event``'s callbacks returned: from now on it counts as delivered."""
+
+    def readied(self, watch: Watch) -> None:
+        """``watch`` is in ready mode from now on (it was not when it was held)."""
 
     def settled(self, watch: Watch, outcome: Outcome | None, here: bool) -> None:
         """``watch`` ended and its holders were told: by ``outcome`` (None: released),
@@ -186,6 +192,10 @@ class LocalStore:
 
     def recorded(self, watch: Watch, event: JobEvent) -> None:
         """An event was delivered: the file is written anew."""
+        self._changed()
+
+    def readied(self, watch: Watch) -> None:
+        """A watch is in ready mode now: the file is written anew."""
         self._changed()
 
     def settled(self, watch: Watch, outcome: Outcome | None, here: bool) -> None:

@@ -29,7 +29,7 @@ from .._wire._codec import Answer
 from ._delivery import Delivery
 from ._events import JobEvent, Statuses
 from ._outbox import Item, Outbox, Record
-from ._ready import DiskReader, Readiness, Verdict
+from ._ready import DiskReader, Readiness, Verdict, failed_after_success
 from ._snapshot import SavedWatch
 
 __all__ = ["Holder", "Outcome", "Phase", "Tracker", "Watch"]
@@ -61,6 +61,8 @@ class Tracker(Protocol):
     def ended(self, watch: Watch) -> None: ...
 
     def recorded(self, watch: Watch, event: JobEvent) -> None: ...
+
+    def readied(self, watch: Watch) -> None: ...
 
     def settled(self, watch: Watch, outcome: Outcome | None, here: bool) -> None: ...
 
@@ -108,7 +110,7 @@ class Watch:
         self._delivery = delivery
         self._ready: Readiness | None = None  # ready mode: its phase after a SUCCESS
         if ready is not None:
-            self.make_ready(ready)
+            self._ready = Readiness(ready, self._readied)
 
     def __repr__(self) -> str:
         return f"<Watch {self.job_id} {self.phase.value}>"
@@ -130,16 +132,24 @@ class Watch:
         return self.phase is Phase.DELIVERING and latest is not None and latest.is_terminal
 
     @property
+    def ready(self) -> bool:
+        """Whether it is in ready mode (what a store records with it)."""
+        return self._ready is not None
+
+    @property
     def held(self) -> bool:
         """Whether a caller of this replica waits for it."""
         return self._held is not None
 
     # -- what happens to a watch -------------------------------------------------------
 
-    def make_ready(self, reader: DiskReader) -> None:
-        """Ready mode from now on (``_ready``); a watch in it stays in it."""
+    def make_ready(self, reader: DiskReader, *, known: bool = False) -> None:
+        """Ready mode from now on (``_ready``); a watch in it stays in it. The store is
+        told, unless it is where this was ``known`` from (a shared store's record)."""
         if self._ready is None and self.live:
             self._ready = Readiness(reader, self._readied)
+            if not known:
+                self._tracker.readied(self)
 
     def hold(self, holder: Holder) -> None:
         """One more caller waits for this watch."""
@@ -157,9 +167,12 @@ class Watch:
         self._delivered = None
 
     def yielded(self) -> None:
-        """Another replica polls it from now on (a lease lost or handed over)."""
+        """Another replica polls it from now on (a lease lost or handed over); a ready
+        phase under way starts over with the next poll here, if any."""
         if self.polling:
             self._enter(Phase.FOLLOWING)
+            if self._ready is not None:
+                self._ready.reset()
 
     def ended_elsewhere(self, outcome: Outcome | None) -> None:
         """The fleet's watch ended on another replica: tell the holders (no callbacks here).
@@ -179,6 +192,8 @@ class Watch:
         self.answer = answer
         job = answer.job
         events = self._seen.changes(job)
+        if self._ready is not None:  # an early SUCCESS may turn to FAIL: that is told
+            events = failed_after_success(self._seen, job, events)
         # In ready mode a SUCCESS is not the end yet: the job's disks must be usable too.
         readying = self._ready is not None and job.status is not JobStatus.FAIL
         terminal = job.status.is_terminal and not readying

@@ -27,11 +27,11 @@ from .._policy import PollPolicy
 from .._validate import check_id, optional_seconds, positive_int, positive_number
 from . import _snapshot
 from ._delivery import Delivery
-from ._disks import DiskReads, VolumeSource
 from ._events import ErrorCallback, EventCallback, Statuses
 from ._fanout import CompletedJobs, gather
 from ._fleet import FleetSide
 from ._handle import JobHandle
+from ._hints import disk_reads
 from ._learn import DurationModel
 from ._pacer import Pacer
 from ._poller import Poller
@@ -95,7 +95,10 @@ class JobWatcher:
             is complete only once what it made is usable (its disks read ``available``
             or ``in-use``, a deleted disk is gone, an ECS attach reads SUCCESS twice and
             the disk is attached); its disks are read in listings of 60, paced like
-            the polls. The client must have ``list_volumes``; not with a shared store yet.
+            the polls. The client must have ``list_volumes`` (``docs/ready.md``).
+        hints: a running job's disks are read in those listings too; one that leaves
+            ``creating`` (``extending``, ...) brings the job's next poll forward. A hint
+            never ends a job. The client must have ``list_volumes`` (``docs/ready.md``).
 
     With a state file or a shared store, the watcher must be entered (``async with``)
     before it watches anything (``RuntimeError`` otherwise): the store is opened there.
@@ -117,6 +120,7 @@ class JobWatcher:
         store: Store | None = None,
         rng: random.Random | None = None,
         ready: bool = False,
+        hints: bool = False,
     ) -> None:
         positive_int(max_concurrency, "max_concurrency")
         if rate_limit is not None:
@@ -149,10 +153,10 @@ class JobWatcher:
         )
         self._delivery = Delivery(on_status_change, on_complete, on_fail, on_error, self._tasks)
         self._watches = WatchSet(self._store)
-        self._fleet = FleetSide(self._watches, self._delivery, self._poller, pacer, self.snapshot)
-        self._disks: DiskReads | None = None
-        if isinstance(client, VolumeSource):
-            self._disks = DiskReads(client, pacer, self._poller.turn, policy, self._tasks)
+        self._disks = disk_reads(client, pacer, self._poller, self._tasks, hints)
+        self._fleet = FleetSide(
+            self._watches, self._delivery, self._poller, pacer, self.snapshot, self._disks
+        )
         self._ready = self._check_ready(ready)
         self._resume = resume
         self._entered = False
@@ -350,8 +354,6 @@ class JobWatcher:
         """Ready mode asked for (None: the watcher's), if this watcher can do it."""
         if ready is None:
             return self._ready
-        if ready and self._store.shared:
-            raise ValueError("ready mode does not work with a shared store yet")
         if ready and self._disks is None:
             raise TypeError("ready mode needs a client that reads disks (list_volumes)")
         return bool(ready)
@@ -370,16 +372,15 @@ class JobWatcher:
         disks = self._disks if ready else None
         watch = self._watches.get(job_id)
         if watch is None:
-            if self._store.shared:  # polled once the fleet hands it to a replica
-                watch = Watch(job_id, self._watches, self._delivery, known, Phase.FOLLOWING)
-                self._watches.add(watch)
-            else:
-                watch = Watch(job_id, self._watches, self._delivery, known, ready=disks)
-                self._watches.add(watch)
+            phase = Phase.FOLLOWING if self._store.shared else Phase.POLLING  # fleet's, else
+            watch = Watch(job_id, self._watches, self._delivery, known, phase)
+            self._watches.add(watch)
+            if watch.polling:
                 self._poller.schedule(watch, 0.0)  # the first poll goes out at once
-        elif disks is not None:
+        handle = JobHandle(watch, limit)  # held first: the store hears of the watch first
+        if disks is not None:  # then of its ready mode (the fleet's watch may be older)
             watch.make_ready(disks)
-        return JobHandle(watch, limit)
+        return handle
 
     def _restore(
         self, taken_at: float, saved: list[_snapshot.SavedWatch], learned: _snapshot.Learned

@@ -53,6 +53,10 @@ class WatchSet:
         """``event``'s callbacks returned: it counts as delivered."""
         self.keeper.recorded(watch, event)
 
+    def readied(self, watch: Watch) -> None:
+        """``watch`` is in ready mode from now on."""
+        self.keeper.readied(watch)
+
     def settled(self, watch: Watch, outcome: Outcome | None, here: bool) -> None:
         self._delivering.discard(watch)
         self.keeper.settled(watch, outcome, here)

@@ -44,6 +44,10 @@ class Batches:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
+    def queue_all(self, items: list[Item]) -> None:
+        for item in items:
+            self.queue(item)
+
     def hurry(self) -> None:
         """Send what is queued now, without waiting out the window."""
         self._hurry.set()

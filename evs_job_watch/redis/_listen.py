@@ -167,6 +167,8 @@ class Listener:
                 fleet.ended(str(message["j"]), None)
             elif kind == "thr":
                 fleet.throttled(float(message["p"]))
+            elif kind == "rdy":
+                fleet.readied(str(message["j"]))
         except (ValueError, KeyError, TypeError) as exc:
             logger.warning("ignored a malformed message on the fleet's log: %s", exc)
 

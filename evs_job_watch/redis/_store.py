@@ -178,7 +178,7 @@ class RedisStore:
             self._queue({"a": "back", "j": watch.job_id, "d": int(delay * 1e6)})
 
     def held(self, watch: Watch) -> None:
-        job, subs = _wire.statuses_data(watch.delivered())
+        job, subs = _wire.statuses_data(watch.delivered(), watch.ready)
         stamp = self._ledger.adding()
         item = {"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": 1, "o": 0, "n": stamp}
         self._queue(item)
@@ -194,6 +194,9 @@ class RedisStore:
                 "m": _wire.event_message(self.replica, event).decode(),
             }
         )
+
+    def readied(self, watch: Watch) -> None:
+        self._batches.queue_all(_wire.ready_items(self.replica, watch.job_id))
 
     def settled(self, watch: Watch, outcome: Outcome | None, here: bool) -> None:
         self._ledger.settled(watch.job_id)
@@ -348,7 +351,7 @@ class RedisStore:
             *((watch, watch.polling) for watch in self.fleet.watches()),
             *((watch, True) for watch in self.fleet.finishing()),
         ):
-            job, subs = _wire.statuses_data(watch.delivered())
+            job, subs = _wire.statuses_data(watch.delivered(), watch.ready)
             held = int(watch.held)
             item = {"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": held}
             items.append({**item, "o": int(polled), "g": 1, "w": grace})

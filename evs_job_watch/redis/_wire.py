@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from .._core._events import JobEvent, Statuses
+from .._core._ready import ReadyStatuses
 from .._errors import (
     AuthenticationError,
     EvsApiError,
@@ -20,6 +21,7 @@ from .._errors import (
     MalformedResponseError,
     ServerError,
     ThrottledError,
+    VolumeFailedError,
 )
 from .._models import Job, JobStatus
 from .._wire._codec import encode_job, job_from_data
@@ -32,6 +34,7 @@ __all__ = [
     "known_of",
     "outcome_data",
     "outcome_of",
+    "ready_items",
     "statuses_data",
 ]
 
@@ -95,6 +98,9 @@ def outcome_data(outcome: Job | BaseException) -> dict[str, Any]:
     error: dict[str, Any] = {"type": type(outcome).__name__, "message": str(outcome)}
     if isinstance(outcome, EvsApiError):
         error.update(message=outcome.message, status=outcome.status, code=outcome.code)
+    if isinstance(outcome, VolumeFailedError):  # ready mode: a disk in an error* state
+        error.update(job=orjson.loads(encode_job(outcome.job)), volume=outcome.volume_id)
+        error.update(volume_status=outcome.volume_status)
     return {"error": error}
 
 
@@ -114,6 +120,9 @@ def outcome_of(data: Any, job_id: str) -> Job | EvsJobWatchError:
                 code=code if isinstance(code, str) else None,
                 job_id=job_id,
             )
+        if kind == "VolumeFailedError":
+            job = _job(error["job"])
+            return VolumeFailedError(job, str(error["volume"]), str(error["volume_status"]))
         if kind == "MalformedResponseError":
             return MalformedResponseError(message, job_id=job_id)
         return EvsJobWatchError(f"the watch of job {job_id} ended on another replica: {message}")
@@ -121,21 +130,51 @@ def outcome_of(data: Any, job_id: str) -> Job | EvsJobWatchError:
         raise ValueError(f"not an outcome: {exc}") from None
 
 
-def statuses_data(known: Statuses) -> tuple[str, str]:
-    """A watch's delivered statuses as the script keeps them: the job's, and the sub-jobs'."""
+# Ready mode is kept with the sub-jobs' statuses, as a key no status has for a value: the
+# script keeps it through every sub-job's record, and a re-add after a reset carries it.
+READY, _YES = "evs-job-watch:ready", "1"  # the key, and its value
+
+
+def statuses_data(known: Statuses, ready: bool = False) -> tuple[str, str]:
+    """A watch's delivered statuses as the script keeps them: the job's, and the sub-jobs'
+    (with the mark of ready mode if ``ready``)."""
     job = "" if known.job is None else known.job.value
     subs = {sub: status.value for sub, status in (known.subs or {}).items()}
+    if ready:
+        subs[READY] = _YES
     return job, orjson.dumps(subs).decode()
 
 
-def known_of(job: bytes | str, subs: bytes | str) -> Statuses:
-    """``statuses_data`` read back (ValueError if it is broken)."""
-    if isinstance(job, bytes):
-        job = job.decode()
+def _subs(subs: bytes | str) -> dict[Any, Any]:
     data = orjson.loads(subs or b"{}")
     if not isinstance(data, dict):
         raise ValueError("sub-job statuses are not an object")
-    return Statuses(
+    return data
+
+
+def known_of(job: bytes | str, subs: bytes | str) -> Statuses:
+    """``statuses_data`` read back (ValueError if it is broken): ``ReadyStatuses`` if they
+    carry the mark of ready mode (the mark is not a sub-job)."""
+    if isinstance(job, bytes):
+        job = job.decode()
+    data = _subs(subs)
+    ready = data.get(READY) == _YES
+    return (ReadyStatuses if ready else Statuses)(
         JobStatus(job) if job else None,
-        {str(sub): JobStatus(str(status)) for sub, status in data.items() if status},
+        {
+            str(sub): JobStatus(str(status))
+            for sub, status in data.items()
+            if status and not (ready and sub == READY)
+        },
     )
+
+
+def ready_items(replica: str, job_id: str) -> list[dict[str, object]]:
+    """The batch items by which ``replica`` puts the fleet's watch of ``job_id`` in ready
+    mode: the mark recorded as if a sub-job's status (once), and the news on the fleet's
+    log (the replica that polls it goes on in ready mode)."""
+    note = orjson.dumps({"k": "rdy", "r": replica, "j": job_id}).decode()
+    return [
+        {"a": "rec", "j": job_id, "b": READY, "p": "", "s": _YES, "m": note},
+        {"a": "pub", "j": "", "m": note},
+    ]

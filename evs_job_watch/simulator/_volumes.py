@@ -72,7 +72,8 @@ class Quirks:
             (``available``, ``in-use``, gone); the disk reads its running status until then.
         early_success: simulated seconds before a job really ends during which the first
             query reads SUCCESS, once; later queries read RUNNING again until the real
-            end. It applies to every job that ends in SUCCESS; 0 turns it off.
+            end. It applies to every job that ends, in SUCCESS or in FAIL (a job that
+            reads SUCCESS and then fails); 0 turns it off.
     """
 
     volume_lag: float = attrs.field(default=0.0, validator=_non_negative)
@@ -109,7 +110,7 @@ class Disks:
         """A job was registered: its disks (and its sub-jobs') follow it; the quirk of
         an early SUCCESS is decided for it. ``known``: the scenario's volumes by id."""
         early = self.quirks.early_success
-        if early and job.outcome == "SUCCESS" and len(job.steps) > 1:
+        if early and job.outcome in ("SUCCESS", "FAIL") and len(job.steps) > 1:
             job.flash_at = max(job.ended_at - early / self._speed, job.steps[-2][0])
         for one in (job, *job.subs):
             effect = _EFFECTS.get(one.job_type)
