@@ -5,6 +5,7 @@ its fields one by one by ``EvsJobClient``, ``EvsJobClient.from_environment`` and
 from __future__ import annotations
 
 import ssl
+import typing
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -203,3 +204,12 @@ async def test_iam_and_the_job_api_both_go_through_the_settings_given(
         # IAM's token request (a session of its own), then the client's connection.
         assert proxy.tunnels == [where, where]
         assert [r.status for r in sim.requests if r.path == "/v3/auth/tokens"] == [201]
+
+
+@pytest.mark.parametrize("function", [EvsJobClient.__init__, PasswordAuth.__init__])
+def test_the_keywords_are_typed_at_run_time_too(function: Callable[..., Any]) -> None:
+    # Tools that read annotations at run time (validators, CLIs) resolve them all.
+    hints = typing.get_type_hints(function)
+    assert hints["http"] == HttpSettings | None
+    assert typing.get_args(hints["options"]) == (HttpOptions,)
+    assert set(typing.get_type_hints(HttpOptions)) == {f.name for f in attrs.fields(HttpSettings)}

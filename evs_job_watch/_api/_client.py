@@ -7,7 +7,6 @@ import logging
 import os
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING
 
 import aiohttp
 from yarl import URL
@@ -26,15 +25,13 @@ from .._wire._http import (
     HttpOptions,
     HttpSettings,
     Remote,
+    Unpack,
     http_settings,
     read_capped,
 )
 from ._environment import read_settings
 from ._refusals import error_for, logged, refusal, try_loads
 from ._volumes import read_volumes
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
 
 __all__ = ["EvsJobClient"]
 

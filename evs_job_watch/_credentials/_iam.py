@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from yarl import URL
@@ -12,13 +12,10 @@ from yarl import URL
 from .._errors import AuthenticationError, MalformedResponseError, ServerError, ThrottledError
 from .._validate import check_id
 from .._wire._codec import error_fields
-from .._wire._http import HttpOptions, HttpSettings, Remote, http_settings, read_capped
+from .._wire._http import HttpOptions, HttpSettings, Remote, Unpack, http_settings, read_capped
 from ._auth import token_headers
 from ._keys import check_secret, parse_expiry
 from ._renewal import Renewal
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
 
 __all__ = ["PasswordAuth"]
 

@@ -10,6 +10,7 @@ import os
 import re
 import socket
 import ssl
+import sys
 import urllib.request
 from collections.abc import Awaitable
 from datetime import timedelta
@@ -22,12 +23,17 @@ from yarl import URL
 from .._errors import ConnectionSetupError, EvsJobWatchError, ServerError
 from .._validate import positive_seconds
 
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # cattrs, a requirement, brings typing_extensions there
+    from typing_extensions import Unpack
+
 __all__ = [
     "MAX_BODY_BYTES",
     "HttpOptions",
     "HttpSettings",
     "Remote",
-    "SslOption",
+    "Unpack",
     "check_endpoint",
     "connection_failure",
     "http_settings",
@@ -38,7 +44,6 @@ __all__ = [
 
 MAX_BODY_BYTES = 1024 * 1024
 _PATH = re.compile(r"[A-Za-z0-9._~/-]*", re.ASCII)
-SslOption = ssl.SSLContext | str | os.PathLike[str] | None
 T = TypeVar("T")
 
 
@@ -87,7 +92,7 @@ def origin(url: URL) -> str:
     return f"{url.scheme}://{host}:{url.port}" if url.port is not None else f"{url.scheme}://{host}"
 
 
-def _ssl_context(value: SslOption) -> ssl.SSLContext | None:
+def _ssl_context(value: ssl.SSLContext | str | os.PathLike[str] | None) -> ssl.SSLContext | None:
     if value is None:
         return None
     if isinstance(value, ssl.SSLContext):
@@ -140,7 +145,7 @@ class HttpOptions(TypedDict, total=False):
     ``EvsJobClient.from_environment`` and ``PasswordAuth`` take besides ``http=``
     (``**options: Unpack[HttpOptions]`` types a wrapper of one of them)."""
 
-    ssl: SslOption
+    ssl: ssl.SSLContext | str | os.PathLike[str] | None
     proxy: str | None
     trust_env: bool
     timeout: float | timedelta
