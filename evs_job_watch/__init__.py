@@ -33,6 +33,7 @@ from ._models import ApiError, Job, JobEntities, JobStatus, JobType, Volume
 from ._policy import PollPolicy
 from ._version import __version__
 from ._wire._codec import Answer
+from ._wire._http import HttpOptions, HttpSettings
 from ._wire._regions import endpoint_for
 
 # A library configures no logging, but keeps Python's last-resort handler from printing
@@ -55,6 +56,8 @@ __all__ = [
     "EvsApiError",
     "EvsJobClient",
     "EvsJobWatchError",
+    "HttpOptions",
+    "HttpSettings",
     "Job",
     "JobEntities",
     "JobEvent",

@@ -10,6 +10,7 @@ from evs_job_watch.redis import RedisServer
 
 from .canary import Exposure, exposed
 from .clock import VirtualClockLoop
+from .netkit import PROXY_VARIABLES
 from .threaded import clear_credentials
 
 # Loaded here rather than through its pytest11 entry point (disabled in pyproject.toml),
@@ -57,4 +58,12 @@ def exposure(
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """No credential from the machine's environment reaches the command line under test."""
     clear_credentials(monkeypatch)
+    return monkeypatch
+
+
+@pytest.fixture
+def no_proxies(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No proxy variable from the machine's environment reaches the requests under test."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
     return monkeypatch

@@ -54,7 +54,8 @@ def _rendered(cls: griffe.Class, home: ModuleType) -> list[tuple[str, str, objec
         if p.name == "self":
             continue
         default: object = inspect.Parameter.empty
-        if p.default is not None:
+        variadic = p.kind in (griffe.ParameterKind.var_positional, griffe.ParameterKind.var_keyword)
+        if p.default is not None and not variadic:  # griffe shows ``**options`` as ``{}``
             default = eval(str(p.default), vars(home))  # the docs' text, read back
         kind = p.kind.value if p.kind else ""
         rendered.append((p.name, kind, default, _annotation(p.annotation)))

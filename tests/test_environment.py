@@ -12,9 +12,8 @@ import pytest
 import yaml
 from yarl import URL
 
-from evs_job_watch import AkSkAuth, EvsJobClient, PasswordAuth, TokenAuth
+from evs_job_watch import AkSkAuth, EvsJobClient, HttpSettings, PasswordAuth, TokenAuth
 from evs_job_watch._api._environment import read_settings
-from evs_job_watch._wire._http import HttpSettings
 from evs_job_watch.cli import main
 from evs_job_watch.simulator import EvsSimulator
 
@@ -117,15 +116,16 @@ def test_one_set_of_connection_settings_goes_to_iam_and_to_the_client(
 
 
 def test_the_connection_settings_are_the_same_as_keyword_arguments(tmp_path: Path) -> None:
-    http = HttpSettings(
-        ssl=TestCA(tmp_path).client(),
-        proxy="http://user:pass@proxy.example:3128",
-        trust_env=False,
-        timeout=7.0,
-        allow_insecure_http=True,
-    )
-    assert HttpSettings(**http.keywords()) == http
-    EvsJobClient("http://evs.internal.example", PROJECT, **http.keywords())  # no ValueError
+    fields: dict[str, Any] = {
+        "ssl": TestCA(tmp_path).client(),
+        "proxy": "http://user:pass@proxy.example:3128",
+        "trust_env": False,
+        "timeout": 7.0,
+        "allow_insecure_http": True,
+    }
+    http = HttpSettings(**fields)
+    assert EvsJobClient("http://evs.internal.example", PROJECT, **fields).http == http
+    assert EvsJobClient("http://evs.internal.example", PROJECT, http=http).http is http
 
 
 def test_the_credential_kinds_rank_token_then_keys_then_password(home: Path) -> None:

@@ -120,6 +120,7 @@ def test_public_signatures_name_only_public_types() -> None:
         "object",
         "Any",
         "Literal",
+        "Unpack",
         "False",
         "timedelta",
         "datetime",

@@ -26,18 +26,11 @@ from evs_job_watch import (
 from evs_job_watch.cli import main
 from evs_job_watch.simulator import EvsSimulator
 
-from .netkit import PROXY_VARIABLES, TestCA, TunnelProxy, closed_port
+from .netkit import TestCA, TunnelProxy, closed_port
 from .threaded import clear_credentials
 
 CANARY = "SECRET-CANARY-44f0"
 OTC = "evs.eu-de.otc.t-systems.com"
-
-
-@pytest.fixture
-def no_proxies(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
 
 
 @pytest.fixture

@@ -5,11 +5,8 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import ssl
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
 from types import MappingProxyType, TracebackType
-from typing import Any
 
 import aiohttp
 from yarl import URL
@@ -23,7 +20,15 @@ from .._errors import (
 from .._models import Job, Volume
 from .._validate import check_id, positive_int
 from .._wire._codec import Answer, answer_from, decode_job, error_fields
-from .._wire._http import MAX_BODY_BYTES, HttpSettings, Remote, origin, read_capped
+from .._wire._http import (
+    MAX_BODY_BYTES,
+    HttpOptions,
+    HttpSettings,
+    Remote,
+    Unpack,
+    http_settings,
+    read_capped,
+)
 from ._environment import read_settings
 from ._refusals import error_for, logged, refusal, try_loads
 from ._volumes import read_volumes
@@ -55,14 +60,16 @@ class EvsJobClient:
         project_id: the project the jobs belong to.
         auth: a ``TokenAuth``, ``AkSkAuth`` or ``PasswordAuth``; None sends no credentials.
         session: an aiohttp session to use; the client then never closes it.
-        timeout: seconds one request may take, connecting included.
-        allow_insecure_http: permit ``http://`` to a host that is not loopback.
         max_connections: the connection pool size of a session the client creates.
-        ssl: None for the system's CAs, an ``ssl.SSLContext`` (it must verify), or the
-            path of a PEM CA bundle to trust as well as the system's CAs. There is no
-            switch to turn verification off.
-        proxy: a proxy URL for every request; otherwise, with ``trust_env``, the
-            ``HTTPS_PROXY``/``NO_PROXY`` variables decide (for a session made here).
+        http: the connection settings (``HttpSettings``), which may be shared with a
+            ``PasswordAuth``; by default ``HttpSettings()``.
+        **options: fields of ``HttpSettings`` given one by one, each in place of that
+            field of ``http``: ``timeout`` (seconds one request may take, default 30),
+            ``allow_insecure_http`` (permit ``http://`` to a host that is not loopback),
+            ``ssl`` (None for the system's CAs, an ``ssl.SSLContext`` that verifies, or
+            the path of a PEM CA bundle trusted as well; never a switch to turn
+            verification off), ``proxy`` (a proxy URL for every request) and
+            ``trust_env`` (without ``proxy``, ``HTTPS_PROXY``/``NO_PROXY`` decide).
     """
 
     def __init__(
@@ -72,33 +79,20 @@ class EvsJobClient:
         *,
         auth: Auth | None = None,
         session: aiohttp.ClientSession | None = None,
-        timeout: float | timedelta = 30.0,
-        allow_insecure_http: bool = False,
         max_connections: int = 100,
-        ssl: ssl.SSLContext | str | os.PathLike[str] | None = None,
-        proxy: str | None = None,
-        trust_env: bool = True,
+        http: HttpSettings | None = None,
+        **options: Unpack[HttpOptions],
     ) -> None:
-        self._http = HttpSettings(
-            ssl=ssl,
-            proxy=proxy,
-            trust_env=trust_env,
-            timeout=timeout,
-            allow_insecure_http=allow_insecure_http,
-        )
-        self._endpoint = self._http.endpoint(endpoint)
+        self._remote = Remote(http_settings(http, options, "EvsJobClient"), endpoint)
+        self._endpoint = self._remote.endpoint
         self._project_id = check_id(project_id, "project id")
         positive_int(max_connections, "max_connections")
-        self._options = self._http.request_options(URL(self._endpoint))
-        proxy = self._options.get("proxy")
-        self._proxy = origin(proxy) if proxy is not None else None
         self._auth = auth
         self._session = session
         self._owns_session = session is None
         self._closed = False
         self._max_connections = max_connections
         self._prefix = f"{self._endpoint}/v1/{self._project_id}/jobs/"
-        self._remote = Remote()
 
     @classmethod
     async def from_environment(
@@ -111,12 +105,10 @@ class EvsJobClient:
         endpoint: str | None = None,
         project_id: str | None = None,
         environ: Mapping[str, str] | None = None,
-        ssl: ssl.SSLContext | str | os.PathLike[str] | None = None,
-        proxy: str | None = None,
-        trust_env: bool = True,
-        timeout: float | timedelta = 30.0,
-        allow_insecure_http: bool = False,
-        **options: Any,
+        session: aiohttp.ClientSession | None = None,
+        max_connections: int = 100,
+        http: HttpSettings | None = None,
+        **options: Unpack[HttpOptions],
     ) -> EvsJobClient:
         """A client configured as openstacksdk users expect: ``OS_CLOUD`` and clouds.yaml
         (``cloud`` names the entry), overridden by ``OS_*`` variables, overridden by the
@@ -135,15 +127,12 @@ class EvsJobClient:
             provider: ``"otc"`` or ``"huawei"``; by default from the IAM ``auth_url``,
                 else Open Telekom Cloud (the command line's ``--cloud``).
             environ: the variables to read (default ``os.environ``).
-            options: further ``EvsJobClient`` arguments (``session``, ``max_connections``).
+            session: as for ``EvsJobClient``.
+            max_connections: as for ``EvsJobClient``.
+            http: the connection settings of the client and of IAM alike (the
+                configuration's CA bundle, ``cacert``, is trusted where they name none).
+            **options: fields of ``HttpSettings`` one by one, as for ``EvsJobClient``.
         """
-        http = HttpSettings(
-            ssl=ssl,
-            proxy=proxy,
-            trust_env=trust_env,
-            timeout=timeout,
-            allow_insecure_http=allow_insecure_http,
-        )
         settings = read_settings(
             os.environ if environ is None else environ,
             cloud=cloud,
@@ -152,14 +141,19 @@ class EvsJobClient:
             region=region,
             endpoint=endpoint,
             project_id=project_id,
-            http=http,
+            http=http_settings(http, options, "from_environment"),
         )
         project = settings.project_id
         if project is None:
             assert settings.resolve_project_id is not None
             project = await settings.resolve_project_id()
         return cls(
-            settings.endpoint, project, auth=settings.auth, **settings.http.keywords(), **options
+            settings.endpoint,
+            project,
+            auth=settings.auth,
+            session=session,
+            max_connections=max_connections,
+            http=settings.http,
         )
 
     def __repr__(self) -> str:
@@ -174,6 +168,11 @@ class EvsJobClient:
     def project_id(self) -> str:
         """The project the queried jobs belong to."""
         return self._project_id
+
+    @property
+    def http(self) -> HttpSettings:
+        """The connection settings in force (``http=`` with the keywords given over it)."""
+        return self._remote.http
 
     async def __aenter__(self) -> EvsJobClient:
         return self
@@ -199,7 +198,7 @@ class EvsJobClient:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = self._http.session(self._max_connections)
+            self._session = self._remote.session(self._max_connections)
         return self._session
 
     async def get_job(self, job_id: str) -> Job:
@@ -248,7 +247,7 @@ class EvsJobClient:
     ) -> Answer:
         try:
             status, reply_headers, body = await self._remote.ask(
-                self._exchange(url, headers), url, proxy=self._proxy, job_id=job_id
+                self._exchange(url, headers), url, job_id=job_id
             )
         except EvsJobWatchError as failure:
             logger.debug("GET job failed: %s", failure, extra={"job_id": job_id})
@@ -275,9 +274,7 @@ class EvsJobClient:
         return await self._fetch(url, await self._credentials(url, None))
 
     async def _fetch(self, url: URL, headers: Mapping[str, str]) -> bytes:
-        status, reply_headers, body = await self._remote.ask(
-            self._exchange(url, headers), url, proxy=self._proxy
-        )
+        status, reply_headers, body = await self._remote.ask(self._exchange(url, headers), url)
         if status == 200 and body is not None:
             data = try_loads(body)  # a 200 holding an error object is that error
             if type(data) is not dict or "volumes" in data or not error_fields(data):
@@ -289,7 +286,8 @@ class EvsJobClient:
         self, url: URL, headers: Mapping[str, str]
     ) -> tuple[int, Mapping[str, str], bytes | None]:
         """One GET: the status, the headers and the body (None when over the cap)."""
-        async with self._get_session().get(url, headers=headers, **self._options) as response:
+        options = self._remote.options
+        async with self._get_session().get(url, headers=headers, **options) as response:
             self._remote.answered = True
             reply_headers = response.headers
             length = response.content_length

@@ -208,7 +208,7 @@ def _password_auth(
         project_id=project_id,
         project_name=project_name,
         iam_endpoint=iam,
-        **http.keywords(),
+        http=http,
     )
 
 

@@ -36,7 +36,16 @@ _RETRY = 0.25  # seconds before a claim cycle that failed is tried again
 class FleetSide:
     """What a store may ask of, and tell, one watcher."""
 
-    __slots__ = ("_claimer", "_delivery", "_disks", "_pacer", "_poller", "_take", "_watches")
+    __slots__ = (
+        "_claimer",
+        "_delivery",
+        "_disks",
+        "_pacer",
+        "_poller",
+        "_take",
+        "_tasks",
+        "_watches",
+    )
 
     def __init__(
         self,
@@ -45,6 +54,7 @@ class FleetSide:
         poller: Poller,
         pacer: Pacer,
         take: Callable[[], Snapshot],
+        tasks: TaskGroup,
         disks: DiskReader | None = None,
     ) -> None:
         self._watches = watches
@@ -53,11 +63,16 @@ class FleetSide:
         self._poller = poller
         self._pacer = pacer
         self._take = take
+        self._tasks = tasks
         self._claimer: asyncio.Task[None] | None = None
 
     @property
     def interval(self) -> float:
         return self._poller.policy.interval
+
+    @property
+    def tasks(self) -> TaskGroup:
+        return self._tasks
 
     def snapshot(self) -> Snapshot:
         return self._take()
@@ -111,15 +126,15 @@ class FleetSide:
 
     # -- the claim loop ------------------------------------------------------------------
 
-    def start_claiming(self, store: Store, tasks: TaskGroup) -> None:
+    def start_claiming(self, store: Store) -> None:
         """Poll what the store's claim cycles hand to this replica, from now on."""
-        self._claimer = tasks.start(self._claim_loop(store))
+        self._claimer = self._tasks.start(self._claim_loop(store))
 
-    async def stop_claiming(self, tasks: TaskGroup) -> None:
+    async def stop_claiming(self) -> None:
         """End the claim loop (the watcher closes its store next)."""
         claimer, self._claimer = self._claimer, None
         if claimer is not None:
-            await tasks.stop(claimer)
+            await self._tasks.stop(claimer)
 
     async def _claim_loop(self, store: Store) -> None:
         while True:

@@ -31,6 +31,7 @@ import orjson
 
 from .._models import JobStatus
 from .._validate import check_id
+from ._tasks import TaskGroup
 
 __all__ = [
     "FORMAT",
@@ -248,9 +249,10 @@ class StateFile:
     write is logged and leaves the old file whole; the next change tries again.
     """
 
-    def __init__(self, path: Path, take: Callable[[], Snapshot]) -> None:
+    def __init__(self, path: Path, take: Callable[[], Snapshot], tasks: TaskGroup) -> None:
         self.path = path
         self._take = take
+        self._tasks = tasks  # the watcher's: its writer is one of the watcher's tasks
         self._loaded = False
         self._closing = False
         self._dirty = False
@@ -267,7 +269,7 @@ class StateFile:
             return
         self._dirty = True
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write())
+            self._writer = self._tasks.start(self._write())
 
     async def idle(self) -> None:
         """Wait until no write is under way."""

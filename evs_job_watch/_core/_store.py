@@ -25,6 +25,7 @@ import attrs
 
 from ._events import JobEvent, Statuses
 from ._snapshot import Learned, SavedWatch, Snapshot, StateFile
+from ._tasks import TaskGroup
 from ._watch import Outcome, Watch
 
 __all__ = ["Claims", "Fleet", "Keeper", "LocalStore", "SharedPace", "Store", "state_file"]
@@ -61,11 +62,17 @@ class Claims:
 
 
 class Fleet(Protocol):
-    """What a watcher offers its store: its watches, and the doors for news from the fleet."""
+    """What a watcher offers its store: its watches, the doors for news from the fleet,
+    and the task group that runs the store's background tasks."""
 
     @property
     def interval(self) -> float:
         """The poll policy's interval: a watch handed over is not polled again sooner."""
+
+    @property
+    def tasks(self) -> TaskGroup:
+        """The watcher's task group: a store starts its background tasks there (and may
+        ``stop`` one ahead of its close); the watcher's close ends whatever is left."""
 
     def snapshot(self) -> Snapshot:
         """Every live watch as ``JobWatcher.snapshot`` gives it."""
@@ -183,7 +190,7 @@ class LocalStore:
         """The state file's saved watch set, if there is a file (writes start from here)."""
         if self.path is None:
             return None
-        self._file = StateFile(self.path, fleet.snapshot)
+        self._file = StateFile(self.path, fleet.snapshot, fleet.tasks)
         return self._file.load()
 
     def held(self, watch: Watch) -> None:

@@ -1,8 +1,12 @@
 """TaskGroup: the one owner of a watcher's background tasks.
 
-Every task a watcher runs in the background (the poller's workers and claim loop, the
-outboxes' couriers) is started here, and ``aclose`` cancels and awaits them all, so no
-task outlives the watcher. (``asyncio.TaskGroup`` is Python 3.11+, and it ends every
+Every task a watcher runs in the background is started here: the poller's workers, the
+fleet side's claim loop, the outboxes' couriers, the disk reads, and its store's (the
+state file's writer; a Redis store's listener and batch flusher, handed the group with
+``Fleet.tasks`` at open). ``aclose``, the last step of the watcher's close, cancels and
+awaits them all, so no task outlives the watcher; ``stop`` ends one of them earlier,
+where an owner must order its close (a Redis store stops its listener before it
+disconnects). (``asyncio.TaskGroup`` is Python 3.11+, and it ends every
 task at the first that fails; a courier whose callback raised must not end the others.)
 
 A task is cancelled again until it has ended: a cancellation can be lost on its way down

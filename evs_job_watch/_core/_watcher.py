@@ -140,22 +140,16 @@ class JobWatcher:
         policy = policy if policy is not None else PollPolicy()
         self._store = store
         pacer = Pacer(rate_limit, self._store.pace(rate_limit))
-        self._tasks = TaskGroup()  # every background task of this watcher
+        tasks = self._tasks = TaskGroup()  # every background task of this watcher, and its store's
+        rng = rng if rng is not None else random.Random()
         self._poller = Poller(
-            client,
-            policy,
-            max_concurrency,
-            pacer,
-            self._store,
-            DurationModel(),
-            rng if rng is not None else random.Random(),
-            self._tasks,
+            client, policy, max_concurrency, pacer, store, DurationModel(), rng, tasks
         )
-        self._delivery = Delivery(on_status_change, on_complete, on_fail, on_error, self._tasks)
+        self._delivery = Delivery(on_status_change, on_complete, on_fail, on_error, tasks)
         self._watches = WatchSet(self._store)
-        self._disks = disk_reads(client, pacer, self._poller, self._tasks, hints)
+        self._disks = disk_reads(client, pacer, self._poller, tasks, hints)
         self._fleet = FleetSide(
-            self._watches, self._delivery, self._poller, pacer, self.snapshot, self._disks
+            self._watches, self._delivery, self._poller, pacer, self.snapshot, tasks, self._disks
         )
         self._ready = self._check_ready(ready)
         self._resume = resume
@@ -173,7 +167,7 @@ class JobWatcher:
         if saved is not None:
             self._restore(*saved)
         if store.shared:
-            self._fleet.start_claiming(store, self._tasks)
+            self._fleet.start_claiming(store)
         if self._resume is not None:
             self.resume(self._resume)
         return self
@@ -334,13 +328,17 @@ class JobWatcher:
         if self._store.shared:
             for watch, _ in owned:
                 watch.yielded()  # no request goes out for a watch handed back
-        await self._fleet.stop_claiming(self._tasks)  # no claim under way as the store closes
-        await self._store.close(owned)
-        for watch in self._watches.close():
-            watch.closed()
-        self._poller.close()
-        self._delivery.close()
-        await self._tasks.aclose()  # every task but the caller's own (it may be a courier)
+        try:
+            await self._fleet.stop_claiming()  # no claim under way as the store closes
+            await self._store.close(owned)
+        finally:
+            for watch in self._watches.close():
+                watch.closed()
+            self._poller.close()
+            self._delivery.close()
+            # Every background task, the store's too, however its close ended; all but the
+            # caller's own (it may be a courier).
+            await self._tasks.aclose()
 
     # -- watches and handles ------------------------------------------------------------
 

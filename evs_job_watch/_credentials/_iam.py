@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import ssl
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -14,7 +12,7 @@ from yarl import URL
 from .._errors import AuthenticationError, MalformedResponseError, ServerError, ThrottledError
 from .._validate import check_id
 from .._wire._codec import error_fields
-from .._wire._http import HttpSettings, Remote, origin, read_capped
+from .._wire._http import HttpOptions, HttpSettings, Remote, Unpack, http_settings, read_capped
 from ._auth import token_headers
 from ._keys import check_secret, parse_expiry
 from ._renewal import Renewal
@@ -48,16 +46,14 @@ class PasswordAuth:
         project_name: the project by name, in the user's domain (looked up through IAM).
         iam_endpoint: e.g. ``https://iam.eu-de.otc.t-systems.com`` (a trailing ``/v3``
             is accepted, as in ``clouds.yaml``'s ``auth_url``).
-        ssl: as for ``EvsJobClient``.
-        proxy: as for ``EvsJobClient``.
-        trust_env: as for ``EvsJobClient``.
-        timeout: as for ``EvsJobClient``.
-        allow_insecure_http: as for ``EvsJobClient``.
+        http: the connection settings (``HttpSettings``), as for ``EvsJobClient``: one
+            object may serve both.
+        **options: fields of ``HttpSettings`` one by one (``ssl``, ``proxy``,
+            ``trust_env``, ``timeout``, ``allow_insecure_http``), as for ``EvsJobClient``.
     """
 
     __slots__ = (
         "_domain",
-        "_http",
         "_iam",
         "_password",
         "_project",
@@ -76,11 +72,8 @@ class PasswordAuth:
         project_id: str | None = None,
         project_name: str | None = None,
         iam_endpoint: str,
-        ssl: ssl.SSLContext | str | os.PathLike[str] | None = None,
-        proxy: str | None = None,
-        trust_env: bool = True,
-        timeout: float | timedelta = 30.0,
-        allow_insecure_http: bool = False,
+        http: HttpSettings | None = None,
+        **options: Unpack[HttpOptions],
     ) -> None:
         self._username = _name("username", username)
         check_secret("password", password)
@@ -95,15 +88,9 @@ class PasswordAuth:
         else:
             name = _name("project_name", project_name)
             self._scope = {"name": name, "domain": {"name": self._domain}}
-        self._http = HttpSettings(
-            ssl=ssl,
-            proxy=proxy,
-            trust_env=trust_env,
-            timeout=timeout,
-            allow_insecure_http=allow_insecure_http,
-        )
-        self._iam = self._http.endpoint(iam_endpoint, "iam_endpoint").removesuffix("/v3")
-        self._remote = Remote()
+        settings = http_settings(http, options, "PasswordAuth")
+        self._remote = Remote(settings, iam_endpoint, "iam_endpoint")
+        self._iam = self._remote.endpoint.removesuffix("/v3")
         self._renewal = Renewal(self._fetch, what="IAM", margin=_MARGIN, fraction=_FRACTION)
 
     def __repr__(self) -> str:
@@ -114,6 +101,11 @@ class PasswordAuth:
             f"PasswordAuth(user={self._username!r}, domain={self._domain!r}, project({scope}), "
             f"iam={self._iam!r}, password=<redacted>)"
         )
+
+    @property
+    def http(self) -> HttpSettings:
+        """The connection settings of the token requests."""
+        return self._remote.http
 
     async def headers(self, method: str, url: URL) -> Mapping[str, str]:
         """``X-Auth-Token`` with the current token, fetched first or renewed when due."""
@@ -149,28 +141,22 @@ class PasswordAuth:
 
     async def _fetch(self) -> tuple[Mapping[str, str], datetime | None]:
         url = URL(f"{self._iam}/v3/auth/tokens")
-        options = self._http.request_options(url)
-        proxy = options.get("proxy")
-        status, token, retry_after, body = await self._remote.ask(
-            self._post(url, options), url, proxy=origin(proxy) if proxy else None
-        )
+        status, token, retry_after, body = await self._remote.ask(self._post(url), url)
         data = _json(body)
         if status in (200, 201):
             return token_headers(token), self._read_token(data)
         raise self._refusal(status, data, retry_after)
 
-    async def _post(
-        self, url: URL, options: dict[str, Any]
-    ) -> tuple[int, str | None, str | None, bytes | None]:
+    async def _post(self, url: URL) -> tuple[int, str | None, str | None, bytes | None]:
         """One token request: the status, the token, ``Retry-After`` and the body."""
         # A session per fetch: a token lasts a day, and nothing is left open between.
         async with (
-            self._http.session(limit=1) as session,
+            self._remote.session(limit=1) as session,
             session.post(
                 url,
                 data=self._request_body(),
                 headers={"Content-Type": "application/json"},
-                **options,
+                **self._remote.options,
             ) as response,
         ):
             self._remote.answered = True

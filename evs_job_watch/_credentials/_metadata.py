@@ -43,7 +43,7 @@ class MetadataCredentials:
         timeout: seconds one request may take.
     """
 
-    __slots__ = ("_base", "_http", "_remote", "_sessions", "_token", "_token_until", "_ttl")
+    __slots__ = ("_base", "_remote", "_sessions", "_token", "_token_until", "_ttl")
 
     def __init__(
         self,
@@ -53,12 +53,12 @@ class MetadataCredentials:
         timeout: float | timedelta = 5.0,
     ) -> None:
         # http is accepted: the metadata service never leaves the host.
-        self._http = HttpSettings(trust_env=False, timeout=timeout, allow_insecure_http=True)
-        self._base = self._http.endpoint(base_url, "metadata base_url")
+        http = HttpSettings(trust_env=False, timeout=timeout, allow_insecure_http=True)
+        self._remote = Remote(http, base_url, "metadata base_url")
+        self._base = self._remote.endpoint
         if not (isinstance(session_token_ttl, int) and 1 <= session_token_ttl <= 21600):
             raise ValueError("session_token_ttl must be whole seconds from 1 to 21600")
         self._ttl = session_token_ttl
-        self._remote = Remote()
         self._sessions: bool | None = None  # does the service hand out session tokens?
         self._token: str | None = None
         self._token_until = 0.0
@@ -68,7 +68,7 @@ class MetadataCredentials:
 
     async def __call__(self) -> Credentials:
         """Read the current keys (asking for a session token first where supported)."""
-        async with self._http.session(limit=1) as session:
+        async with self._remote.session(limit=1) as session:
             status, body = await self._read(session)
             if status == 401 and self._token is not None:
                 self._token = None  # the session token expired early: one more try
@@ -136,7 +136,7 @@ class MetadataCredentials:
         cap: int,
     ) -> tuple[int, bytes | None]:
         async with session.request(
-            method, url, headers=headers, **self._http.request_options(url)
+            method, url, headers=headers, **self._remote.options
         ) as response:
             self._remote.answered = True
             return response.status, await read_capped(response, cap)

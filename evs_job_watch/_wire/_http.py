@@ -10,10 +10,11 @@ import os
 import re
 import socket
 import ssl
+import sys
 import urllib.request
 from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import aiohttp
 import attrs
@@ -22,13 +23,20 @@ from yarl import URL
 from .._errors import ConnectionSetupError, EvsJobWatchError, ServerError
 from .._validate import positive_seconds
 
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # cattrs, a requirement, brings typing_extensions there
+    from typing_extensions import Unpack
+
 __all__ = [
     "MAX_BODY_BYTES",
+    "HttpOptions",
     "HttpSettings",
     "Remote",
-    "SslOption",
+    "Unpack",
     "check_endpoint",
     "connection_failure",
+    "http_settings",
     "is_loopback",
     "origin",
     "read_capped",
@@ -36,7 +44,6 @@ __all__ = [
 
 MAX_BODY_BYTES = 1024 * 1024
 _PATH = re.compile(r"[A-Za-z0-9._~/-]*", re.ASCII)
-SslOption = ssl.SSLContext | str | os.PathLike[str] | None
 T = TypeVar("T")
 
 
@@ -85,7 +92,7 @@ def origin(url: URL) -> str:
     return f"{url.scheme}://{host}:{url.port}" if url.port is not None else f"{url.scheme}://{host}"
 
 
-def _ssl_context(value: object) -> ssl.SSLContext | None:
+def _ssl_context(value: ssl.SSLContext | str | os.PathLike[str] | None) -> ssl.SSLContext | None:
     if value is None:
         return None
     if isinstance(value, ssl.SSLContext):
@@ -110,7 +117,7 @@ def _ssl_context(value: object) -> ssl.SSLContext | None:
     raise ValueError("ssl takes an ssl.SSLContext or the path of a CA bundle (PEM), or None")
 
 
-def _proxy_url(value: object) -> URL | None:
+def _proxy_url(value: str | URL | None) -> URL | None:
     if value is None:
         return None
     try:
@@ -128,19 +135,40 @@ def _timeout(value: float | timedelta) -> float:
     return positive_seconds(value, "timeout")
 
 
+def _flag(instance: object, attribute: attrs.Attribute[bool], value: object) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{attribute.name} must be True or False, got {value!r}")
+
+
+class HttpOptions(TypedDict, total=False):
+    """``HttpSettings``' fields as keyword arguments: what ``EvsJobClient``,
+    ``EvsJobClient.from_environment`` and ``PasswordAuth`` take besides ``http=``
+    (``**options: Unpack[HttpOptions]`` types a wrapper of one of them)."""
+
+    ssl: ssl.SSLContext | str | os.PathLike[str] | None
+    proxy: str | None
+    trust_env: bool
+    timeout: float | timedelta
+    allow_insecure_http: bool
+
+
 @attrs.frozen(repr=False)
 class HttpSettings:
-    """The connection settings of a kind of request: TLS, proxy, proxies from the
-    environment, timeout, and whether plain http may leave the host.
+    """How the library connects: TLS, proxy, proxies from the environment, timeout, and
+    whether plain http may leave the host. Checked when made (``ValueError`` for a bad
+    value, ``TypeError`` for a wrong type); frozen, so one object can serve several.
 
-    The one owner of these settings: ``EvsJobClient``, ``PasswordAuth`` and
-    ``EvsJobClient.from_environment`` (which hands the same settings to both) take them
-    as the same keyword arguments, checked here.
+    ``EvsJobClient``, ``EvsJobClient.from_environment`` and ``PasswordAuth`` take it as
+    ``http=``, or its fields as keyword arguments (``timeout=5``), or both: a keyword
+    given replaces that field of ``http``. ``from_environment`` hands the same settings
+    to the client and to IAM.
 
     Args:
         ssl: None for the system's CAs, an ``ssl.SSLContext`` (it must verify), or the
-            path of a PEM CA bundle to trust as well as the system's CAs.
-        proxy: a proxy URL for every request (it may carry ``user:password@``).
+            path of a PEM CA bundle to trust as well as the system's CAs (read here).
+            There is no switch to turn verification off.
+        proxy: a proxy URL for every request (it may carry ``user:password@``, never
+            shown in a ``repr``).
         trust_env: when ``proxy`` is not given, take it from ``HTTPS_PROXY`` /
             ``HTTP_PROXY`` / ``NO_PROXY`` (as urllib and aiohttp read them).
         timeout: seconds one request may take, connecting included.
@@ -149,64 +177,73 @@ class HttpSettings:
 
     ssl: ssl.SSLContext | None = attrs.field(default=None, converter=_ssl_context)
     proxy: URL | None = attrs.field(default=None, converter=_proxy_url)
-    trust_env: bool = True
+    trust_env: bool = attrs.field(default=True, validator=_flag)
     timeout: float = attrs.field(default=30.0, converter=_timeout)
-    allow_insecure_http: bool = False
+    allow_insecure_http: bool = attrs.field(default=False, validator=_flag)
 
     def __repr__(self) -> str:
+        # The proxy's origin only: its user info may hold a password.
         proxy = origin(self.proxy) if self.proxy is not None else None
-        return f"HttpSettings(proxy={proxy!r}, trust_env={self.trust_env})"
+        tls = "SSLContext" if self.ssl is not None else None
+        return (
+            f"HttpSettings(ssl={tls}, proxy={proxy!r}, trust_env={self.trust_env}, "
+            f"timeout={self.timeout:g}, allow_insecure_http={self.allow_insecure_http})"
+        )
 
-    def keywords(self) -> dict[str, Any]:
-        """The settings as the keyword arguments of ``EvsJobClient`` and ``PasswordAuth``."""
-        return {
-            "ssl": self.ssl,
-            "proxy": None if self.proxy is None else str(self.proxy),
-            "trust_env": self.trust_env,
-            "timeout": self.timeout,
-            "allow_insecure_http": self.allow_insecure_http,
-        }
 
-    def endpoint(self, url: object, what: str = "endpoint") -> str:
-        """``url`` without a trailing slash, if it is a safe absolute URL under these
-        settings (``check_endpoint``); else ValueError."""
-        return check_endpoint(url, self.allow_insecure_http, what)
+_FIELDS = tuple(HttpOptions.__annotations__)
 
-    def proxy_for(self, url: URL) -> URL | None:
-        """The proxy requests to ``url`` go through, if any.
 
-        Decided once per server rather than left to aiohttp's ``trust_env``, which looks
-        the variables up (and reads ``~/.netrc``, whose credentials would clash with a
-        signature) in a thread on every request.
-        """
-        if self.proxy is not None or not self.trust_env:
-            return self.proxy
-        host = url.raw_host or ""
-        if not host or urllib.request.proxy_bypass(host):
-            return None
-        found = urllib.request.getproxies().get(url.scheme)
-        try:
-            return _proxy_url(found)
-        except ValueError:
-            return None  # a proxy of a kind aiohttp cannot use (socks5://...): go direct
+def http_settings(http: HttpSettings | None, options: HttpOptions, where: str) -> HttpSettings:
+    """The settings of ``http`` (None: the defaults) with ``options``, the keyword
+    arguments ``where`` was given, in place of its fields; checked, as ``HttpSettings``
+    checks them. A keyword that is no field is a ``TypeError``, as Python's own."""
+    if http is not None and not isinstance(http, HttpSettings):
+        raise TypeError(f"http must be an HttpSettings, got {type(http).__name__}")
+    for name in options:
+        if name not in _FIELDS:
+            known = ", ".join(_FIELDS)
+            raise TypeError(
+                f"{where}() got an unexpected keyword argument {name!r} "
+                f"(its connection settings are {known}, or http=HttpSettings(...))"
+            )
+    if http is None:
+        return HttpSettings(**options)
+    return attrs.evolve(http, **options) if options else http
 
-    def request_options(self, url: URL) -> dict[str, Any]:
-        """Keyword arguments for every request to ``url``'s server: no redirects, the
-        timeout, TLS, and its proxy."""
-        options: dict[str, Any] = {
-            "allow_redirects": False,
-            "timeout": aiohttp.ClientTimeout(total=float(self.timeout)),
-        }
-        if self.ssl is not None:
-            options["ssl"] = self.ssl
-        proxy = self.proxy_for(url)
-        if proxy is not None:
-            options["proxy"] = proxy
-        return options
 
-    def session(self, limit: int = 100) -> aiohttp.ClientSession:
-        """A new session (proxies come with ``request_options``, not from the session)."""
-        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit))
+def _proxy_for(http: HttpSettings, url: URL) -> URL | None:
+    """The proxy requests to ``url`` go through under ``http``, if any.
+
+    Decided once per server rather than left to aiohttp's ``trust_env``, which looks
+    the variables up (and reads ``~/.netrc``, whose credentials would clash with a
+    signature) in a thread on every request.
+    """
+    if http.proxy is not None or not http.trust_env:
+        return http.proxy
+    host = url.raw_host or ""
+    if not host or urllib.request.proxy_bypass(host):
+        return None
+    found = urllib.request.getproxies().get(url.scheme)
+    try:
+        return _proxy_url(found)
+    except ValueError:
+        return None  # a proxy of a kind aiohttp cannot use (socks5://...): go direct
+
+
+def _request_options(http: HttpSettings, url: URL) -> dict[str, Any]:
+    """Keyword arguments for every request to ``url``'s server under ``http``: no
+    redirects, the timeout, TLS, and its proxy."""
+    options: dict[str, Any] = {
+        "allow_redirects": False,
+        "timeout": aiohttp.ClientTimeout(total=float(http.timeout)),
+    }
+    if http.ssl is not None:
+        options["ssl"] = http.ssl
+    proxy = _proxy_for(http, url)
+    if proxy is not None:
+        options["proxy"] = proxy
+    return options
 
 
 # aiohttp 3.10+ names DNS failures apart (whichever resolver); before, a gaierror says it.
@@ -281,33 +318,44 @@ def connection_failure(
 
 
 class Remote:
-    """One server as the library's requests meet it: whether it has answered yet, and
-    what a request to it that got no answer raises (``connection_failure``)."""
+    """One server as the library's requests meet it, under one set of settings: its
+    endpoint (checked), the options of every request to it (its proxy decided here,
+    once), whether it has answered yet, and what a request to it that got no answer
+    raises (``connection_failure``). The client, IAM and the metadata service each
+    have one.
 
-    __slots__ = ("answered",)
+    Args:
+        http: the connection settings.
+        endpoint: the server's base URL (``check_endpoint``; ValueError naming ``what``).
+        what: what the endpoint is called in an error.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_proxy", "answered", "endpoint", "http", "options")
+
+    def __init__(self, http: HttpSettings, endpoint: object, what: str = "endpoint") -> None:
+        self.http = http
+        self.endpoint = check_endpoint(endpoint, http.allow_insecure_http, what)
+        self.options = _request_options(http, URL(self.endpoint))
+        proxy = self.options.get("proxy")
+        self._proxy = origin(proxy) if proxy is not None else None
         # Until the server has answered once, failing to connect is a setup problem.
         self.answered = False
 
-    async def ask(
-        self,
-        request: Awaitable[T],
-        url: URL,
-        *,
-        proxy: str | None = None,
-        job_id: str | None = None,
-    ) -> T:
+    def session(self, limit: int = 100) -> aiohttp.ClientSession:
+        """A new session (the proxy comes with ``options``, not from the session)."""
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit))
+
+    async def ask(self, request: Awaitable[T], url: URL, *, job_id: str | None = None) -> T:
         """Await ``request`` (which sets ``answered`` once a response comes); a connection
         failure or timeout becomes our error, raised outside the handler, so that no
         ``__context__`` carries aiohttp's exception: some of those keep the request's
-        headers, and so a token."""
+        headers, and so a token. The one place the library does this."""
         failure: EvsJobWatchError
         try:
             return await request
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             failure = connection_failure(
-                exc, url, answered=self.answered, proxy=proxy, job_id=job_id
+                exc, url, answered=self.answered, proxy=self._proxy, job_id=job_id
             )
         raise failure
 

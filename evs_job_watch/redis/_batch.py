@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from .._core._tasks import cancel_and_wait
+from .._core._tasks import TaskGroup
 
 __all__ = ["Batches", "until_set"]
 
@@ -25,9 +25,13 @@ class Batches:
     """Items queued, sent by ``send`` in batches; ``drain`` waits for what was queued."""
 
     def __init__(
-        self, send: Callable[[list[Item]], Awaitable[None]], window: Callable[[], float]
+        self,
+        send: Callable[[list[Item]], Awaitable[None]],
+        window: Callable[[], float],
+        tasks: Callable[[], TaskGroup],
     ) -> None:
         self._send = send
+        self._tasks = tasks  # the watcher's task group, once the store is open
         self._window = window  # seconds an item waits for others to travel with it
         self._items: list[Item] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -42,7 +46,7 @@ class Batches:
         self._items.append(item)
         self._queued += 1
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+            self._flusher = self._tasks().start(self._flush())
 
     def queue_all(self, items: list[Item]) -> None:
         for item in items:
@@ -65,7 +69,7 @@ class Batches:
             if self._flusher is None or self._flusher.done():
                 if not self._items:
                     return  # dropped at close
-                self._flusher = asyncio.get_running_loop().create_task(self._flush())
+                self._flusher = self._tasks().start(self._flush())
             self._hurry.set()
             self._progress.clear()
             await self._progress.wait()
@@ -83,7 +87,7 @@ class Batches:
             await asyncio.wait_for(asyncio.shield(self._flusher), timeout)
         except asyncio.TimeoutError:
             logger.warning("Redis unreachable at close: %d updates not sent", len(self._items))
-            await cancel_and_wait([self._flusher])
+            await self._tasks().stop(self._flusher)
 
     async def _flush(self) -> None:
         await until_set(self._hurry, self._window())  # a 429 to tell does not wait

@@ -20,7 +20,6 @@ from typing import Any, Protocol
 import orjson
 
 from .._core._store import Fleet
-from .._core._tasks import cancel_and_wait
 from . import _wire
 from ._link import FAULTS, Link
 
@@ -71,7 +70,7 @@ class Listener:
     async def start(self) -> None:
         """Learn where the log ends (news from now on), then read on in a task."""
         self._read_from[self._log] = await self._tail(self._log)
-        self._task = asyncio.get_running_loop().create_task(self._listen())
+        self._task = self._store.fleet.tasks.start(self._listen())  # the watcher's group
 
     async def hear_events(self, wanted: bool) -> None:
         """Read the events stream while an event stream is open here, from its end now."""
@@ -83,7 +82,7 @@ class Listener:
 
     async def stop(self) -> None:
         if self._task is not None:
-            await cancel_and_wait([self._task])  # again if redis-py's timeout ate it
+            await self._store.fleet.tasks.stop(self._task)  # again if redis-py's timeout ate it
 
     async def _tail(self, stream: str) -> str:
         """The id of the last entry of ``stream`` (``0-0`` if it has none)."""

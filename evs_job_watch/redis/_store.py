@@ -90,7 +90,7 @@ class RedisStore:
         self._link = Link(redis, namespace, self.replica, cluster)
         self._listener = Listener(self._link, self)
         self._fleet: Fleet | None = None
-        self._batches = Batches(self._send, self._window)
+        self._batches = Batches(self._send, self._window, lambda: self.fleet.tasks)
         # Claims that came with a batch's answer, each with the number of settles seen
         # here when its add was queued (see _fresh).
         self._claims: list[tuple[str, Statuses, int]] = []

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import aiohttp
+from typing_extensions import Unpack
 
 from evs_job_watch import (
     AkSkAuth,
@@ -23,6 +24,8 @@ from evs_job_watch import (
     EvsApiError,
     EvsJobClient,
     EvsJobWatchError,
+    HttpOptions,
+    HttpSettings,
     Job,
     JobEntities,
     JobEvent,
@@ -261,6 +264,16 @@ async def production_clients(ca: ssl.SSLContext) -> None:
                 size: int | None = disk.size
                 print(disk.volume_id, disk.status, size, disk.server_ids, disk.is_usable)
     client = await EvsJobClient.from_environment("otc", service="evs", ssl="/etc/ssl/ca.pem")
+    await client.aclose()
+    corporate = HttpSettings(
+        ssl=ca, proxy="http://proxy.example:3128", timeout=timedelta(seconds=10)
+    )
+    shown: float = corporate.timeout
+    print(shown, corporate.proxy, corporate.trust_env, corporate.allow_insecure_http)
+    client = await EvsJobClient.from_environment("otc", http=corporate, timeout=5.0)
+    same: HttpSettings = client.http
+    print(same, PasswordAuth("u", "p", domain_name="d", project_id="p", iam_endpoint="", http=same))
+    print(with_timeout(endpoint_for("otc", "eu-de"), "p", timeout=5, trust_env=False))
     try:
         await client.get_job("4b5c6d7e8f90a1b2c3d4e5f60718293a")
     except ConnectionSetupError as exc:
@@ -269,3 +282,8 @@ async def production_clients(ca: ssl.SSLContext) -> None:
         proxy: str | None = exc.proxy
         print(where, reason, proxy, exc.job_id)
     await client.aclose()
+
+
+def with_timeout(endpoint: str, project_id: str, **options: Unpack[HttpOptions]) -> EvsJobClient:
+    """A wrapper that passes the connection settings on, typed as the client types them."""
+    return EvsJobClient(endpoint, project_id, **options)
