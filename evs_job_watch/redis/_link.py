@@ -50,6 +50,10 @@ class Link:
         self.calls = 0  # round trips made, for the benchmarks
         self._script = client.register_script(_SCRIPT)
         self._down = False
+        # Done when a call goes through: the calls waiting out a backoff try again at
+        # once (else a batch could sleep two seconds after Redis is back, and the claim
+        # cycle that waits for it let this replica's leases lapse).
+        self._back: asyncio.Future[None] | None = None
 
     async def hello(self) -> None:
         """Learn the fleet's epoch (starting one if Redis has none)."""
@@ -89,9 +93,18 @@ class Link:
                 if not self._down:
                     self._down = True
                     logger.warning("Redis is unreachable (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(max(delays(next(waits)), _FIRST_DELAY / 2))
+                await self._wait_out(max(delays(next(waits)), _FIRST_DELAY / 2))
                 continue
+            back, self._back = self._back, None
+            if back is not None and not back.done():
+                back.set_result(None)
             if self._down:
                 self._down = False
                 logger.warning("Redis is reachable again")
             return result
+
+    async def _wait_out(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if another call gets through meanwhile."""
+        if self._back is None:
+            self._back = asyncio.get_running_loop().create_future()
+        await asyncio.wait({self._back}, timeout=seconds)

@@ -104,6 +104,7 @@ class RedisStore:
         self._next_cycle = 0.0
         self._pace: FleetPace | None = None
         self._closing = False
+        self._beating = False  # a claim cycle of this epoch went through: a heartbeat is kept
         self.leased_until = 0.0  # loop time; nothing is polled before the first renewal
 
     def __repr__(self) -> str:
@@ -264,7 +265,7 @@ class RedisStore:
         while True:
             try:
                 result = await self._link.run(
-                    "batch", int(self.lease * 1e6), self._keep_ms, _dumps(items)
+                    "batch", int(self.lease * 1e6), self._keep_ms, _wire.batch_items(items)
                 )
             except Reset as reset:
                 # Sent with the re-adds, in one call, so that they apply to the watches
@@ -322,13 +323,18 @@ class RedisStore:
         lease = int(self.lease * 1e6)
         result = await self.run("claim", lease, _CLAIM_MOST, repr(rate), int(ahead * 1e6))
         self.leased_until = started + self.lease * _SAFE_SHARE
-        _, lost, claimed, shed, soon, share = result
+        _, lost, claimed, shed, soon, share, gone = result
+        lost = [job.decode() for job in lost]
+        if gone and self._beating:
+            # Taken for dead (no heartbeat for a lease): its watches may be anyone's now.
+            lost = sorted({*lost, *(w.job_id for w in self.fleet.watches() if w.polling)})
+        self._beating = True
         if self._pace is not None:
             self._pace.granted(float(share))
         if int(soon) >= 0:  # a watch falls due before the next cycle: look again then
             self._next_cycle = min(self._next_cycle, started + max(int(soon) / 1e6, _SOONEST))
         taken = [(job.decode(), _wire.known_of(s, u)) for job, s, u in claimed]
-        return taken, [job.decode() for job in lost], int(shed)
+        return taken, lost, int(shed)
 
     def _after_reset(self, items: list[dict[str, object]]) -> list[dict[str, object]]:
         """Of ``items`` (and of those queued), what still means something after Redis lost
@@ -368,6 +374,7 @@ class RedisStore:
                 return False
             while True:
                 self._link.epoch = epoch
+                self._beating = False  # Redis forgot this replica's heartbeat too
                 # What was queued before the reset was learned: the re-adds say it now,
                 # and the claims and losses still to hand over are of the fleet's state
                 # that is gone (a watch claimed then is added again as it stands here).
@@ -384,14 +391,10 @@ class RedisStore:
                     return True
                 try:
                     result = await self._link.run(
-                        "batch", int(self.lease * 1e6), self._keep_ms, _dumps(batch)
+                        "batch", int(self.lease * 1e6), self._keep_ms, _wire.batch_items(batch)
                     )
                 except Reset as again:
                     epoch = again.epoch
                     continue
                 self._settle_batch(batch, result[1])
                 return True
-
-
-def _dumps(items: list[dict[str, object]]) -> str:
-    return orjson.dumps(items).decode()

@@ -26,6 +26,7 @@ from .._wire._codec import encode_job, job_from_data
 
 __all__ = [
     "EVENT",
+    "batch_items",
     "event_message",
     "event_prefix",
     "events_of",
@@ -139,3 +140,8 @@ def known_of(job: bytes | str, subs: bytes | str) -> Statuses:
         JobStatus(job) if job else None,
         {str(sub): JobStatus(str(status)) for sub, status in data.items() if status},
     )
+
+
+def batch_items(items: list[dict[str, object]]) -> str:
+    """A batch's items, as the script's ``batch`` operation reads them (JSON)."""
+    return orjson.dumps(items).decode()

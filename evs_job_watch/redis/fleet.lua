@@ -45,10 +45,13 @@ if current ~= epoch then
   return {'reset', current}
 end
 
+-- The previous owner's set keeps the job: its next claim cycle finds the job owned by
+-- another and reports it lost, so that it stops polling it (a replica whose lease lapsed
+-- while it lived must learn it, whatever made it late). A dead replica's set goes with
+-- its heartbeat (room); if it was only late, its next claim cycle says so ("gone"), and
+-- it stops polling everything it polled.
 local function take(job, lease)
   local w = wkey(job)
-  local prev = redis.call('HGET', w, 'owner')
-  if prev and prev ~= '' then redis.call('SREM', own(prev), job) end
   redis.call('HSET', w, 'owner', rid)
   redis.call('SADD', own(rid), job)
   redis.call('ZADD', DUE, now + lease, job)
@@ -67,6 +70,9 @@ end
 -- claim cycle beats the heart: a batch sent after a close must not revive a replica.
 local function room(owned, beat)
   if beat then redis.call('ZADD', REPLICAS, now + tonumber(ARGV[5]), rid) end
+  for _, dead in ipairs(redis.call('ZRANGEBYSCORE', REPLICAS, '-inf', now)) do
+    redis.call('DEL', own(dead))
+  end
   redis.call('ZREMRANGEBYSCORE', REPLICAS, '-inf', now)
   local live = math.max(redis.call('ZCARD', REPLICAS), 1)
   local fair = math.ceil(redis.call('ZCARD', DUE) / live)
@@ -107,6 +113,7 @@ if op == 'claim' then
   -- ARGV 5: lease (us), 6: most watches to claim now, 7: the fleet's rate limit (0: none),
   -- 8: how far ahead this replica reserved request slots (us)
   local lease, most = tonumber(ARGV[5]), tonumber(ARGV[6])
+  local gone = redis.call('ZSCORE', REPLICAS, rid) and 0 or 1
   local lost, mine = {}, redis.call('SMEMBERS', own(rid))
   for _, job in ipairs(mine) do
     if redis.call('HGET', wkey(job), 'owner') == rid then
@@ -135,7 +142,7 @@ if op == 'claim' then
     local first = redis.call('ZRANGE', DUE, 0, 0, 'WITHSCORES')
     if first[2] then soon = math.max(tonumber(first[2]) - now, 0) end
   end
-  return {'ok', lost, claimed, math.max(shed, 0), num(soon), tostring(granted)}
+  return {'ok', lost, claimed, math.max(shed, 0), num(soon), tostring(granted), gone}
 end
 
 if op == 'check' then

@@ -117,8 +117,9 @@ class Disks:
             if effect is not None and isinstance(volume_id, str):
                 self._act(one, volume_id, effect, known.get(volume_id))
 
-    def _act(self, job: SimJob, volume_id: str, effect: tuple[str, str | None, str],
-             volume: Any) -> None:
+    def _act(
+        self, job: SimJob, volume_id: str, effect: tuple[str, str | None, str], volume: Any
+    ) -> None:
         start = job.steps[0][0]
         disk = self._disks.get(volume_id)
         if disk is None or job.job_type == "createVolume":
@@ -215,8 +216,10 @@ class Gateway(Protocol):
 
     disks: Disks
     faults: Faults
+
     @property
     def requests(self) -> MutableSequence[RequestRecord]: ...
+
     project_id: str
 
 
