@@ -17,6 +17,8 @@ import redis.asyncio as aioredis
 
 from evs_job_watch import PollPolicy
 from evs_job_watch.redis import RedisServer
+from evs_job_watch.redis._link import Link
+from evs_job_watch.redis._wire import batch_items
 from evs_job_watch.simulator import EvsSimulator
 
 from .netkit import Relay
@@ -192,3 +194,39 @@ async def test_a_replica_whose_lease_lapsed_while_it_lived_stops_polling_and_say
     seen = pollers(sim)[job]
     first_b = next(n for n, (_, agent) in enumerate(seen) if agent == "b")
     assert [agent for _, agent in seen[first_b:]] == ["b"] * (len(seen) - first_b)
+
+
+async def test_leases_held_when_redis_was_away_are_not_taken_by_the_first_replica_back(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    # The fleet script, called as two replicas' links call it. a owns a watch (lease
+    # 0.3 s); then nobody reaches Redis for longer than the lease (Redis down, stalled,
+    # or restarted with its data). b, back first, must not take a's watch: a has had no
+    # chance to renew it or to send what it delivered meanwhile. Fails if the leases
+    # lapse through the outage (b claims it, and delivers a's last events again).
+    prefix = f"evs_job_watch:{{{namespace}}}:"
+    client = aioredis.Redis.from_url(redis_server.url)
+    lease = 300_000  # us
+    try:
+        a, b = (Link(client, prefix, name) for name in ("a", "b"))
+        await a.hello()
+        await b.hello()
+        await a.run("claim", lease, 500, "0", 0)  # a's heartbeat
+        add = [{"a": "add", "j": "job-1", "s": "RUNNING", "u": "{}", "h": 1, "o": 1}]
+        result = await a.run("batch", lease, 60_000, batch_items(add))
+        assert result[1][0][0] == b"claimed"
+        await asyncio.sleep(0.5)  # no call for longer than the lease
+        claim = await b.run("claim", lease, 500, "0", 0)
+        assert claim[2] == []  # b took nothing
+        again = await a.run("claim", lease, 500, "0", 0)
+        assert again[1] == [] and again[6] == 0  # a still owns it, and is alive
+        # While the fleet calls on (b, every 50 ms), a lapse is a lapse again.
+        taken = []
+        for _ in range(40):
+            await asyncio.sleep(0.05)
+            taken += [job for job, _, _ in (await b.run("claim", lease, 500, "0", 0))[2]]
+            if taken:
+                break
+        assert taken == [b"job-1"]
+    finally:
+        await client.aclose()

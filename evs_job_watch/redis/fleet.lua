@@ -45,6 +45,27 @@ if current ~= epoch then
   return {'reset', current}
 end
 
+-- Redis was away (down, stalled, or restarted with its data) or nobody called it for
+-- half a lease: the leases and heartbeats did not lapse through fault of their holders,
+-- so each is given a lease from now. Else the first replica back would take everything
+-- the others polled, before they could send what they delivered meanwhile.
+if op == 'claim' or op == 'batch' then
+  local lease = tonumber(ARGV[5])
+  local seen = tonumber(redis.call('GET', P .. 'seen') or now)
+  redis.call('SET', P .. 'seen', num(now))
+  if now - seen > lease / 2 then
+    local alive = redis.call('ZRANGE', P .. 'replicas', 0, -1)
+    for _, r in ipairs(alive) do
+      redis.call('ZADD', P .. 'replicas', 'GT', now + lease, r)
+      for _, job in ipairs(redis.call('SMEMBERS', P .. 'own:' .. r)) do
+        if redis.call('HGET', P .. 'w:' .. job, 'owner') == r then
+          redis.call('ZADD', P .. 'due', 'GT', now + lease, job)
+        end
+      end
+    end
+  end
+end
+
 -- The previous owner's set keeps the job: its next claim cycle finds the job owned by
 -- another and reports it lost, so that it stops polling it (a replica whose lease lapsed
 -- while it lived must learn it, whatever made it late). A dead replica's set goes with
