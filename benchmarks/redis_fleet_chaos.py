@@ -53,6 +53,7 @@ LEASE = 2.0
 RATE = 200.0
 POLICY = PollPolicy(interval=0.1, max_interval=0.4, latency=None, max_consecutive_errors=1000)
 GUARD = 120.0  # seconds a wait may take before it counts as hung
+ROOT = Path(__file__).resolve().parent.parent  # where ``benchmarks`` imports from
 
 
 # -- a replica (child process) ----------------------------------------------------------
@@ -156,6 +157,7 @@ async def _start(sim: EvsSimulator, url: str, namespace: str, name: str, log: Pa
             stdout=asyncio.subprocess.PIPE,
             stderr=errors,
             env={**os.environ, "EVS_TOKEN": sim.token},
+            cwd=ROOT,
             limit=2**24,
         )
     child = _Child(name, process)
@@ -163,7 +165,9 @@ async def _start(sim: EvsSimulator, url: str, namespace: str, name: str, log: Pa
     return child
 
 
-async def one_run(seed: int, jobs_count: int, logs: Path) -> dict[str, Any]:
+async def one_run(
+    seed: int, jobs_count: int, logs: Path, settle: float = 2 * LEASE
+) -> dict[str, Any]:
     """One run: its failures (duplicates outside c's jobs, hung or wrong waits, missing
     terminal events) and what it counted."""
     keep_data = seed % 2 == 0
@@ -194,9 +198,10 @@ async def one_run(seed: int, jobs_count: int, logs: Path) -> dict[str, Any]:
         c.process.send_signal(signal.SIGKILL)
         await c.process.wait()
         direct = redis_sync.Redis.from_url(server.url)
-        held = {job.decode() for job in direct.smembers(f"evs_job_watch:{{{namespace}}}:own:c")}
+        owned = direct.smembers(f"evs_job_watch:{{{namespace}}}:own:c")
+        held = {job.decode() if isinstance(job, bytes) else str(job) for job in owned}
         if keep_data:
-            direct.execute_command("CLIENT", "PAUSE", "10000", "WRITE")
+            direct.client_pause(10_000, all=False)  # writes only: SAVE still runs
             direct.save()
         direct.close()
         await asyncio.sleep(0.2)
@@ -212,7 +217,7 @@ async def one_run(seed: int, jobs_count: int, logs: Path) -> dict[str, Any]:
             wrong = [job for job in jobs if got.get(job) != sim.outcome(job)]
             if wrong:
                 failures.append(f"{child.name}: wrong outcome for {wrong[:3]}")
-        await asyncio.sleep(2 * LEASE)  # a late repeat would come within this
+        await asyncio.sleep(settle)  # a late repeat would come within this
         for child in (a, b):
             await child.send("stop")
             await asyncio.wait_for(child.process.wait(), GUARD)
