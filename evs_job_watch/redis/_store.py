@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 import socket
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -24,6 +25,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from .._core._events import JobEvent, Statuses
+from .._core._snapshot import Learned, SavedWatch
 from .._core._store import Claims, Fleet, SharedPace
 from .._core._watch import Outcome, Watch
 from .._errors import WatchTimeoutError
@@ -31,6 +33,8 @@ from .._models import Job
 from .._validate import check_id, positive_seconds
 from . import _wire
 from ._batch import Batches, until_set
+from ._learned import EVERY as _SHARE_EVERY
+from ._learned import SharedLearning
 from ._ledger import Ledger
 from ._link import MAX_DELAY as _MAX_DELAY
 from ._link import Link, Reset
@@ -105,6 +109,7 @@ class RedisStore:
         self._pace: FleetPace | None = None
         self._closing = False
         self._beating = False  # a claim cycle of this epoch went through: a heartbeat is kept
+        self._learning = SharedLearning()
         self.leased_until = 0.0  # loop time; nothing is polled before the first renewal
 
     def __repr__(self) -> str:
@@ -124,11 +129,14 @@ class RedisStore:
 
     # -- the Store protocol -------------------------------------------------------------
 
-    async def open(self, fleet: Fleet) -> None:
+    async def open(self, fleet: Fleet) -> tuple[float, list[SavedWatch], Learned] | None:
+        """Connect; nothing to resume but what the fleet learned of job durations."""
         self._fleet = fleet
+        key, client = f"{self._link.prefix}learned", self._link.client
         try:
             await asyncio.wait_for(self._link.hello(), self._open_timeout)
             await asyncio.wait_for(self._listener.start(), self._open_timeout)
+            raw = await asyncio.wait_for(client.hgetall(key), self._open_timeout)
         except asyncio.TimeoutError:
             if self._own_client:
                 await self._link.client.aclose()
@@ -137,7 +145,9 @@ class RedisStore:
                 f"{self.namespace!r})"
             ) from None
         self._kick.set()  # the first claim cycle at once: it renews, so polling can start
-        return
+        self._learning.next_share = asyncio.get_running_loop().time() + _SHARE_EVERY
+        learned = self._learning.taken(raw)
+        return (time.time(), [], learned) if learned else None
 
     def pace(self, rate_limit: float | None) -> SharedPace | None:
         self._pace = FleetPace(self, rate_limit)
@@ -154,6 +164,9 @@ class RedisStore:
         shed = 0
         if loop.time() >= self._next_cycle or self._listener.work:
             self._listener.work = False
+            if loop.time() >= self._learning.next_share:
+                self._learning.next_share = loop.time() + _SHARE_EVERY
+                self._learning.share(self.fleet, self._queue)
             await self._listener.hear_events(self.fleet.listens())
             self._next_cycle = loop.time() + self.lease / 4
             stamp = self._ledger.stamp
@@ -228,6 +241,7 @@ class RedisStore:
         if self._fleet is None or self._closing:
             return
         self.handed_back(owned)
+        self._learning.share(self.fleet, self._queue)
         self._queue({"a": "bye", "j": ""})
         self._closing = True
         self._batches.seal()
@@ -347,24 +361,6 @@ class RedisStore:
                 kept.append(item)
         return kept
 
-    def _readds(self) -> list[dict[str, object]]:
-        """This replica's watches as it knows them, to add again to an emptied Redis: the
-        live ones, and those whose job ended here while its last events are delivered
-        (polled here until their ending is recorded)."""
-        items: list[dict[str, object]] = []
-        # Long enough for the replica that polled a watch to find Redis back, through
-        # its longest retry delays, and to take it back.
-        grace = int((self.lease + 2 * _MAX_DELAY) * 1e6)
-        for watch, polled in (
-            *((watch, watch.polling) for watch in self.fleet.watches()),
-            *((watch, True) for watch in self.fleet.finishing()),
-        ):
-            job, subs = _wire.statuses_data(watch.delivered())
-            held = int(watch.held)
-            item = {"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": held}
-            items.append({**item, "o": int(polled), "g": 1, "w": grace})
-        return items
-
     async def _reseed(self, epoch: str, items: Sequence[dict[str, object]] = ()) -> bool:
         """Redis lost the watch set: add this replica's watches again, as they were, with
         ``items`` after them in the same call. Returns False if another call of this
@@ -381,7 +377,10 @@ class RedisStore:
                 self._claims.clear()
                 self._lost.clear()
                 self._batches.keep(self._after_reset)
-                readds = self._readds()
+                # Long enough for the replica that polled a watch to find Redis back,
+                # through its longest retry delays, and to take it back.
+                grace = int((self.lease + 2 * _MAX_DELAY) * 1e6)
+                readds = _wire.readds(self.fleet, grace)
                 logger.warning(
                     "Redis lost the watch set; adding this replica's %d again", len(readds)
                 )

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from .._core._events import JobEvent, Statuses
+from .._core._store import Fleet
 from .._errors import (
     AuthenticationError,
     EvsApiError,
@@ -33,6 +34,7 @@ __all__ = [
     "known_of",
     "outcome_data",
     "outcome_of",
+    "readds",
     "statuses_data",
 ]
 
@@ -145,3 +147,18 @@ def known_of(job: bytes | str, subs: bytes | str) -> Statuses:
 def batch_items(items: list[dict[str, object]]) -> str:
     """A batch's items, as the script's ``batch`` operation reads them (JSON)."""
     return orjson.dumps(items).decode()
+
+
+def readds(fleet: Fleet, grace: int) -> list[dict[str, object]]:
+    """A replica's watches as it knows them, to add again to an emptied Redis: the live
+    ones, and those whose job ended here while its last events are delivered (polled
+    here until their ending is recorded). A follower's comes due ``grace`` us later."""
+    items: list[dict[str, object]] = []
+    for watch, polled in (
+        *((watch, watch.polling) for watch in fleet.watches()),
+        *((watch, True) for watch in fleet.finishing()),
+    ):
+        job, subs = statuses_data(watch.delivered())
+        item = {"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": int(watch.held)}
+        items.append({**item, "o": int(polled), "g": 1, "w": grace})
+    return items

@@ -13,6 +13,8 @@
 --   P.."end:"..job  string  how the job ended (JSON), kept for a while after
 --   P.."share"      hash  replica id -> its share of the fleet's rate limit (requests/s)
 --   P.."epoch"      string  changes when Redis lost its data: replicas then re-add theirs
+--   P.."seen"       string  when the script last ran (a gap: Redis was away)
+--   P.."learned"    hash  kind of job -> its most recent durations (JSON), the fleet's
 --   P.."log"        stream  endings, releases, 429s and unclaimed work, for every
 --                   replica (each reads on from the last entry it saw: no gap)
 --   P.."events"     stream  delivered events (read by replicas with an event stream open)
@@ -290,6 +292,17 @@ for _, it in ipairs(items) do
       redis.call('SREM', own(rid), job)
       redis.call('ZADD', DUE, now + it.d, job)
       work = true
+    end
+    out[#out + 1] = 'ok'
+  elseif a == 'learn' then
+    -- Durations of ended jobs a replica learned (JSON: kind -> seconds): the fleet keeps
+    -- the 200 most recent of each kind, for replicas that start cold.
+    for kind, seen in pairs(cjson.decode(it.m)) do
+      local all = cjson.decode(redis.call('HGET', P .. 'learned', kind) or '[]')
+      for _, d in ipairs(seen) do all[#all + 1] = d end
+      local kept = {}
+      for i = math.max(#all - 199, 1), #all do kept[#kept + 1] = all[i] end
+      if #kept > 0 then redis.call('HSET', P .. 'learned', kind, cjson.encode(kept)) end
     end
     out[#out + 1] = 'ok'
   elseif a == 'pub' then
