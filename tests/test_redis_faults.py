@@ -16,13 +16,14 @@ import pytest
 import redis.asyncio as aioredis
 
 from evs_job_watch import PollPolicy
-from evs_job_watch.redis import RedisServer
+from evs_job_watch.redis import RedisServer, RedisStore
 from evs_job_watch.redis._link import Link
+from evs_job_watch.redis._pace import FleetPace
 from evs_job_watch.redis._wire import batch_items
 from evs_job_watch.simulator import EvsSimulator
 
 from .netkit import Relay
-from .redis_fleet import GUARD, Seen, pollers, polls, replica, until
+from .redis_fleet import GUARD, Seen, most_in_window, pollers, polls, replica, until
 
 # The issue's reproduction, made quick: two replicas wait for every job; Redis dies while
 # jobs end, and comes back empty. Each event must still be delivered once in the fleet.
@@ -51,7 +52,11 @@ async def test_redis_restarted_empty_mid_run_delivers_every_event_once(namespace
                 await asyncio.to_thread(server.start)  # the same port, empty
                 ends = await asyncio.wait_for(waits, GUARD)
                 await asyncio.sleep(1.0)  # a late repeat would come within this
+            times = [record.arrived for record in polls(sim) if record.arrived is not None]
     assert all(job.status.value == "SUCCESS" for end in ends for job in end)
+    # The fleet's rate_limit (60/s) held through the restart, give or take 10% over 2 s:
+    # a replica holds its share until the others' are given out anew.
+    assert most_in_window(times, 2.0) <= 2 * 60 * 1.1
     deliveries = seen.deliveries()
     assert {job for kind, job, _ in deliveries if kind == "complete"} == set(jobs)
     assert [key for key, count in deliveries.items() if count > 1] == []
@@ -228,5 +233,31 @@ async def test_leases_held_when_redis_was_away_are_not_taken_by_the_first_replic
             if taken:
                 break
         assert taken == [b"job-1"]
+    finally:
+        await client.aclose()
+
+
+async def test_a_replica_back_after_redis_lost_the_shares_is_granted_no_more_than_it_had(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    # Redis came back empty: the fleet's shares of the rate limit are gone, but replicas
+    # not back yet may still spend theirs. The first one back, alone in the new fleet,
+    # would be granted the whole limit; it asks for no more than it had (the cap), so
+    # the shares never add up to more than the limit. Fails if the cap is ignored.
+    client = aioredis.Redis.from_url(redis_server.url)
+    lease = 1_000_000
+    try:
+        a = Link(client, f"evs_job_watch:{{{namespace}}}:", "a")
+        await a.hello()
+        whole = await a.run("claim", lease, 500, "60.0", 0, "-1")
+        assert float(whole[5]) == 60.0  # alone, uncapped: the whole limit
+        held = await a.run("claim", lease, 500, "60.0", 0, "12.5")
+        assert float(held[5]) == 12.5
+        pace = FleetPace(RedisStore(redis_server.url, namespace=namespace), 60.0)
+        pace.granted(12.5)
+        pace.hold(30.0)
+        assert pace.asked() == ("60.0", 0, "12.5")
+        pace.hold(0.0)  # the hold is over: no cap
+        assert pace.asked() == ("60.0", 0, "-1.0")
     finally:
         await client.aclose()

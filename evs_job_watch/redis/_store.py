@@ -332,10 +332,8 @@ class RedisStore:
     async def _cycle(self) -> tuple[list[tuple[str, Statuses]], list[str], int]:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        pace = self._pace
-        rate, ahead = (pace.rate, pace.ahead()) if pace is not None and pace.rate else (0, 0.0)
-        lease = int(self.lease * 1e6)
-        result = await self.run("claim", lease, _CLAIM_MOST, repr(rate), int(ahead * 1e6))
+        asked = self._pace.asked() if self._pace is not None else ("0", 0, "-1")
+        result = await self.run("claim", int(self.lease * 1e6), _CLAIM_MOST, *asked)
         self.leased_until = started + self.lease * _SAFE_SHARE
         _, lost, claimed, shed, soon, share, gone = result
         lost = [job.decode() for job in lost]
@@ -371,6 +369,8 @@ class RedisStore:
             while True:
                 self._link.epoch = epoch
                 self._beating = False  # Redis forgot this replica's heartbeat too
+                if self._pace is not None:
+                    self._pace.hold(self.lease)  # and every replica's share
                 # What was queued before the reset was learned: the re-adds say it now,
                 # and the claims and losses still to hand over are of the fleet's state
                 # that is gone (a watch claimed then is added again as it stands here).

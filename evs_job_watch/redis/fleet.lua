@@ -107,7 +107,7 @@ end
 -- share that is lowered still counts at its old value for as long as the replica had
 -- reserved request slots ahead (``ahead``, us): slots it gave out under the old share.
 -- A dead replica's share goes with its heartbeat. Kept as "share old until".
-local function share(rate, owned, total, ahead)
+local function share(rate, owned, total, ahead, cap)
   local key, others = P .. 'share', 0
   local mine = {0, 0, 0}
   local shares = redis.call('HGETALL', key)
@@ -124,6 +124,7 @@ local function share(rate, owned, total, ahead)
   end
   local live = math.max(redis.call('ZCARD', REPLICAS), 1)
   local grant = math.max(math.min(rate * (owned + 1) / (total + live), rate - others), 0)
+  if cap >= 0 then grant = math.min(grant, cap) end
   local old, untl = mine[2], mine[3]
   if grant < mine[1] then
     old, untl = math.max(mine[1], (now < untl) and old or 0), now + ahead
@@ -134,7 +135,8 @@ end
 
 if op == 'claim' then
   -- ARGV 5: lease (us), 6: most watches to claim now, 7: the fleet's rate limit (0: none),
-  -- 8: how far ahead this replica reserved request slots (us)
+  -- 8: how far ahead this replica reserved request slots (us), 9: the most this replica
+  -- may be granted (-1: no more than the rest; else it holds its share after a reset)
   local lease, most = tonumber(ARGV[5]), tonumber(ARGV[6])
   local gone = redis.call('ZSCORE', REPLICAS, rid) and 0 or 1
   local lost, mine = {}, redis.call('SMEMBERS', own(rid))
@@ -156,7 +158,8 @@ if op == 'claim' then
   local shed = owned - fair - math.max(1, math.floor(fair / 10))
   local rate, granted = tonumber(ARGV[7]), 0
   if rate > 0 then
-    granted = share(rate, owned + #claimed, redis.call('ZCARD', DUE), tonumber(ARGV[8]))
+    granted = share(rate, owned + #claimed, redis.call('ZCARD', DUE), tonumber(ARGV[8]),
+                    tonumber(ARGV[9]))
   end
   -- With room left, when the next watch falls due (a handover, or a lease running out):
   -- the replica's next cycle comes no later, so no watch waits for a whole cycle.
