@@ -302,3 +302,21 @@ def test_repr_never_shows_the_url() -> None:
     store = RedisStore("redis://:hunter2@127.0.0.1:1/0", namespace="svc", replica="r1")
     assert "hunter2" not in repr(store)
     assert repr(store) == "<RedisStore 'svc' replica 'r1'>"
+
+
+async def test_a_replica_that_starts_cold_takes_what_the_fleet_learned_of_durations(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    # a watches jobs to their end and learns how long they took; it shares that with the
+    # fleet (at close). b starts afterwards, cold, and its poll schedule starts from it:
+    # its snapshot keeps the same durations. A third replica adds nothing twice.
+    async with EvsSimulator(speed=20, seed=28) as sim:
+        jobs = [sim.create_job("createVolume") for _ in range(6)]
+        async with replica(sim, redis_server.url, namespace, "a") as a:
+            await asyncio.wait_for(a.wait_all(jobs), GUARD)
+            learned = a.snapshot().get("learned", {})
+        assert learned and all(learned.values())
+        async with replica(sim, redis_server.url, namespace, "b") as b:
+            assert b.snapshot().get("learned") == learned
+        async with replica(sim, redis_server.url, namespace, "c") as c:
+            assert c.snapshot().get("learned") == learned

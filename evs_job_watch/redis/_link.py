@@ -99,6 +99,10 @@ class Link:
         # A URL whose server may turn out to be a cluster node (found out at hello).
         self._url = redis if isinstance(redis, str) and cluster is None else None
         self._down = False
+        # Done when a call goes through: the calls waiting out a backoff try again at
+        # once (else a batch could sleep two seconds after Redis is back, and the claim
+        # cycle that waits for it let this replica's leases lapse).
+        self._back: asyncio.Future[None] | None = None
         self.use(connect(redis, bool(cluster)) if isinstance(redis, str) else redis)
 
     def use(self, client: Client) -> None:
@@ -187,9 +191,18 @@ class Link:
                 if not self._down:
                     self._down = True
                     logger.warning("Redis is unreachable (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(max(delays(next(waits)), _FIRST_DELAY / 2))
+                await self._wait_out(max(delays(next(waits)), _FIRST_DELAY / 2))
                 continue
+            back, self._back = self._back, None
+            if back is not None and not back.done():
+                back.set_result(None)
             if self._down:
                 self._down = False
                 logger.warning("Redis is reachable again")
             return result
+
+    async def _wait_out(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if another call gets through meanwhile."""
+        if self._back is None:
+            self._back = asyncio.get_running_loop().create_future()
+        await asyncio.wait({self._back}, timeout=seconds)

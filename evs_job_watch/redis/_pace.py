@@ -34,6 +34,7 @@ class FleetPace:
         self._share = 0.0
         self._granted: asyncio.Event | None = None
         self.until = 0.0  # loop time of the last slot this replica's pacer gave out
+        self._held: tuple[float, float] | None = None  # (share, until): see hold
 
     def share(self) -> float:
         return self._share
@@ -44,6 +45,28 @@ class FleetPace:
     def ahead(self) -> float:
         """Seconds of slots given out beyond now (a lowered share counts that long)."""
         return max(self.until - asyncio.get_running_loop().time(), 0.0)
+
+    def hold(self, seconds: float) -> None:
+        """Redis lost the fleet's shares (it came back empty) while the other replicas may
+        still spend theirs: for ``seconds`` this replica asks for no more than it had, so
+        that the shares never add up to more than the limit while they are given anew."""
+        self._held = (self._share, asyncio.get_running_loop().time() + seconds)
+
+    def asked(self) -> tuple[str, int, str]:
+        """What a claim cycle tells the script of the pace: the fleet's limit, how far
+        ahead slots were given out (us), the most it may grant (-1: no cap)."""
+        if not self.rate:
+            return "0", 0, "-1"
+        return repr(self.rate), int(self.ahead() * 1e6), repr(self.cap())
+
+    def cap(self) -> float:
+        """The most a claim cycle may grant this replica now: the share held, or -1."""
+        if self._held is not None:
+            share, until = self._held
+            if asyncio.get_running_loop().time() < until:
+                return share
+            self._held = None
+        return -1.0
 
     def granted(self, share: float) -> None:
         """The share that the last claim cycle gave this replica."""

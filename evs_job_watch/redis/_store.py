@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 import socket
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import orjson
 
 from .._core._events import JobEvent, Statuses
+from .._core._snapshot import Learned, SavedWatch
 from .._core._store import Claims, Fleet, SharedPace
 from .._core._watch import Outcome, Watch
 from .._errors import WatchTimeoutError
@@ -30,6 +32,8 @@ from .._models import Job
 from .._validate import check_id, positive_seconds
 from . import _wire
 from ._batch import Batches, until_set
+from ._learned import EVERY as _SHARE_EVERY
+from ._learned import SharedLearning
 from ._ledger import Ledger
 from ._link import MAX_DELAY as _MAX_DELAY
 from ._link import Client, Link, Refused, Reset
@@ -101,6 +105,8 @@ class RedisStore:
         self._next_cycle = 0.0
         self._pace: FleetPace | None = None
         self._closing = False
+        self._beating = False  # a claim cycle of this epoch went through: a heartbeat is kept
+        self._learning = SharedLearning()
         self.leased_until = 0.0  # loop time; nothing is polled before the first renewal
 
     def __repr__(self) -> str:
@@ -120,11 +126,15 @@ class RedisStore:
 
     # -- the Store protocol -------------------------------------------------------------
 
-    async def open(self, fleet: Fleet) -> None:
+    async def open(self, fleet: Fleet) -> tuple[float, list[SavedWatch], Learned] | None:
+        """Connect; nothing to resume but what the fleet learned of job durations."""
         self._fleet = fleet
         try:
             await asyncio.wait_for(self._link.hello(), self._open_timeout)
             await asyncio.wait_for(self._listener.start(), self._open_timeout)
+            # After hello: a URL's client may have turned out a cluster's.
+            learned_raw = self._link.client.hgetall(f"{self._link.prefix}learned")
+            raw = await asyncio.wait_for(learned_raw, self._open_timeout)
         except (asyncio.TimeoutError, Refused) as exc:
             if self._own_client:
                 await self._link.client.aclose()
@@ -132,6 +142,9 @@ class RedisStore:
             why = str(exc) if isinstance(exc, Refused) else late
             raise ConnectionError(f"{why} (namespace {self.namespace!r})") from None
         self._kick.set()  # the first claim cycle at once: it renews, so polling can start
+        self._learning.next_share = asyncio.get_running_loop().time() + _SHARE_EVERY
+        learned = self._learning.taken(raw)
+        return (time.time(), [], learned) if learned else None
 
     def pace(self, rate_limit: float | None) -> SharedPace | None:
         self._pace = FleetPace(self, rate_limit)
@@ -148,6 +161,9 @@ class RedisStore:
         shed = 0
         if loop.time() >= self._next_cycle or self._listener.work:
             self._listener.work = False
+            if loop.time() >= self._learning.next_share:
+                self._learning.next_share = loop.time() + _SHARE_EVERY
+                self._learning.share(self.fleet, self._queue)
             await self._listener.hear_events(self.fleet.listens())
             self._next_cycle = loop.time() + self.lease / 4
             stamp = self._ledger.stamp
@@ -225,6 +241,7 @@ class RedisStore:
         if self._fleet is None or self._closing:
             return
         self.handed_back(owned)
+        self._learning.share(self.fleet, self._queue)
         self._queue({"a": "bye", "j": ""})
         self._closing = True
         self._batches.seal()
@@ -262,7 +279,7 @@ class RedisStore:
         while True:
             try:
                 result = await self._link.run(
-                    "batch", int(self.lease * 1e6), self._keep_ms, _dumps(items)
+                    "batch", int(self.lease * 1e6), self._keep_ms, _wire.batch_items(items)
                 )
             except Reset as reset:
                 # Sent with the re-adds, in one call, so that they apply to the watches
@@ -315,18 +332,21 @@ class RedisStore:
     async def _cycle(self) -> tuple[list[tuple[str, Statuses]], list[str], int]:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        pace = self._pace
-        rate, ahead = (pace.rate, pace.ahead()) if pace is not None and pace.rate else (0, 0.0)
-        lease = int(self.lease * 1e6)
-        result = await self.run("claim", lease, _CLAIM_MOST, repr(rate), int(ahead * 1e6))
+        asked = self._pace.asked() if self._pace is not None else ("0", 0, "-1")
+        result = await self.run("claim", int(self.lease * 1e6), _CLAIM_MOST, *asked)
         self.leased_until = started + self.lease * _SAFE_SHARE
-        _, lost, claimed, shed, soon, share = result
+        _, lost, claimed, shed, soon, share, gone = result
+        lost = [job.decode() for job in lost]
+        if gone and self._beating:
+            # Taken for dead (no heartbeat for a lease): its watches may be anyone's now.
+            lost = sorted({*lost, *(w.job_id for w in self.fleet.watches() if w.polling)})
+        self._beating = True
         if self._pace is not None:
             self._pace.granted(float(share))
         if int(soon) >= 0:  # a watch falls due before the next cycle: look again then
             self._next_cycle = min(self._next_cycle, started + max(int(soon) / 1e6, _SOONEST))
         taken = [(job.decode(), _wire.known_of(s, u)) for job, s, u in claimed]
-        return taken, [job.decode() for job in lost], int(shed)
+        return taken, lost, int(shed)
 
     def _after_reset(self, items: list[dict[str, object]]) -> list[dict[str, object]]:
         """Of ``items`` (and of those queued), what still means something after Redis lost
@@ -339,24 +359,6 @@ class RedisStore:
                 kept.append(item)
         return kept
 
-    def _readds(self) -> list[dict[str, object]]:
-        """This replica's watches as it knows them, to add again to an emptied Redis: the
-        live ones, and those whose job ended here while its last events are delivered
-        (polled here until their ending is recorded)."""
-        items: list[dict[str, object]] = []
-        # Long enough for the replica that polled a watch to find Redis back, through
-        # its longest retry delays, and to take it back.
-        grace = int((self.lease + 2 * _MAX_DELAY) * 1e6)
-        for watch, polled in (
-            *((watch, watch.polling) for watch in self.fleet.watches()),
-            *((watch, True) for watch in self.fleet.finishing()),
-        ):
-            job, subs = _wire.statuses_data(watch.delivered(), watch.ready)
-            held = int(watch.held)
-            item = {"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": held}
-            items.append({**item, "o": int(polled), "g": 1, "w": grace})
-        return items
-
     async def _reseed(self, epoch: str, items: Sequence[dict[str, object]] = ()) -> bool:
         """Redis lost the watch set: add this replica's watches again, as they were, with
         ``items`` after them in the same call. Returns False if another call of this
@@ -366,13 +368,19 @@ class RedisStore:
                 return False
             while True:
                 self._link.epoch = epoch
+                self._beating = False  # Redis forgot this replica's heartbeat too
+                if self._pace is not None:
+                    self._pace.hold(self.lease)  # and every replica's share
                 # What was queued before the reset was learned: the re-adds say it now,
                 # and the claims and losses still to hand over are of the fleet's state
                 # that is gone (a watch claimed then is added again as it stands here).
                 self._claims.clear()
                 self._lost.clear()
                 self._batches.keep(self._after_reset)
-                readds = self._readds()
+                # Long enough for the replica that polled a watch to find Redis back,
+                # through its longest retry delays, and to take it back.
+                grace = int((self.lease + 2 * _MAX_DELAY) * 1e6)
+                readds = _wire.readds(self.fleet, grace)
                 logger.warning(
                     "Redis lost the watch set; adding this replica's %d again", len(readds)
                 )
@@ -382,14 +390,10 @@ class RedisStore:
                     return True
                 try:
                     result = await self._link.run(
-                        "batch", int(self.lease * 1e6), self._keep_ms, _dumps(batch)
+                        "batch", int(self.lease * 1e6), self._keep_ms, _wire.batch_items(batch)
                     )
                 except Reset as again:
                     epoch = again.epoch
                     continue
                 self._settle_batch(batch, result[1])
                 return True
-
-
-def _dumps(items: list[dict[str, object]]) -> str:
-    return orjson.dumps(items).decode()

@@ -13,6 +13,7 @@ import orjson
 
 from .._core._events import JobEvent, Statuses
 from .._core._ready import ReadyStatuses
+from .._core._store import Fleet
 from .._errors import (
     AuthenticationError,
     EvsApiError,
@@ -28,6 +29,7 @@ from .._wire._codec import encode_job, job_from_data
 
 __all__ = [
     "EVENT",
+    "batch_items",
     "event_message",
     "event_prefix",
     "events_of",
@@ -35,6 +37,7 @@ __all__ = [
     "outcome_data",
     "outcome_of",
     "ready_items",
+    "readds",
     "statuses_data",
 ]
 
@@ -178,3 +181,23 @@ def ready_items(replica: str, job_id: str) -> list[dict[str, object]]:
         {"a": "rec", "j": job_id, "b": READY, "p": "", "s": _YES, "m": note},
         {"a": "pub", "j": "", "m": note},
     ]
+
+
+def batch_items(items: list[dict[str, object]]) -> str:
+    """A batch's items, as the script's ``batch`` operation reads them (JSON)."""
+    return orjson.dumps(items).decode()
+
+
+def readds(fleet: Fleet, grace: int) -> list[dict[str, object]]:
+    """A replica's watches as it knows them, to add again to an emptied Redis: the live
+    ones, and those whose job ended here while its last events are delivered (polled
+    here until their ending is recorded). A follower's comes due ``grace`` us later."""
+    items: list[dict[str, object]] = []
+    for watch, polled in (
+        *((watch, watch.polling) for watch in fleet.watches()),
+        *((watch, True) for watch in fleet.finishing()),
+    ):
+        job, subs = statuses_data(watch.delivered(), watch.ready)
+        item = {"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": int(watch.held)}
+        items.append({**item, "o": int(polled), "g": 1, "w": grace})
+    return items

@@ -16,6 +16,8 @@
 --   P.."end:"..job  string  how the job ended (JSON), kept for a while after
 --   P.."share"      hash  replica id -> its share of the fleet's rate limit (requests/s)
 --   P.."epoch"      string  changes when Redis lost its data: replicas then re-add theirs
+--   P.."seen"       string  when the script last ran (a gap: Redis was away)
+--   P.."learned"    hash  kind of job -> its most recent durations (JSON), the fleet's
 --   P.."log"        stream  endings, releases, 429s and unclaimed work, for every
 --                   replica (each reads on from the last entry it saw: no gap)
 --   P.."events"     stream  delivered events (read by replicas with an event stream open)
@@ -52,10 +54,34 @@ if current ~= epoch then
   return {'reset', current}
 end
 
+-- Redis was away (down, stalled, or restarted with its data) or nobody called it for
+-- half a lease: the leases and heartbeats did not lapse through fault of their holders,
+-- so each is given a lease from now. Else the first replica back would take everything
+-- the others polled, before they could send what they delivered meanwhile.
+if op == 'claim' or op == 'batch' then
+  local lease = tonumber(ARGV[5])
+  local seen = tonumber(redis.call('GET', P .. 'seen') or now)
+  redis.call('SET', P .. 'seen', num(now))
+  if now - seen > lease / 2 then
+    local alive = redis.call('ZRANGE', P .. 'replicas', 0, -1)
+    for _, r in ipairs(alive) do
+      redis.call('ZADD', P .. 'replicas', 'GT', now + lease, r)
+      for _, job in ipairs(redis.call('SMEMBERS', P .. 'own:' .. r)) do
+        if redis.call('HGET', P .. 'w:' .. job, 'owner') == r then
+          redis.call('ZADD', P .. 'due', 'GT', now + lease, job)
+        end
+      end
+    end
+  end
+end
+
+-- The previous owner's set keeps the job: its next claim cycle finds the job owned by
+-- another and reports it lost, so that it stops polling it (a replica whose lease lapsed
+-- while it lived must learn it, whatever made it late). A dead replica's set goes with
+-- its heartbeat (room); if it was only late, its next claim cycle says so ("gone"), and
+-- it stops polling everything it polled.
 local function take(job, lease)
   local w = wkey(job)
-  local prev = redis.call('HGET', w, 'owner')
-  if prev and prev ~= '' then redis.call('SREM', own(prev), job) end
   redis.call('HSET', w, 'owner', rid)
   redis.call('SADD', own(rid), job)
   redis.call('ZADD', DUE, now + lease, job)
@@ -74,6 +100,9 @@ end
 -- claim cycle beats the heart: a batch sent after a close must not revive a replica.
 local function room(owned, beat)
   if beat then redis.call('ZADD', REPLICAS, now + tonumber(ARGV[5]), rid) end
+  for _, dead in ipairs(redis.call('ZRANGEBYSCORE', REPLICAS, '-inf', now)) do
+    redis.call('DEL', own(dead))
+  end
   redis.call('ZREMRANGEBYSCORE', REPLICAS, '-inf', now)
   local live = math.max(redis.call('ZCARD', REPLICAS), 1)
   local fair = math.ceil(redis.call('ZCARD', DUE) / live)
@@ -85,7 +114,7 @@ end
 -- share that is lowered still counts at its old value for as long as the replica had
 -- reserved request slots ahead (``ahead``, us): slots it gave out under the old share.
 -- A dead replica's share goes with its heartbeat. Kept as "share old until".
-local function share(rate, owned, total, ahead)
+local function share(rate, owned, total, ahead, cap)
   local key, others = P .. 'share', 0
   local mine = {0, 0, 0}
   local shares = redis.call('HGETALL', key)
@@ -102,6 +131,7 @@ local function share(rate, owned, total, ahead)
   end
   local live = math.max(redis.call('ZCARD', REPLICAS), 1)
   local grant = math.max(math.min(rate * (owned + 1) / (total + live), rate - others), 0)
+  if cap >= 0 then grant = math.min(grant, cap) end
   local old, untl = mine[2], mine[3]
   if grant < mine[1] then
     old, untl = math.max(mine[1], (now < untl) and old or 0), now + ahead
@@ -112,8 +142,10 @@ end
 
 if op == 'claim' then
   -- ARGV 5: lease (us), 6: most watches to claim now, 7: the fleet's rate limit (0: none),
-  -- 8: how far ahead this replica reserved request slots (us)
+  -- 8: how far ahead this replica reserved request slots (us), 9: the most this replica
+  -- may be granted (-1: no more than the rest; else it holds its share after a reset)
   local lease, most = tonumber(ARGV[5]), tonumber(ARGV[6])
+  local gone = redis.call('ZSCORE', REPLICAS, rid) and 0 or 1
   local lost, mine = {}, redis.call('SMEMBERS', own(rid))
   for _, job in ipairs(mine) do
     if redis.call('HGET', wkey(job), 'owner') == rid then
@@ -133,7 +165,8 @@ if op == 'claim' then
   local shed = owned - fair - math.max(1, math.floor(fair / 10))
   local rate, granted = tonumber(ARGV[7]), 0
   if rate > 0 then
-    granted = share(rate, owned + #claimed, redis.call('ZCARD', DUE), tonumber(ARGV[8]))
+    granted = share(rate, owned + #claimed, redis.call('ZCARD', DUE), tonumber(ARGV[8]),
+                    tonumber(ARGV[9]))
   end
   -- With room left, when the next watch falls due (a handover, or a lease running out):
   -- the replica's next cycle comes no later, so no watch waits for a whole cycle.
@@ -142,7 +175,7 @@ if op == 'claim' then
     local first = redis.call('ZRANGE', DUE, 0, 0, 'WITHSCORES')
     if first[2] then soon = math.max(tonumber(first[2]) - now, 0) end
   end
-  return {'ok', lost, claimed, math.max(shed, 0), num(soon), tostring(granted)}
+  return {'ok', lost, claimed, math.max(shed, 0), num(soon), tostring(granted), gone}
 end
 
 if op == 'check' then
@@ -269,6 +302,17 @@ for _, it in ipairs(items) do
       redis.call('SREM', own(rid), job)
       redis.call('ZADD', DUE, now + it.d, job)
       work = true
+    end
+    out[#out + 1] = 'ok'
+  elseif a == 'learn' then
+    -- Durations of ended jobs a replica learned (JSON: kind -> seconds): the fleet keeps
+    -- the 200 most recent of each kind, for replicas that start cold.
+    for kind, seen in pairs(cjson.decode(it.m)) do
+      local all = cjson.decode(redis.call('HGET', P .. 'learned', kind) or '[]')
+      for _, d in ipairs(seen) do all[#all + 1] = d end
+      local kept = {}
+      for i = math.max(#all - 199, 1), #all do kept[#kept + 1] = all[i] end
+      if #kept > 0 then redis.call('HSET', P .. 'learned', kind, cjson.encode(kept)) end
     end
     out[#out + 1] = 'ok'
   elseif a == 'pub' then
