@@ -53,7 +53,7 @@ _CLUSTER_FAULTS = (
 )
 FAULTS = (exceptions.ConnectionError, exceptions.TimeoutError, OSError, *_CLUSTER_FAULTS)
 # The script's fixed keys (after the prefix), declared to it in this order as KEYS.
-NAMES = ("epoch", "due", "replicas", "share", "log", "events")
+NAMES = ("epoch", "due", "replicas", "share", "log", "events", "seen", "learned")
 _SCRIPT = resources.files(__package__).joinpath("fleet.lua").read_text(encoding="utf-8")
 _FIRST_DELAY = 0.05  # seconds: the first retry after a fault
 MAX_DELAY = 2.0  # seconds: the longest wait between two tries

@@ -36,8 +36,8 @@ __all__ = [
     "known_of",
     "outcome_data",
     "outcome_of",
-    "ready_items",
     "readds",
+    "ready_items",
     "statuses_data",
 ]
 

@@ -23,7 +23,7 @@
 --   P.."events"     stream  delivered events (read by replicas with an event stream open)
 
 local P, op, rid, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local FIXED = {'epoch', 'due', 'replicas', 'share', 'log', 'events'}
+local FIXED = {'epoch', 'due', 'replicas', 'share', 'log', 'events', 'seen', 'learned'}
 for i, name in ipairs(FIXED) do
   if KEYS[i] ~= P .. name then return redis.error_reply('undeclared key ' .. P .. name) end
 end
