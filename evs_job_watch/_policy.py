@@ -12,7 +12,11 @@ import backoff
 
 from ._validate import positive_int
 
-__all__ = ["PollPolicy"]
+__all__ = ["DEFAULT_LATENCY", "PollPolicy"]
+
+# The default latency, at which the learned schedule's constants were tuned: a smaller
+# latency scales the floor down with it (see PollPolicy.floor and _core/_learn.py).
+DEFAULT_LATENCY = 4.2
 
 
 def _duration(value: float | timedelta) -> float:
@@ -96,7 +100,7 @@ class PollPolicy:
     max_consecutive_errors: int = attrs.field(default=10)
     not_found_grace: float = attrs.field(default=30.0, converter=_duration, validator=_non_negative)
     latency: float | None = attrs.field(
-        default=4.2, converter=_optional_duration, validator=_optional_positive
+        default=DEFAULT_LATENCY, converter=_optional_duration, validator=_optional_positive
     )
 
     def __attrs_post_init__(self) -> None:
@@ -116,8 +120,11 @@ class PollPolicy:
 
     @property
     def floor(self) -> float:
-        """The shortest delay a learned schedule may take between two polls of a job."""
-        return self.interval / 2
+        """The shortest delay a learned schedule may take between two polls of a job:
+        half ``interval``, times ``latency / 4.2`` for a latency under the default."""
+        if self.latency is None or self.latency >= DEFAULT_LATENCY:
+            return self.interval / 2
+        return self.interval / 2 * self.latency / DEFAULT_LATENCY
 
     def spread(self, delay: float, rng: random.Random) -> float:
         """``delay`` with jitter applied."""

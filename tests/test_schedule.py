@@ -96,3 +96,16 @@ def test_a_429_waits_at_least_its_retry_after() -> None:
 def test_a_refusal_ends_the_watch_at_once() -> None:
     refused = AuthenticationError("bad token", status=401, job_id="j")
     assert after_error(START, refused, 0.0, STEADY, random.Random(1)) == (START, None)
+
+
+def test_a_latency_over_the_default_stretches_the_cap_and_one_under_it_lowers_the_floor() -> None:
+    rng = random.Random(3)
+    slow = PollPolicy(latency=20, jitter=0)  # max_interval 15: a learned 99 s waits 40 s
+    assert after_answer(START, False, 99.0, slow, rng)[1] == 40.0
+    assert after_answer(START, False, 99.0, PollPolicy(latency=4.2, jitter=0), rng)[1] == 15.0
+    tight = PollPolicy(max_interval=4, jitter=0)  # the default latency keeps max_interval
+    assert after_answer(START, False, 9.0, tight, rng)[1] == 4.0
+    fast = PollPolicy(latency=0.84, jitter=0)  # floor: 1 s x 0.84 / 4.2
+    assert fast.floor == pytest.approx(0.2)
+    assert after_answer(START, False, 0.0, fast, rng)[1] == pytest.approx(0.2)
+    assert PollPolicy(latency=None).floor == PollPolicy(latency=9.5).floor == 1.0
