@@ -92,10 +92,11 @@ class PollPolicy:
             those still running), it polls a job every ``latency`` seconds while the
             job may end at any moment, so most ends are seen within that, and skips
             ahead while an end is unlikely (delays stay within ``interval / 2`` and
-            ``max_interval``). Lower sees ends sooner and polls more: 0.9, 1.7, 2.5,
-            4.2 (the default) and 9.5 make no more requests than a fixed interval of 1,
-            2, 3, 5 and 10 s and see ends sooner (the README has the figures). None
-            turns learning off, leaving the growing interval alone.
+            ``max_interval``). Lower sees ends sooner and polls more: on the
+            benchmark's mixes, 1.7, 2.5 and 4.2 (the default) make no more requests
+            than a fixed interval of 2, 3 and 5 s and see ends sooner; 0.9 and 9.5
+            nearly do against 1 and 10 s (the README has the figures). None turns
+            learning off, leaving the growing interval alone.
     """
 
     interval: float = attrs.field(default=2.0, converter=_duration, validator=_positive)
