@@ -84,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--only", choices=SECTIONS, action="append", help="repeatable")
     parser.add_argument("--plot", type=Path, help="plot the scale figures here (a .png)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=policy.FIRST_SEED,
+        help="the policy section's first seed (8 from it; 2001 for the held-out set)",
+    )
     args = parser.parse_args(argv)
     wanted = args.only or list(SECTIONS)
     started, measured_on = time.perf_counter(), machine()
@@ -100,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     if "alternatives" in wanted:
         figures += alternatives.measure(args.quick)
     if "policy" in wanted:
-        figures += policy.measure(args.quick)
+        figures += policy.measure(args.quick, args.seeds)
     if "fleet" in wanted:
         figures += fleet.measure(args.quick)
     if "throttle" in wanted:

@@ -33,7 +33,7 @@ from .scripted import ScriptedClient
 CREATE = JobType.CREATE_VOLUME
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 EPOCH = T0.timestamp()
-LATENCY = 4.0
+LATENCY = 4.2  # the default: below it, the skip shrinks (see test_policy_knob.py)
 
 
 def running(job_id: str, age: float, job_type: JobType | None = CREATE, **kw: object) -> Job:

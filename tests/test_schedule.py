@@ -120,3 +120,16 @@ def test_the_jitter_comes_from_the_generator_given() -> None:
     rng = random.Random(7)
     assert runs[0][0] == jittery.spread(2.0, rng)
     assert runs[0][1] == max(jittery.spread(8.0, rng), jittery.floor)
+
+
+def test_a_latency_over_the_default_stretches_the_cap_and_one_under_it_lowers_the_floor() -> None:
+    rng = random.Random(3)
+    slow = PollPolicy(latency=20, jitter=0)  # max_interval 15: a learned 99 s waits 40 s
+    assert after_answer(START, False, 99.0, slow, rng)[1] == 40.0
+    assert after_answer(START, False, 99.0, PollPolicy(latency=4.2, jitter=0), rng)[1] == 15.0
+    tight = PollPolicy(max_interval=4, jitter=0)  # the default latency keeps max_interval
+    assert after_answer(START, False, 9.0, tight, rng)[1] == 4.0
+    fast = PollPolicy(latency=0.84, jitter=0)  # floor: 1 s x 0.84 / 4.2
+    assert fast.floor == pytest.approx(0.2)
+    assert after_answer(START, False, 0.0, fast, rng)[1] == pytest.approx(0.2)
+    assert PollPolicy(latency=None).floor == PollPolicy(latency=9.5).floor == 1.0

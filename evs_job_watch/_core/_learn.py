@@ -19,6 +19,9 @@ The schedule (``delay``), for a job of age ``a`` on its kind's survival curve:
   grows with the overshoot instead of jumping to ``max_interval``;
 - a batch ends with its last running sub-job: the chance that it ends is theirs
   multiplied; once all its sub-jobs ended, it is polled again soon.
+- the constants were tuned at the default latency (4.2 s): for a smaller one the skip
+  shrinks faster than the latency, for a larger one the poll at half of it comes later,
+  so that each value of the knob beats a fixed interval (``benchmarks/README.md``).
 ``_schedule.after_answer`` then caps the delay, spreads it, and keeps it above the
 policy's floor. Pure: no clock, no I/O.
 """
@@ -30,6 +33,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 
 from .._models import Job
+from .._policy import DEFAULT_LATENCY
 from ._snapshot import KIND_TEXT
 from ._survival import BINS, Curve, bin_of, prior_hazards
 
@@ -48,6 +52,12 @@ _SKIP = 0.025  # the chance of ending unseen for longer than `latency` a skip ma
 _DENSE = 0.1  # the chance of ending within `latency` from which polls are dense
 _SOON = 0.45  # the chance of ending within `latency / 2` from which that is the delay
 _DONE = 0.9  # the chance of having ended past which no poll is put off
+# The constants above were tuned at the default latency. Below it, the skip's chance
+# and the tail's skip shrink with (latency / DEFAULT_LATENCY) ** _SHRINK (else they,
+# not the latency, set the slowest ends); above it, the poll "after half the latency"
+# comes later, after latency * 0.5 * (latency / DEFAULT_LATENCY) ** _LATER.
+_SHRINK = 2.5
+_LATER = 0.15
 _REFRESH = 16  # changes between rebuilds of the curves: a running job seen counts 1,
 _ENDED = 4  # an ended job this many (and the first _REFRESH of a kind a whole rebuild)
 
@@ -189,12 +199,15 @@ class DurationModel:
             if sub.begin_time is not None
         ]
         if subs:
-            return latency + _last_of(subs)
+            return latency + _last_of(subs, math.pow(min(latency / DEFAULT_LATENCY, 1.0), _SHRINK))
+        scale = latency / DEFAULT_LATENCY
+        small = math.pow(min(scale, 1.0), _SHRINK)
         curve = self._curve(kind)
-        skip = _skip(curve, age, _DENSE / latency)
+        skip = _skip(curve, age, _DENSE / latency, small)
         # Where the skip lands, a job likely to end within half the latency is looked at
         # again after half of it: most ends happen there, and each is then seen sooner.
-        soon = latency / 2
+        # (Later for a large latency: polls cost more there than seeing ends sooner.)
+        soon = latency * min(0.5 * math.pow(max(scale, 1.0), _LATER), 1.0)
         if curve.ending_within(age + skip, soon) >= _SOON:
             return skip + soon
         # And never past the point by which the job has most likely ended.
@@ -229,11 +242,12 @@ def _chance(curve: Curve, age: float) -> float:
     return _SKIP * seen / (seen + _SURE)
 
 
-def _skip(curve: Curve, age: float, rate: float) -> float:
+def _skip(curve: Curve, age: float, rate: float, small: float) -> float:
     """How far past ``latency`` the next poll of one job may go: while the chance of
-    ending per second stays under ``rate``, and at most a small chance of ending."""
-    quiet = min(curve.quiet(age, _chance(curve, age)), curve.calm(age, rate))
-    return max(quiet, _tail(curve, age))
+    ending per second stays under ``rate``, and at most a small chance of ending (both
+    the chance and the tail's skip times ``small``, for a latency under the default)."""
+    quiet = min(curve.quiet(age, _chance(curve, age) * small), curve.calm(age, rate))
+    return max(quiet, _tail(curve, age) * small)
 
 
 def _tail(curve: Curve, age: float) -> float:
@@ -243,10 +257,10 @@ def _tail(curve: Curve, age: float) -> float:
     return _SKIP * age / (1 - _SKIP) / (1 + curve.at_risk(age))
 
 
-def _last_of(subs: list[tuple[Curve, float]]) -> float:
+def _last_of(subs: list[tuple[Curve, float]], small: float) -> float:
     """How far past ``latency`` the next poll of a batch may go: it ends with its last
     running sub-job, so the chance that it ends is the product of theirs."""
-    chance = min(_chance(curve, age) for curve, age in subs)
+    chance = min(_chance(curve, age) for curve, age in subs) * small
     each = chance ** (1 / len(subs))  # all of them below it: the product is below chance
     quiet = [curve.quiet(age, each) for curve, age in subs]
     low, high = min(quiet), max(quiet)
@@ -256,4 +270,4 @@ def _last_of(subs: list[tuple[Curve, float]]) -> float:
             low = middle
         else:
             high = middle
-    return max(low, min(_tail(curve, age) for curve, age in subs))
+    return max(low, min(_tail(curve, age) for curve, age in subs) * small)

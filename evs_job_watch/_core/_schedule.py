@@ -20,7 +20,7 @@ from .._errors import (
     ServerError,
     ThrottledError,
 )
-from .._policy import PollPolicy
+from .._policy import DEFAULT_LATENCY, PollPolicy
 
 if TYPE_CHECKING:
     from ._watch import Watch
@@ -29,6 +29,9 @@ __all__ = ["START", "Cadence", "Place", "after_answer", "after_error", "is_trans
 
 # Errors that say nothing about the job: retried within the error budget.
 _TRANSIENT = (ServerError, ThrottledError, MalformedResponseError)
+# A learned delay may go up to this many times a latency over the default's, past
+# max_interval: else a latency asked for over half of max_interval is cut short by it.
+_STRETCH = 2.0
 
 
 @attrs.frozen(slots=True)
@@ -79,7 +82,8 @@ def after_answer(
 
     Any change, a sub-job's included, means the job is moving: look again soon. A delay
     ``learned`` from the durations of jobs of its type takes precedence, capped at
-    ``max_interval``, and never shorter than ``policy.floor`` once spread.
+    ``max_interval`` (or twice a ``latency`` over the default's, if that is more), and
+    never shorter than ``policy.floor`` once spread.
     """
     interval = policy.next_interval(None if changed else cadence.interval)
     if (cadence.interval, cadence.errors, cadence.missing_since) != (interval, 0, None):
@@ -88,7 +92,10 @@ def after_answer(
         return cadence, policy.spread(interval, rng)
     # The floor after the jitter: whatever it learned, the default never polls a job
     # more than once a second.
-    return cadence, max(policy.spread(min(learned, policy.max_interval), rng), policy.floor)
+    cap = policy.max_interval
+    if policy.latency is not None and policy.latency > DEFAULT_LATENCY:
+        cap = max(cap, _STRETCH * policy.latency)
+    return cadence, max(policy.spread(min(learned, cap), rng), policy.floor)
 
 
 def after_error(
