@@ -159,11 +159,21 @@ def test_the_settings_object_refuses_the_same(
         HttpSettings(**given)
 
 
-def test_the_unknown_keyword_error_names_the_callee_and_the_settings() -> None:
+@pytest.mark.parametrize(
+    ("maker", "callee"),
+    [
+        (client, "EvsJobClient"),
+        (password, "PasswordAuth"),
+        (from_environment, "EvsJobClient.from_environment"),
+    ],
+)
+async def test_the_unknown_keyword_error_names_the_callee_and_the_settings(
+    maker: Callable[..., Any], callee: str, home: None
+) -> None:
     with pytest.raises(TypeError) as refused:
-        EvsJobClient(ENDPOINT, PROJECT, verify=False)  # type: ignore[call-arg]
+        await each(maker, verify=False)
     assert str(refused.value) == (
-        "EvsJobClient() got an unexpected keyword argument 'verify' (its connection settings "
+        f"{callee}() got an unexpected keyword argument 'verify' (its connection settings "
         "are ssl, proxy, trust_env, timeout, allow_insecure_http, or http=HttpSettings(...))"
     )
 

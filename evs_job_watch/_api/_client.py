@@ -141,7 +141,7 @@ class EvsJobClient:
             region=region,
             endpoint=endpoint,
             project_id=project_id,
-            http=http_settings(http, options, "from_environment"),
+            http=http_settings(http, options, "EvsJobClient.from_environment"),
         )
         project = settings.project_id
         if project is None:
