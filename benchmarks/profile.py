@@ -82,6 +82,18 @@ def workload(target: str, setup: dict[str, Any], seconds: float) -> dict[str, fl
     return {"polls": polls, "cpu": cpu}
 
 
+def _short(frame: str) -> str:
+    """A frame with its file's path shortened: from the library's package on (so that
+    its sub-packages stay told apart and named), else the last two parts."""
+    path = re.search(r" \((.*)\)$", frame)
+    if path is None:
+        return frame
+    name = path.group(1)
+    found = name.rfind(LIBRARY + "/")
+    short = name[found:] if found >= 0 else "/".join(name.split("/")[-2:])
+    return frame[: path.start()] + f" ({short})"
+
+
 def _shares(raw: str) -> tuple[int, collections.Counter[str], collections.Counter[str]]:
     inclusive: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
@@ -89,7 +101,7 @@ def _shares(raw: str) -> tuple[int, collections.Counter[str], collections.Counte
     with open(raw) as lines:
         for line in lines:
             stack, _, count = line.rstrip().rpartition(" ")
-            frames = [re.sub(r" \((.*/)?([^/]+/[^/]+)\)$", r" (\2)", f) for f in stack.split(";")]
+            frames = [_short(frame) for frame in stack.split(";")]
             if WORKLOAD not in frames:
                 continue  # imports and set-up, not the workload
             weight = int(count)
