@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--only", choices=SECTIONS, action="append", help="repeatable")
     parser.add_argument("--plot", type=Path, help="plot the scale figures here (a .png)")
+    parser.add_argument(
+        "--scale-size", type=int, action="append", help="only these numbers of jobs in scale"
+    )
     args = parser.parse_args(argv)
     wanted = args.only or list(SECTIONS)
     started, measured_on = time.perf_counter(), machine()
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         if "throughput" in wanted:
             figures += found
     if "scale" in wanted:
-        figures += scale.measure(args.quick, rates["asyncio"])
+        figures += scale.measure(args.quick, rates["asyncio"], args.scale_size)
     if "alternatives" in wanted:
         figures += alternatives.measure(args.quick)
     if "policy" in wanted:
