@@ -27,6 +27,7 @@ __all__ = [
     "Simulator",
     "cpu_clock",
     "create_jobs",
+    "fast_server",
     "fixed",
     "log",
     "loop_lag",
@@ -128,27 +129,36 @@ async def simulator(
     speed: float, *, seed: int = 1, failure_rate: float = 0.0
 ) -> AsyncIterator[Simulator]:
     """The standalone simulator in a process of its own, so its CPU is not the client's."""
+    options = ["--port", "0", "--speed", repr(speed), "--seed", str(seed)]
+    options += ["--failure-rate", repr(failure_rate), "--keep-requests", "1"]
+    async with _server("evs_job_watch.simulator", options, speed) as sim:
+        yield sim
+
+
+@asynccontextmanager
+async def fast_server(
+    jobs: int, *, durations_seed: int | None = None, speed: float = 1.0
+) -> AsyncIterator[Simulator]:
+    """The minimal fast reference server (`fastserver.py`) in a process of its own:
+    `jobs` pre-built bodies, ids `fastserver.job_ids(jobs)`; running for ever, or ending
+    after seeded durations (`durations_seed`, simulated s divided by `speed`)."""
+    options = ["--jobs", str(jobs), "--speed", repr(speed)]
+    if durations_seed is not None:
+        options += ["--durations-seed", str(durations_seed)]
+    async with _server("benchmarks.fastserver", options, speed) as sim:
+        yield sim
+
+
+@asynccontextmanager
+async def _server(module: str, options: list[str], speed: float) -> AsyncIterator[Simulator]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "evs_job_watch.simulator",
-        "--port",
-        "0",
-        "--speed",
-        repr(speed),
-        "--seed",
-        str(seed),
-        "--failure-rate",
-        repr(failure_rate),
-        "--keep-requests",
-        "1",
-        stdout=asyncio.subprocess.PIPE,
+        sys.executable, "-m", module, *options, stdout=asyncio.subprocess.PIPE
     )
     try:
         assert process.stdout is not None
         line = await asyncio.wait_for(process.stdout.readline(), 30)
         if not line:
-            raise RuntimeError("the simulator exited before printing its connection line")
+            raise RuntimeError(f"{module} exited before printing its connection line")
         info = orjson.loads(line)
         wanted = ("endpoint", "project_id", "token", "access_key", "secret_key")
         yield Simulator(**{key: info[key] for key in wanted}, speed=speed, pid=process.pid)

@@ -45,3 +45,27 @@ def test_the_ready_section_measures_both_modes() -> None:
     hinted = asyncio.run(ready.measure(12, False, hints=True, slow=True))
     assert hinted.hints and hinted.slow and hinted.listings > 0  # hints read disks
     assert 0 <= hinted.p50 <= hinted.p95 < math.inf
+
+
+def test_the_fast_reference_server_answers_the_client_running_and_ended_jobs() -> None:
+    from benchmarks import fastserver
+    from benchmarks._common import fast_server
+    from evs_job_watch import EvsJobClient, JobStatus, JobType, TokenAuth
+
+    async def ask() -> tuple[list[JobStatus], list[JobStatus]]:
+        seen = []
+        for seed in (None, 3):
+            # Speed 1e4: the seeded jobs (median 20 s) end within a few ms of the start.
+            async with fast_server(4, durations_seed=seed, speed=1e4) as sim:
+                await asyncio.sleep(0.2)
+                client = EvsJobClient(sim.endpoint, sim.project_id, auth=TokenAuth(sim.token))
+                async with client:
+                    jobs = [await client.get_job(job_id) for job_id in fastserver.job_ids(4)]
+            assert all(job.job_type is JobType.CREATE_VOLUME for job in jobs)
+            assert all(job.begin_time is not None for job in jobs)
+            seen.append([job.status for job in jobs])
+        return seen[0], seen[1]
+
+    running, ended = asyncio.run(ask())
+    assert running == [JobStatus.RUNNING] * 4
+    assert all(status.is_terminal for status in ended)

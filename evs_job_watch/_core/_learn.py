@@ -31,8 +31,9 @@ from __future__ import annotations
 import math
 from collections import OrderedDict, deque
 from collections.abc import Iterable
+from datetime import datetime
 
-from .._models import Job
+from .._models import Job, JobType
 from .._policy import DEFAULT_LATENCY
 from ._snapshot import KIND_TEXT
 from ._survival import BINS, Curve, bin_of, prior_hazards
@@ -65,7 +66,7 @@ _ENDED = 4  # an ended job this many (and the first _REFRESH of a kind a whole r
 class _Kind:
     """What was seen of one kind of job: ended durations, and the running jobs' ages."""
 
-    __slots__ = ("alive", "curve", "done", "ended", "events", "running")
+    __slots__ = ("alive", "built", "curve", "done", "ended", "events", "running")
 
     def __init__(self) -> None:
         self.ended: deque[float] = deque()
@@ -76,18 +77,28 @@ class _Kind:
         self.running: OrderedDict[str, int] = OrderedDict()  # job id -> that bin
         self.done: OrderedDict[str, None] = OrderedDict()  # ids counted as ended, oldest first
         self.curve: tuple[int, Curve] | None = None  # (generation, curve)
+        self.built: tuple[object, ...] = ()  # what the curve was built from (_reuse)
 
 
 class DurationModel:
     """Durations of jobs per kind (job type, or a batch's sub-jobs), and poll delays."""
 
-    __slots__ = ("_changes", "_generation", "_kinds", "_pool", "_pool_alive", "_pool_events")
+    __slots__ = (
+        "_changes",
+        "_generation",
+        "_kinds",
+        "_pool",
+        "_pool_alive",
+        "_pool_built",
+        "_pool_events",
+    )
 
     def __init__(self) -> None:
         self._kinds: dict[str, _Kind] = {}
         self._pool_events = [0.0] * BINS
         self._pool_alive = [0.0] * BINS
         self._pool: tuple[int, Curve] | None = None
+        self._pool_built: tuple[object, ...] = ()
         self._generation = 0  # curves of an older generation are rebuilt when next used
         self._changes = 0
 
@@ -107,7 +118,7 @@ class DurationModel:
         kind = self._kind(name)
         if kind is None:
             return
-        begin = job.begin_time.timestamp()
+        begin = _seconds(job.begin_time)
         if not job.status.is_terminal:
             self._alive(kind, job.job_id, max(now - begin, 0.0))
             return
@@ -121,10 +132,12 @@ class DurationModel:
 
     def _alive(self, kind: _Kind, job_id: str, age: float) -> None:
         j = min(bin_of(age), BINS - 1)
-        was = kind.running.pop(job_id, None)
+        was = kind.running.get(job_id)
         if was == j:  # seen again in the same bin: the counts and the curves stand
-            kind.running[job_id] = j
+            kind.running.move_to_end(job_id)
             return
+        if was is not None:
+            del kind.running[job_id]
         if was is not None:
             self._count(kind.alive, self._pool_alive, was, -1.0)
         elif len(kind.running) >= _RUNNING:  # forget the job seen longest ago
@@ -185,7 +198,7 @@ class DurationModel:
         aiming to see its end within ``latency``; None without its begin_time."""
         if job.begin_time is None:
             return None
-        age = max(now - job.begin_time.timestamp(), 0.0)
+        age = max(now - _seconds(job.begin_time), 0.0)
         kind = _kind(job)
         running = [sub for sub in job.sub_jobs if not sub.status.is_terminal]
         if job.sub_jobs and not running:
@@ -216,8 +229,15 @@ class DurationModel:
     def _curve(self, name: str) -> Curve:
         generation = self._generation
         if self._pool is None or self._pool[0] != generation:
-            curve = Curve(self._pool_events, self._pool_alive, _PRIOR, _PRIOR_WEIGHT)
-            self._pool = (generation, curve)
+            # A new generation whose counts are those of the last build (jobs forgotten
+            # and seen in the same bins) keeps the curve: the same inputs, the same curve.
+            inputs: tuple[object, ...] = (self._pool_events, self._pool_alive)
+            if self._pool is None or not _same(inputs, self._pool_built):
+                curve = Curve(self._pool_events, self._pool_alive, _PRIOR, _PRIOR_WEIGHT)
+                self._pool_built = _copy(inputs)
+                self._pool = (generation, curve)
+            else:
+                self._pool = (generation, self._pool[1])
         pool = self._pool[1]
         kind = self._kinds.get(name)
         if kind is None:
@@ -227,12 +247,54 @@ class DurationModel:
             # scale, and a kind well known needs none of the others' durations.
             seen = len(kind.ended) + len(kind.running)
             weight = _POOL_WEIGHT * _SURE / (_SURE + seen)
-            kind.curve = (generation, Curve(kind.events, kind.alive, pool.hazards, weight))
+            built = (kind.events, kind.alive, pool, weight)
+            if kind.curve is None or not _same(built, kind.built):
+                kind.curve = (generation, Curve(kind.events, kind.alive, pool.hazards, weight))
+                kind.built = _copy(built)
+            else:
+                kind.curve = (generation, kind.curve[1])
         return kind.curve[1]
 
 
+def _copy(inputs: tuple[object, ...]) -> tuple[object, ...]:
+    """What a curve is built from, its count lists copied (they change in place)."""
+    return tuple(list(x) if isinstance(x, list) else x for x in inputs)
+
+
+def _same(inputs: tuple[object, ...], built: tuple[object, ...]) -> bool:
+    """Whether a curve built from ``built`` is the one ``inputs`` would build (a parent
+    curve compares by identity: the same object has the same hazards)."""
+    return len(inputs) == len(built) and all(
+        x is y or (type(x) is not Curve and x == y) for x, y in zip(inputs, built, strict=True)
+    )
+
+
+_last_time: tuple[datetime | None, float] = (None, 0.0)  # a begin_time and its seconds
+
+
+def _seconds(time: datetime) -> float:
+    """``time.timestamp()``, remembered for the last one asked (learning from an answer
+    and deciding on it ask for the same begin_time twice)."""
+    global _last_time  # a one-entry memo, replaced whole (thread-safe)
+    last = _last_time
+    if last[0] is time:
+        return last[1]
+    seconds = time.timestamp()
+    _last_time = (time, seconds)
+    return seconds
+
+
+# The text of each declared job type, by identity (an enum's ``value`` is a property,
+# and its hash a Python call: this is a dict of ints); unknown types read ``value``.
+_TEXTS = {id(member): (member, member.value) for member in JobType}
+
+
 def _kind(job: Job) -> str:
-    return "" if job.job_type is None else job.job_type.value
+    job_type = job.job_type
+    if job_type is None:
+        return ""
+    known = _TEXTS.get(id(job_type))
+    return known[1] if known is not None and known[0] is job_type else job_type.value
 
 
 def _chance(curve: Curve, age: float) -> float:

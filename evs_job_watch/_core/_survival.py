@@ -27,11 +27,20 @@ EDGES = (0.0, *(_FIRST * _RATIO**k for k in range(BINS)))
 _TAIL = 1.0  # power of the tail past the grid: P(alive at t | alive at a) = (a / t) ** _TAIL
 
 
+_last_bin = (-1.0, 0)  # (age, its bin): one decision asks for the bin of one age often
+
+
 def bin_of(age: float) -> int:
     """The bin holding ``age`` seconds; BINS past the end of the grid."""
+    global _last_bin  # a one-entry memo, replaced whole (thread-safe)
+    last = _last_bin
+    if last[0] == age:
+        return last[1]
     if age < _FIRST:
         return 0
-    return min(int(math.log(age / _FIRST) / _LOG_RATIO) + 1, BINS)
+    j = min(int(math.log(age / _FIRST) / _LOG_RATIO) + 1, BINS)
+    _last_bin = (age, j)
+    return j
 
 
 def prior_hazards(median: float, spread: float) -> list[float]:
@@ -67,7 +76,7 @@ class Curve:
         weight: how many jobs the parent counts as, in every bin.
     """
 
-    __slots__ = ("_descending", "hazards", "log_survival", "risk")
+    __slots__ = ("_calm", "_descending", "hazards", "log_survival", "risk")
 
     def __init__(
         self,
@@ -99,6 +108,9 @@ class Curve:
         self.risk = risk
         self.log_survival = logs  # at each edge; non-increasing
         self._descending = [-value for value in logs]  # non-decreasing, for bisect
+        # rate -> per bin, the first bin from it on where jobs end at that rate (BINS if
+        # none): ``calm`` in one look-up instead of a walk along the grid every poll.
+        self._calm: dict[float, list[int]] = {}
 
     def log_alive(self, age: float) -> float:
         """log P(a job lasts at least ``age`` seconds), interpolated within the bin."""
@@ -121,13 +133,25 @@ class Curve:
     def calm(self, age: float, rate: float) -> float:
         """How long from ``age`` until the chance of ending per second reaches ``rate``
         (0 if it is there already; past the grid, the tail's rate is ``_TAIL / t``)."""
-        j = bin_of(age)
-        logs = self.log_survival
-        while j < BINS:
-            if logs[j] - logs[j + 1] >= rate * (EDGES[j + 1] - EDGES[j]):
-                return max(EDGES[j] - age, 0.0)
-            j += 1
+        first = self._calm.get(rate)
+        if first is None:
+            first = self._calm[rate] = self._first_at(rate)
+        j = first[bin_of(age)]
+        if j < BINS:
+            return max(EDGES[j] - age, 0.0)
         return max(_TAIL / rate - max(age, EDGES[BINS]), 0.0) + max(EDGES[BINS] - age, 0.0)
+
+    def _first_at(self, rate: float) -> list[int]:
+        """Per bin (and BINS itself), the first bin from it on whose jobs end at ``rate``
+        per second or more; BINS where none does."""
+        logs = self.log_survival
+        first = [BINS] * (BINS + 1)
+        for j in range(BINS - 1, -1, -1):
+            steep = logs[j] - logs[j + 1] >= rate * (EDGES[j + 1] - EDGES[j])
+            first[j] = j if steep else first[j + 1]
+        if len(self._calm) >= 8:  # a handful of latencies at most: never grows unbounded
+            self._calm.clear()
+        return first
 
     def quiet(self, age: float, chance: float) -> float:
         """The longest ``x`` such that a job alive at ``age`` ends within ``x`` seconds
