@@ -174,7 +174,9 @@ def exposed(
     names.update(n for n in logging.root.manager.loggerDict if n.startswith(("aiohttp", "asyncio")))
     loggers = [logging.getLogger(name) for name in sorted(names)]
     for logger in loggers:
-        caplog.set_level(logging.DEBUG, logger=logger.name)
+        # The root logger by None, as a test's own caplog.set_level names it: by "" its
+        # level would be saved twice, the second time as DEBUG, and left so afterwards.
+        caplog.set_level(logging.DEBUG, logger=None if logger is logging.root else logger.name)
         logger.addFilter(tap)
     try:
         yield found

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Callable, Iterator, Mapping
 
 import pytest
@@ -30,6 +31,22 @@ def pytest_asyncio_loop_factories(
     if item.get_closest_marker("virtual_clock"):
         return {"virtual_clock": VirtualClockLoop}
     return {"asyncio": asyncio.new_event_loop}
+
+
+@pytest.fixture(autouse=True)
+def logging_left_as_found() -> Iterator[None]:
+    """A test that leaves a logger's level or handlers changed fails (later tests would
+    capture records they never expected, depending on the order)."""
+
+    def state() -> list[tuple[int, bool, int]]:
+        return [
+            (logger.level, logger.propagate, len(logger.handlers))
+            for logger in (logging.root, logging.getLogger("evs_job_watch"))
+        ]
+
+    before = state()
+    yield
+    assert state() == before, "the test left logging changed"
 
 
 @pytest.fixture(scope="session")

