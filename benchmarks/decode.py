@@ -99,10 +99,11 @@ def alternating(
     return [value * 1e6 for value in best]
 
 
-def measure(quick: bool) -> list[Figure]:
+def measure(quick: bool, budget: float | None = None) -> list[Figure]:
+    """The figures; each timed loop runs for ``budget`` seconds (0.5 quick, else 2)."""
     log("decode: bodies from the simulator, then timed loops")
     bodies = run(fetch_bodies())
-    budget = 0.5 if quick else 2.0
+    budget = budget if budget is not None else 0.5 if quick else 2.0
     figures = []
     for name, body in bodies.items():
         for variant, sample in (("warm", [body]), ("distinct times", distinct_times(body, 10_000))):
