@@ -36,6 +36,7 @@ __all__ = [
     "Refused",
     "Reset",
     "connect",
+    "fault",
     "prefix",
 ]
 
@@ -46,12 +47,23 @@ Client = aioredis.Redis | RedisCluster
 # A cluster unreachable, or between states (a failover, slots moving), is a fault like a
 # dropped link.
 _CLUSTER_FAULTS = (
-    exceptions.RedisClusterUnreachableError,
     exceptions.ClusterDownError,
     exceptions.TryAgainError,
     exceptions.SlotNotCoveredError,
 )
 FAULTS = (exceptions.ConnectionError, exceptions.TimeoutError, OSError, *_CLUSTER_FAULTS)
+
+
+def fault(exc: BaseException) -> bool:
+    """Whether ``exc`` is a fault to wait out: Redis, or every node of a cluster, out of
+    reach. (redis-py 8.2 raises ``RedisClusterUnreachableError`` for the latter; earlier
+    releases a ``RedisClusterException`` raised from the connection error. Both are a
+    ``RedisClusterException`` whose cause is a fault.)"""
+    if isinstance(exc, FAULTS):
+        return True
+    return isinstance(exc, exceptions.RedisClusterException) and isinstance(
+        exc.__cause__, FAULTS
+    )
 # The script's fixed keys (after the prefix), declared to it in this order as KEYS.
 NAMES = ("epoch", "due", "replicas", "share", "log", "events", "seen", "learned")
 _SCRIPT = resources.files(__package__).joinpath("fleet.lua").read_text(encoding="utf-8")
@@ -70,6 +82,17 @@ def connect(url: str, cluster: bool) -> Client:
     if cluster:
         return RedisCluster.from_url(url, **options)
     return aioredis.Redis.from_url(url, **options)
+
+
+def _untrusted(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate error behind ``exc``, if any (redis-py chains it as the cause from
+    8.2 on, as the context before)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 class Refused(ConnectionError):
@@ -167,8 +190,8 @@ class Link:
                     raise Refused(f"Redis refused the credentials: {why}") from None
                 raise
             except exceptions.ConnectionError as exc:
-                cause = exc.__cause__
-                if isinstance(cause, ssl.SSLCertVerificationError):
+                cause = _untrusted(exc)
+                if cause is not None:
                     raise Refused(
                         f"Redis's TLS certificate is not trusted ({cause.verify_message}): "
                         "give its CA in the URL (?ssl_ca_certs=path)"
@@ -187,7 +210,9 @@ class Link:
                 result = await call()
             except Refused:
                 raise
-            except FAULTS as exc:
+            except Exception as exc:
+                if not fault(exc):
+                    raise
                 if not self._down:
                     self._down = True
                     logger.warning("Redis is unreachable (%s); retrying", type(exc).__name__)

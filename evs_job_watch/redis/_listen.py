@@ -21,7 +21,7 @@ import orjson
 
 from .._core._store import Fleet
 from . import _wire
-from ._link import FAULTS, Link
+from ._link import Link, fault
 
 __all__ = ["Hub", "Listener"]
 
@@ -103,7 +103,9 @@ class Listener:
             try:
                 self.calls += 1
                 answer: Any = await client.xread(streams, count=_READ_MOST, block=_BLOCK_MS)
-            except FAULTS:
+            except Exception as exc:
+                if not fault(exc):
+                    raise
                 # The same read again once Redis answers: no entry is lost, unless the
                 # log lost it (trimmed, or Redis came back empty): then Redis is asked.
                 if await self._link.retrying(self._lost_some):
