@@ -44,14 +44,19 @@ logger = logging.getLogger("evs_job_watch")
 
 T = TypeVar("T")
 Client = aioredis.Redis | RedisCluster
-# A cluster unreachable, or between states (a failover, slots moving), is a fault like a
-# dropped link.
+# A cluster between states (a failover, slots moving) is a fault like a dropped link;
+# so is one that no node of answers (see fault).
 _CLUSTER_FAULTS = (
     exceptions.ClusterDownError,
     exceptions.TryAgainError,
     exceptions.SlotNotCoveredError,
 )
 FAULTS = (exceptions.ConnectionError, exceptions.TimeoutError, OSError, *_CLUSTER_FAULTS)
+# The script's fixed keys (after the prefix), declared to it in this order as KEYS.
+NAMES = ("epoch", "due", "replicas", "share", "log", "events", "seen", "learned")
+_SCRIPT = resources.files(__package__).joinpath("fleet.lua").read_text(encoding="utf-8")
+_FIRST_DELAY = 0.05  # seconds: the first retry after a fault
+MAX_DELAY = 2.0  # seconds: the longest wait between two tries
 
 
 def fault(exc: BaseException) -> bool:
@@ -61,14 +66,7 @@ def fault(exc: BaseException) -> bool:
     ``RedisClusterException`` whose cause is a fault.)"""
     if isinstance(exc, FAULTS):
         return True
-    return isinstance(exc, exceptions.RedisClusterException) and isinstance(
-        exc.__cause__, FAULTS
-    )
-# The script's fixed keys (after the prefix), declared to it in this order as KEYS.
-NAMES = ("epoch", "due", "replicas", "share", "log", "events", "seen", "learned")
-_SCRIPT = resources.files(__package__).joinpath("fleet.lua").read_text(encoding="utf-8")
-_FIRST_DELAY = 0.05  # seconds: the first retry after a fault
-MAX_DELAY = 2.0  # seconds: the longest wait between two tries
+    return isinstance(exc, exceptions.RedisClusterException) and isinstance(exc.__cause__, FAULTS)
 
 
 def prefix(namespace: str) -> str:
