@@ -83,9 +83,9 @@ async def test_a_watcher_closed_mid_run_leaves_no_task_behind(
         for n in range(20):
             watcher.watch(f"job-{n}")
         await until(lambda: len(seen) >= 40 and slow_writes, "polls, callbacks and writes")
-        await until(lambda: "StateFile._write" in running(before), "a write under way")
-        under_way = running(before)
-        assert {"Poller._work", "Outbox._carry", "StateFile._write"} <= under_way, under_way
+        # The close must find a worker, a courier and a write under way at once.
+        parts = {"Poller._work", "Outbox._carry", "StateFile._write"}
+        await until(lambda: parts <= running(before), "a poll, a courier and a write at once")
     assert running(before) == set()
     assert (tmp_path / "state.json").exists()
 
