@@ -17,7 +17,8 @@ import redis.asyncio as aioredis
 
 from evs_job_watch import PollPolicy
 from evs_job_watch.redis import RedisServer, RedisStore
-from evs_job_watch.redis._link import Link
+from evs_job_watch.redis._ledger import Ledger
+from evs_job_watch.redis._link import MAX_DELAY, Link
 from evs_job_watch.redis._pace import FleetPace
 from evs_job_watch.redis._wire import batch_items
 from evs_job_watch.simulator import EvsSimulator
@@ -261,3 +262,90 @@ async def test_a_replica_back_after_redis_lost_the_shares_is_granted_no_more_tha
         assert pace.asked() == ("60.0", 0, "-1.0")
     finally:
         await client.aclose()
+
+
+async def test_after_redis_came_back_empty_a_watch_whose_poller_died_waits_a_grace(
+    namespace: str,
+) -> None:
+    # a polls the job; b waits for it, following. a's link then stalls for good (a died
+    # for the fleet), and Redis comes back empty. b adds the watch again due a grace later
+    # (a lease and the longest retry delays, room for a poller to come back), then polls
+    # it and answers its waiter; the job's ending is delivered once. Fails if a follower's
+    # re-add is polled at once (it would race a poller back from a stall), or never.
+    seen = Seen()
+    lease = 1.0
+    grace = lease + 2 * MAX_DELAY
+    loop = asyncio.get_running_loop()
+    with RedisServer() as server:
+        async with (
+            EvsSimulator(speed=1, seed=28) as sim,
+            Relay(to=("127.0.0.1", server.port)) as relay,
+        ):
+            job = sim.add_job(timeline=[(0, "INIT"), (0.1, "RUNNING"), (2.0, "SUCCESS")])
+            url = f"redis://127.0.0.1:{relay.port}"
+            async with replica(sim, url, namespace, "a", seen, policy=QUICK, lease=lease) as a:
+                a.watch(job)  # a alone: a polls it
+                await until(lambda: bool(pollers(sim)[job]), "a polls it")
+                async with replica(
+                    sim, server.url, namespace, "b", seen, policy=QUICK, lease=lease
+                ) as b:
+                    waiting = asyncio.ensure_future(b.wait(job))
+                    await asyncio.sleep(0.3)  # b's hold is counted: b follows it
+                    relay.hold()
+                    killed = loop.time()
+                    server.kill()
+                    await asyncio.to_thread(server.start)  # the same port, empty
+                    end = await asyncio.wait_for(waiting, GUARD)
+                    relay.cut()
+            agents = pollers(sim)[job]
+    assert end.status.value == "SUCCESS"
+    assert agents[0][1] == "a"
+    # The simulator's clock is the loop's: b's first poll came a grace after Redis was
+    # back (and so after it was killed).
+    first_b = min(t for t, agent in agents if agent == "b")
+    assert first_b - killed >= grace
+    assert seen.deliveries()[("complete", job, "SUCCESS")] == 1
+
+
+async def test_a_record_lost_by_a_restore_from_an_older_snapshot_is_refused_and_logged(
+    redis_server: RedisServer, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A Redis restored from a snapshot older than its last writes keeps its epoch: here,
+    # the job's delivered status is set back by hand, as such a restore would. The owner's
+    # next record expects the status it recorded: refused as a conflict, logged at INFO;
+    # the job's ending is recorded all the same (a fact). Fails if a stale record is
+    # overwritten silently, or if the ending is refused with it.
+    caplog.set_level(logging.INFO, logger="evs_job_watch")
+    direct = aioredis.Redis.from_url(redis_server.url)
+    key = f"evs_job_watch:{{{namespace}}}:w:"
+    try:
+        async with EvsSimulator(speed=1, seed=29) as sim:
+            job = sim.add_job(timeline=[(0, "INIT"), (0.2, "RUNNING"), (1.0, "SUCCESS")])
+            async with replica(sim, redis_server.url, namespace, "a") as a:
+                handle = a.watch(job)
+                for _ in range(int(GUARD / 0.02)):
+                    if await direct.hget(key + job, "s") == b"RUNNING":
+                        break
+                    await asyncio.sleep(0.02)
+                await direct.hset(key + job, "s", "INIT")  # the older snapshot's
+                end = await asyncio.wait_for(handle, GUARD)
+                ended = f"evs_job_watch:{{{namespace}}}:end:{job}"
+                await until(lambda: f"job {job}: the fleet's record moved on" in caplog.text, "")
+                assert await direct.exists(ended)
+    finally:
+        await direct.aclose()
+    assert end.status.value == "SUCCESS"
+
+
+def test_endings_are_recorded_again_after_a_reset_only_from_the_last_two_leases() -> None:
+    # What a replica records again when Redis comes back empty: the endings it recorded
+    # in the two leases before the last one (the store keeps them ``2 * lease``). Fails
+    # if older endings are kept (they would grow without bound) or recent ones dropped.
+    ledger = Ledger(keep_for=2.0)
+    for job, at in (("old", 0.0), ("mid", 1.5), ("new", 2.5)):
+        ledger.remember(job, {"a": "end", "j": job}, at)
+    assert [item["j"] for item in ledger.endings()] == ["mid", "new"]
+    ledger.remember("mid", {"a": "end", "j": "mid", "again": 1}, 4.0)  # recorded again
+    assert [item["j"] for item in ledger.endings()] == ["new", "mid"]
+    ledger.remember("last", {"a": "end", "j": "last"}, 5.0)
+    assert [item["j"] for item in ledger.endings()] == ["mid", "last"]

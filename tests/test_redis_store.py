@@ -129,6 +129,37 @@ async def test_event_streams_of_every_replica_see_every_event(
     assert {(job, "SUCCESS", False) for job in jobs} <= set(heard["b"])
 
 
+async def test_an_event_stream_hears_the_fleet_s_events_from_the_moment_it_opens(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    # Leases of 30 s: a's next claim cycle is 7.5 s after its first, long after the job
+    # ended. a opens an event stream, then b watches a job and delivers its events: a's
+    # stream must hear every one of them. Fails if the stream hears the fleet only from
+    # the claim cycle after it opened (it would hear none). b records its first event at
+    # least one poll and two batch windows after a asked where the events stream ends.
+    seen = Seen()
+    async with EvsSimulator(speed=1, seed=7) as sim:
+        job = sim.add_job(timeline=[(0, "INIT"), (0.5, "RUNNING"), (1.0, "SUCCESS")])
+        async with (
+            replica(sim, redis_server.url, namespace, "a", lease=30.0) as a,
+            replica(sim, redis_server.url, namespace, "b", seen, lease=30.0) as b,
+        ):
+            heard: list[str] = []
+
+            async def listen(stream: EventStream) -> None:
+                async for event in stream:
+                    heard.append(event.status.value)
+
+            listener = asyncio.ensure_future(listen(a.events()))
+            await asyncio.wait_for(b.wait(job), GUARD)
+            await until(lambda: "SUCCESS" in heard, "a hears the job end")
+        await listener
+    delivered = [status for _, kind, _, status in seen.lines if kind == "change"]
+    assert delivered[-1] == "SUCCESS"
+    assert heard == delivered  # every event b delivered, the first one too
+    assert {agent for _, agent in pollers(sim)[job]} == {"b"}
+
+
 async def test_a_job_that_ended_is_answered_from_redis_without_a_poll(
     redis_server: RedisServer, namespace: str
 ) -> None:

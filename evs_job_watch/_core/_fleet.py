@@ -104,6 +104,11 @@ class FleetSide:
         if watch is not None and self._disks is not None:
             watch.make_ready(self._disks, known=True)
 
+    def lapsed(self, job_id: str) -> None:
+        watch = self._watches.get(job_id)
+        if watch is not None:
+            watch.lapsed()
+
     def adopt(self, job_id: str, known: Statuses) -> Watch | None:
         """This replica polls ``job_id`` from now on: its watch, or None if polled already.
 

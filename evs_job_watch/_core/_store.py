@@ -102,6 +102,9 @@ class Fleet(Protocol):
     def readied(self, job_id: str) -> None:
         """A replica put the fleet's watch of ``job_id`` in ready mode."""
 
+    def lapsed(self, job_id: str) -> None:
+        """The deadline of the fleet's watch of ``job_id`` passed: it ended."""
+
 
 class SharedPace(Protocol):
     """The fleet's part of pacing (``_pacer.Pacer``'s seam to a shared store)."""
@@ -124,6 +127,9 @@ class Keeper(Protocol):
 
     def held(self, watch: Watch) -> None:
         """A caller of this replica holds ``watch`` (it had none here)."""
+
+    def lengthened(self, watch: Watch) -> None:
+        """A new holder of ``watch`` waits longer than those it had (``Watch.until``)."""
 
     def recorded(self, watch: Watch, event: JobEvent) -> None:
         """``event``'s callbacks returned: from now on it counts as delivered."""
@@ -162,6 +168,9 @@ class Store(Keeper, Protocol):
     def handed_back(self, watches: Sequence[tuple[Watch, float]]) -> None:
         """Shared stores: this replica stops polling these; each is due in so many seconds."""
 
+    def listening(self) -> None:
+        """An event stream opened here: events delivered elsewhere are wanted from now."""
+
     def pace(self, rate_limit: float | None) -> SharedPace | None:
         """The fleet's pace for ``rate_limit`` (requests/s for the fleet), None if local."""
 
@@ -197,6 +206,10 @@ class LocalStore:
         """A watch has its first holder: the file is written anew."""
         self._changed()
 
+    def lengthened(self, watch: Watch) -> None:
+        """A watch's deadline moved (a snapshot keeps it): the file is written anew."""
+        self._changed()
+
     def recorded(self, watch: Watch, event: JobEvent) -> None:
         """An event was delivered: the file is written anew."""
         self._changed()
@@ -215,6 +228,9 @@ class LocalStore:
 
     def handed_back(self, watches: Sequence[tuple[Watch, float]]) -> None:
         """Nothing to do: a local store has no fleet to hand watches to."""
+
+    def listening(self) -> None:
+        """Nothing to do: every event of a local store is delivered here."""
 
     def pace(self, rate_limit: float | None) -> SharedPace | None:
         """None: the watcher's own pacer alone spaces its requests."""

@@ -58,6 +58,8 @@ class Tracker(Protocol):
 
     def held(self, watch: Watch) -> None: ...
 
+    def lengthened(self, watch: Watch) -> None: ...
+
     def ended(self, watch: Watch) -> None: ...
 
     def recorded(self, watch: Watch, event: JobEvent) -> None: ...
@@ -155,8 +157,23 @@ class Watch:
         """One more caller waits for this watch."""
         holders = self._holders()
         if not holders:
+            self._keep((holder,))
             self._tracker.held(self)
+            return
+        before = self.until()
         self._keep((*holders, holder))
+        after = self.until()
+        if before is not None and after is not None and after > before:
+            self._tracker.lengthened(self)  # the fleet's deadline of it may move
+
+    def until(self) -> float | None:
+        """The loop time until which its holders wait: the latest of their deadlines,
+        ``inf`` if one waits without a deadline; None while nobody holds it."""
+        holders = self._holders()
+        if not holders:
+            return None
+        deadlines = [holder.deadline() for holder in holders]
+        return float("inf") if None in deadlines else max(d for d in deadlines if d is not None)
 
     def adopted(self, known: Statuses) -> None:
         """This replica claimed it (shared store): poll it, from what the fleet delivered."""
@@ -173,6 +190,19 @@ class Watch:
             self._enter(Phase.FOLLOWING)
             if self._ready is not None:
                 self._ready.reset()
+
+    def lapsed(self) -> None:
+        """The fleet's deadline of the watch passed (shared store): the fleet's watch
+        ended. Its holders here timed out by then, and it ends here quietly; a holder
+        that still waits (it joined as the deadline passed) starts the fleet's watch anew.
+        """
+        if not self.live:
+            return
+        if self._held is None:
+            self._end(None, here=False)
+            return
+        self.yielded()  # polled anew only once the fleet hands it out again
+        self._tracker.held(self)
 
     def ended_elsewhere(self, outcome: Outcome | None) -> None:
         """The fleet's watch ended on another replica: tell the holders (no callbacks here).

@@ -293,6 +293,7 @@ class JobWatcher:
             stream.close()
         else:
             streams.add(stream)
+            self._store.listening()  # a shared store hears the fleet's events from now
         return stream
 
     def snapshot(self) -> Snapshot:

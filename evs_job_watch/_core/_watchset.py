@@ -43,6 +43,10 @@ class WatchSet:
         """A caller of this replica holds ``watch`` now (it had none)."""
         self.keeper.held(watch)
 
+    def lengthened(self, watch: Watch) -> None:
+        """A new holder of ``watch`` waits longer than those it had."""
+        self.keeper.lengthened(watch)
+
     def ended(self, watch: Watch) -> None:
         """``watch`` stopped polling; it stays known until its holders are told."""
         if self._live.get(watch.job_id) is watch:

@@ -2,11 +2,12 @@
 
 Endings, releases, 429s and "work" (unclaimed watches) are entries of one stream, the
 fleet's log; events delivered elsewhere are entries of another, read only while an
-event stream is open here (checked at each claim cycle), so that replicas without
-streams are not flooded with them. The listener reads on from the last entry it saw
-(``XREAD BLOCK``), so a reconnect, noticed or silent, loses nothing: a read that failed
-is made again from the same entry. Endings go to this replica's waiters, events to its
-event streams, a 429 to its pacer, "work" to its next claim cycle. When the log lost
+event stream is open here (from the moment one opens; closed ones are noticed at the
+next claim cycle), so that replicas without streams are not flooded with them. The
+listener reads on from the last entry it saw (``XREAD BLOCK``), so a reconnect, noticed
+or silent, loses nothing: a read that failed is made again from the same entry. Endings
+go to this replica's waiters, events to its event streams, a 429 to its pacer, "work" to
+its next claim cycle; an expired deadline ends the watch here. When the log lost
 entries this replica had not read (trimmed past them, or begun anew by a Redis that came
 back empty), it asks Redis how each watch followed here stands (``check``).
 """
@@ -62,6 +63,7 @@ class Listener:
         self._events = f"{link.prefix}events"
         self._read_from = {self._log: _FIRST, self._events: _FIRST}
         self._hearing_events = False
+        self._turning = asyncio.Lock()  # one change of hearing at a time (one tail taken)
         self._task: asyncio.Task[None] | None = None
         self.work = False  # the fleet has unclaimed watches
         self._own_events = _wire.event_prefix(link.replica)
@@ -70,15 +72,18 @@ class Listener:
     async def start(self) -> None:
         """Learn where the log ends (news from now on), then read on in a task."""
         self._read_from[self._log] = await self._tail(self._log)
+        await self.hear_events(self._store.fleet.listens())  # a stream opened before
         self._task = self._store.fleet.tasks.start(self._listen())  # the watcher's group
 
     async def hear_events(self, wanted: bool) -> None:
-        """Read the events stream while an event stream is open here, from its end now."""
-        if wanted == self._hearing_events:
-            return
-        if wanted:
-            self._read_from[self._events] = await self._tail(self._events)
-        self._hearing_events = wanted
+        """Read the events stream while an event stream is open here, from its end now:
+        called as a stream opens (``RedisStore.listening``) and at each claim cycle."""
+        async with self._turning:
+            if wanted == self._hearing_events:
+                return
+            if wanted:
+                self._read_from[self._events] = await self._tail(self._events)
+            self._hearing_events = wanted
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -170,6 +175,8 @@ class Listener:
                 fleet.throttled(float(message["p"]))
             elif kind == "rdy":
                 fleet.readied(str(message["j"]))
+            elif kind == "exp":
+                fleet.lapsed(str(message["j"]))
         except (ValueError, KeyError, TypeError) as exc:
             logger.warning("ignored a malformed message on the fleet's log: %s", exc)
 

@@ -28,7 +28,6 @@ from .._core._snapshot import Learned, SavedWatch
 from .._core._store import Claims, Fleet, SharedPace
 from .._core._watch import Outcome, Watch
 from .._errors import WatchTimeoutError
-from .._models import Job
 from .._validate import check_id, positive_seconds
 from . import _wire
 from ._batch import Batches, until_set
@@ -189,6 +188,12 @@ class RedisStore:
             self._queue({"a": "back", "j": job_id, "d": gap})
         return fresh
 
+    def listening(self) -> None:
+        """An event stream opened here: the listener reads the fleet's events from the
+        end of their stream now, not from the next claim cycle."""
+        if self._fleet is not None and not self._closing:
+            self.fleet.tasks.start(self._listener.hear_events(True))
+
     def handed_back(self, watches: Sequence[tuple[Watch, float]]) -> None:
         for watch, delay in watches:
             self._queue({"a": "back", "j": watch.job_id, "d": int(delay * 1e6)})
@@ -197,7 +202,11 @@ class RedisStore:
         job, subs = _wire.statuses_data(watch.delivered(), watch.ready)
         stamp = self._ledger.adding()
         item = {"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": 1, "o": 0, "n": stamp}
-        self._queue(item)
+        self._queue({**item, "x": _wire.waits(watch)})
+
+    def lengthened(self, watch: Watch) -> None:
+        # The fleet's deadline of the watch is the latest of its holders' (fleet.lua).
+        self._queue({"a": "dl", "j": watch.job_id, "x": _wire.waits(watch)})
 
     def recorded(self, watch: Watch, event: JobEvent) -> None:
         self._queue(
@@ -224,17 +233,7 @@ class RedisStore:
             note = orjson.dumps({"k": "rel", "r": self.replica, "j": watch.job_id}).decode()
             self._queue({"a": "rel", "j": watch.job_id, "d": gap, "m": note})
             return
-        data = _wire.outcome_data(outcome)
-        ending = {"k": "end", "r": self.replica, "j": watch.job_id, "o": data}
-        self._queue(
-            {
-                "a": "end",
-                "j": watch.job_id,
-                "t": orjson.dumps(data).decode(),
-                "m": orjson.dumps(ending).decode(),
-                "f": int(isinstance(outcome, Job)),  # the job ended: a fact, whoever owns it
-            }
-        )
+        self._queue(_wire.end_item(self.replica, watch.job_id, outcome))
 
     async def close(self, owned: Sequence[tuple[Watch, float]]) -> None:
         """Hand this replica's watches back to the fleet, send what is queued, disconnect."""

@@ -7,6 +7,7 @@ Redis no more than it trusts the API. Nothing here carries a credential.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -14,6 +15,7 @@ import orjson
 from .._core._events import JobEvent, Statuses
 from .._core._ready import ReadyStatuses
 from .._core._store import Fleet
+from .._core._watch import Watch
 from .._errors import (
     AuthenticationError,
     EvsApiError,
@@ -30,6 +32,7 @@ from .._wire._codec import encode_job, job_from_data
 __all__ = [
     "EVENT",
     "batch_items",
+    "end_item",
     "event_message",
     "event_prefix",
     "events_of",
@@ -39,6 +42,7 @@ __all__ = [
     "readds",
     "ready_items",
     "statuses_data",
+    "waits",
 ]
 
 _API_ERRORS: dict[str, type[EvsApiError]] = {
@@ -107,6 +111,19 @@ def outcome_data(outcome: Job | BaseException) -> dict[str, Any]:
     return {"error": error}
 
 
+def end_item(replica: str, job_id: str, outcome: Job | BaseException) -> dict[str, object]:
+    """The batch item by which ``replica`` records how the watch of ``job_id`` ended."""
+    data = outcome_data(outcome)
+    ending = {"k": "end", "r": replica, "j": job_id, "o": data}
+    return {
+        "a": "end",
+        "j": job_id,
+        "t": orjson.dumps(data).decode(),
+        "m": orjson.dumps(ending).decode(),
+        "f": int(isinstance(outcome, Job)),  # the job ended: a fact, whoever owns it
+    }
+
+
 def outcome_of(data: Any, job_id: str) -> Job | EvsJobWatchError:
     """The outcome of ``outcome_data`` again; an error of another kind comes back as
     ``EvsJobWatchError`` with its text (ValueError if the data is not an outcome)."""
@@ -172,6 +189,15 @@ def known_of(job: bytes | str, subs: bytes | str) -> Statuses:
     )
 
 
+def waits(watch: Watch) -> int:
+    """How long the holders of ``watch`` here wait from now, in us, as the script takes
+    it (``x``): -1 if one waits without a deadline (call it only while it is held)."""
+    until = watch.until()
+    if until is None or until == float("inf"):
+        return -1
+    return max(int((until - asyncio.get_running_loop().time()) * 1e6), 0)
+
+
 def ready_items(replica: str, job_id: str) -> list[dict[str, object]]:
     """The batch items by which ``replica`` puts the fleet's watch of ``job_id`` in ready
     mode: the mark recorded as if a sub-job's status (once), and the news on the fleet's
@@ -199,5 +225,7 @@ def readds(fleet: Fleet, grace: int) -> list[dict[str, object]]:
     ):
         job, subs = statuses_data(watch.delivered(), watch.ready)
         item = {"a": "add", "j": watch.job_id, "s": job, "u": subs, "h": int(watch.held)}
+        if watch.held:  # its deadline here (a watch nobody holds here tells none)
+            item["x"] = waits(watch)
         items.append({**item, "o": int(polled), "g": 1, "w": grace})
     return items

@@ -10,7 +10,9 @@
 --   P.."due"        zset job -> when anyone may claim it: its due time when unowned,
 --                   its lease expiry when owned (so a dead owner's watches fall due)
 --   P.."w:"..job    hash  s (delivered status), u (delivered sub-job statuses, JSON),
---                   owner (replica id or ""), holds (replicas whose callers hold it)
+--                   owner (replica id or ""), holds (replicas whose callers hold it),
+--                   dl (its deadline: the latest of its holders', 'none' once one had
+--                   none; absent while no holder told one)
 --   P.."own:"..rid  set   the jobs a replica owns
 --   P.."replicas"   zset  replica id -> heartbeat expiry
 --   P.."end:"..job  string  how the job ended (JSON), kept for a while after
@@ -88,12 +90,37 @@ local function take(job, lease)
   return {job, redis.call('HGET', w, 's') or '', redis.call('HGET', w, 'u') or '{}'}
 end
 
+-- A watch's deadline (field dl, us): the latest its holders asked for, while it lives;
+-- 'none' once any holder had none. x: us this replica's holders wait from now (-1: one
+-- of them waits without a deadline; nil: no holder here, nothing to tell).
+local function hold_until(w, x)
+  if x == nil or x == cjson.null then return end
+  local dl = redis.call('HGET', w, 'dl')
+  if x < 0 or dl == 'none' then
+    redis.call('HSET', w, 'dl', 'none')
+  elseif not dl or tonumber(dl) < now + x then
+    redis.call('HSET', w, 'dl', num(now + x))
+  end
+end
+
+-- When the watch's deadline passes (us), or nil if it has none.
+local function deadline(job)
+  return tonumber(redis.call('HGET', wkey(job), 'dl') or '')
+end
+
 local function drop(job)
   local w = wkey(job)
   local owner = redis.call('HGET', w, 'owner')
   if owner and owner ~= '' then redis.call('SREM', own(owner), job) end
   redis.call('DEL', w)
   redis.call('ZREM', DUE, job)
+end
+
+-- The watch's deadline passed: it ends for the whole fleet, whoever holds it (a holder
+-- that died holds it no longer). Not kept as an ending: a later watch starts anew.
+local function expire(job)
+  drop(job)
+  tell(cjson.encode({k = 'exp', j = job}))
 end
 
 -- This replica's fair share of the watch set, and how many it owns beyond it. Only a
@@ -146,21 +173,34 @@ if op == 'claim' then
   -- may be granted (-1: no more than the rest; else it holds its share after a reset)
   local lease, most = tonumber(ARGV[5]), tonumber(ARGV[6])
   local gone = redis.call('ZSCORE', REPLICAS, rid) and 0 or 1
-  local lost, mine = {}, redis.call('SMEMBERS', own(rid))
+  local lost, mine, expired, first_dl = {}, redis.call('SMEMBERS', own(rid)), 0, nil
   for _, job in ipairs(mine) do
-    if redis.call('HGET', wkey(job), 'owner') == rid then
-      redis.call('ZADD', DUE, 'XX', now + lease, job)
-    else
+    local dl = deadline(job)
+    if redis.call('HGET', wkey(job), 'owner') ~= rid then
       redis.call('SREM', own(rid), job)
       lost[#lost + 1] = job
+    elseif dl and dl <= now then
+      expire(job)
+      expired = expired + 1
+    else
+      redis.call('ZADD', DUE, 'XX', now + lease, job)
+      if dl and (not first_dl or dl < first_dl) then first_dl = dl end
     end
   end
-  local owned = #mine - #lost
+  local owned = #mine - #lost - expired
   local free, fair = room(owned, true)
   local claimed = {}
   if free > 0 then
     local due = redis.call('ZRANGEBYSCORE', DUE, '-inf', now, 'LIMIT', 0, math.min(free, most))
-    for _, job in ipairs(due) do claimed[#claimed + 1] = take(job, lease) end
+    for _, job in ipairs(due) do
+      local dl = deadline(job)
+      if dl and dl <= now then
+        expire(job)  -- its deadline passed while nobody polled it (its owner died)
+      else
+        claimed[#claimed + 1] = take(job, lease)
+        if dl and (not first_dl or dl < first_dl) then first_dl = dl end
+      end
+    end
   end
   local shed = owned - fair - math.max(1, math.floor(fair / 10))
   local rate, granted = tonumber(ARGV[7]), 0
@@ -175,6 +215,8 @@ if op == 'claim' then
     local first = redis.call('ZRANGE', DUE, 0, 0, 'WITHSCORES')
     if first[2] then soon = math.max(tonumber(first[2]) - now, 0) end
   end
+  -- A watch polled here falls past its deadline: the next cycle ends it then.
+  if first_dl and (soon < 0 or first_dl - now < soon) then soon = math.max(first_dl - now, 0) end
   return {'ok', lost, claimed, math.max(shed, 0), num(soon), tostring(granted), gone}
 end
 
@@ -210,10 +252,13 @@ for _, it in ipairs(items) do
     -- the longest retry delays), so that the one that polled it has that long to come
     -- back and take it.
     local ended = redis.call('GET', tomb(job))
+    local dl = deadline(job)
+    if dl and dl <= now then expire(job) end  -- over: this add starts a new watch
     if ended then
       out[#out + 1] = {'ended', ended}
     elseif redis.call('EXISTS', w) == 1 then
       if it.h == 1 then redis.call('HINCRBY', w, 'holds', 1) end
+      hold_until(w, it.x)
       if it.o == 1 and redis.call('HGET', w, 'owner') == '' then
         if it.g == 1 then redis.call('HSET', w, 's', it.s, 'u', it.u) end
         out[#out + 1] = {'claimed', take(job, lease)}
@@ -222,6 +267,7 @@ for _, it in ipairs(items) do
       end
     else
       redis.call('HSET', w, 's', it.s, 'u', it.u, 'owner', '', 'holds', it.h)
+      hold_until(w, it.x)
       if it.g == 1 and it.o ~= 1 then
         redis.call('ZADD', DUE, now + it.w, job)
         out[#out + 1] = {'new'}
@@ -236,6 +282,10 @@ for _, it in ipairs(items) do
         end
       end
     end
+  elseif a == 'dl' then
+    -- A holder of this replica waits longer than the others here did (it.x, as for add).
+    if redis.call('EXISTS', w) == 1 then hold_until(w, it.x) end
+    out[#out + 1] = 'ok'
   elseif a == 'rec' then
     -- An event delivered here: compare-and-set the delivered status, then tell the fleet.
     -- Whoever owns the watch now: a status that moves on from the one expected is
