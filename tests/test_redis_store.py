@@ -132,27 +132,31 @@ async def test_event_streams_of_every_replica_see_every_event(
 async def test_an_event_stream_hears_the_fleet_s_events_from_the_moment_it_opens(
     redis_server: RedisServer, namespace: str
 ) -> None:
-    # Leases of 30 s: a's next claim cycle is 7.5 s after its first, long after the job
-    # ended. a opens an event stream, then b watches a job and delivers its events: a's
-    # stream must hear every one of them. Fails if the stream hears the fleet only from
-    # the claim cycle after it opened (it would hear none). b records its first event at
-    # least one poll and two batch windows after a asked where the events stream ends.
+    # Leases of 30 s: a's claim cycles come 7.5 s apart, and nothing kicks one sooner
+    # (a polls two watches, its share; b takes the new job in its own add, so no "work"
+    # is told). a opens an event stream, then b watches a job and delivers its events:
+    # a's stream must hear every one of them. Fails if the stream hears the fleet only
+    # from the claim cycle after it opened (it would hear none). b records its first
+    # event at least one poll and two batch windows after a asked where the events end.
     seen = Seen()
+    never = [(0, "INIT"), (600, "SUCCESS")]
     async with EvsSimulator(speed=1, seed=7) as sim:
-        job = sim.add_job(timeline=[(0, "INIT"), (0.5, "RUNNING"), (1.0, "SUCCESS")])
-        async with (
-            replica(sim, redis_server.url, namespace, "a", lease=30.0) as a,
-            replica(sim, redis_server.url, namespace, "b", seen, lease=30.0) as b,
-        ):
-            heard: list[str] = []
+        busy = [sim.add_job(timeline=never) for _ in range(2)]
+        async with replica(sim, redis_server.url, namespace, "a", lease=30.0) as a:
+            for job in busy:
+                a.watch(job)
+            await until(lambda: all(pollers(sim)[job] for job in busy), "a polls both")
+            async with replica(sim, redis_server.url, namespace, "b", seen, lease=30.0) as b:
+                heard: list[str] = []
 
-            async def listen(stream: EventStream) -> None:
-                async for event in stream:
-                    heard.append(event.status.value)
+                async def listen(stream: EventStream) -> None:
+                    async for event in stream:
+                        heard.append(event.status.value)
 
-            listener = asyncio.ensure_future(listen(a.events()))
-            await asyncio.wait_for(b.wait(job), GUARD)
-            await until(lambda: "SUCCESS" in heard, "a hears the job end")
+                listener = asyncio.ensure_future(listen(a.events()))
+                job = sim.add_job(timeline=[(0, "INIT"), (0.5, "RUNNING"), (1.0, "SUCCESS")])
+                await asyncio.wait_for(b.wait(job), GUARD)
+                await until(lambda: "SUCCESS" in heard, "a hears the job end")
         await listener
     delivered = [status for _, kind, _, status in seen.lines if kind == "change"]
     assert delivered[-1] == "SUCCESS"
