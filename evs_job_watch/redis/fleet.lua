@@ -20,8 +20,9 @@
 --   P.."epoch"      string  changes when Redis lost its data: replicas then re-add theirs
 --   P.."seen"       string  when the script last ran (a gap: Redis was away)
 --   P.."learned"    hash  kind of job -> its most recent durations (JSON), the fleet's
---   P.."log"        stream  endings, releases, 429s and unclaimed work, for every
---                   replica (each reads on from the last entry it saw: no gap)
+--   P.."log"        stream  endings, releases, deadlines passed, 429s and unclaimed
+--                   work, for every replica (each reads on from the last entry it
+--                   saw: no gap)
 --   P.."events"     stream  delivered events (read by replicas with an event stream open)
 
 local P, op, rid, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
