@@ -163,6 +163,28 @@ async def test_state_path_keeps_the_file_current_and_a_new_watcher_resumes_it(
     assert json.loads(state.read_text())["watches"] == []
 
 
+async def test_a_new_holder_that_waits_longer_is_written_to_the_state_file(
+    tmp_path: Path,
+) -> None:
+    # The watch's deadline is the latest of its holders': a second handle that waits
+    # longer changes what a snapshot keeps, so the file is written anew. Fails if only
+    # the first holder cues the file (the file would keep the first, shorter deadline).
+    state = tmp_path / "watches.json"
+    client = ScriptedClient()
+    client.script("a", make_job("a", "RUNNING"))
+    async with JobWatcher(client, policy=FAST, state_path=state) as watcher:
+        watcher.watch("a", timeout=5)
+        await asyncio.sleep(1)  # polled: its first sight is delivered and written
+        await written(watcher)
+        [saved] = json.loads(state.read_text())["watches"]
+        assert saved["timeout"] <= 5
+        watcher.watch("a", timeout=60)
+        await asyncio.sleep(0)
+        await written(watcher)
+        [saved] = json.loads(state.read_text())["watches"]
+        assert saved["timeout"] == pytest.approx(60, abs=0.5)
+
+
 async def test_a_broken_state_file_is_refused_and_left_alone(tmp_path: Path) -> None:
     state = tmp_path / "watches.json"
     state.write_text('{"format": "evs_job_watch.snapshot", "version": 1, "watc')

@@ -291,10 +291,8 @@ class Watch:
             return None
         if self.phase is Phase.DELIVERING and not self.finishing:
             return None
-        deadlines = [holder.deadline() for holder in self._holders()]
-        timeout = None
-        if deadlines and None not in deadlines:
-            timeout = max(0.0, max(d for d in deadlines if d is not None) - now)
+        until = self.until()
+        timeout = None if until is None or until == float("inf") else max(0.0, until - now)
         saved = SavedWatch(self.job_id, delivered.job, delivered.subs or {}, timeout)
         return saved if self._ready is None else attrs.evolve(saved, ready=True)
 
