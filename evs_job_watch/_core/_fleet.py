@@ -106,8 +106,12 @@ class FleetSide:
 
     def lapsed(self, job_id: str) -> None:
         watch = self._watches.get(job_id)
-        if watch is not None:
-            watch.lapsed()
+        if watch is None:
+            return
+        polled = watch.polling
+        watch.lapsed()
+        if polled and watch.live:  # held here still: the fleet hands it out anew
+            self._poller.drop_yielded()
 
     def adopt(self, job_id: str, known: Statuses) -> Watch | None:
         """This replica polls ``job_id`` from now on: its watch, or None if polled already.
