@@ -83,6 +83,8 @@ def test_ci_runs_the_readme_test_command_through_the_runner() -> None:
 def test_the_readme_test_command_installs_from_the_lock_and_gates_coverage() -> None:
     command = _readme_command("test")
     assert "pip install -q -c constraints.txt -e '.[test]'" in command
+    # Lint and format (the code blocks of the Markdown files too) before the types.
+    assert "&& .venv/bin/ruff check . && .venv/bin/ruff format --check . &&" in command
     assert command.endswith(".venv/bin/pytest -n auto --cov --cov-fail-under=90")
     assert _readme_command("demo") == (
         "python3 -m venv .venv && .venv/bin/pip install -q -c constraints.txt -e . "
