@@ -1,6 +1,8 @@
 """The fleet's deadline of a watch passes while this replica polls it and a caller here
-still waits: the watch leaves the poller's schedule, and once the fleet hands it out
-again it is polled on one cadence, not two (``FleetSide.lapsed``).
+still waits: the watch stops being polled here, and once the fleet hands it out again
+it is polled on one cadence, not two: its place in the poller's schedule from before is
+dropped (``FleetSide.lapsed``), and so is one that was out for a poll then (a ``Place``
+from before its watch yielded is stale: ``Place.live``).
 
 Replica a is a real watcher (a scripted job source records when each poll goes out)
 whose link to a real redis-server runs through a ``netkit.Relay``; replica b is a
@@ -17,7 +19,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from evs_job_watch import JobWatcher, PollPolicy, WatchTimeoutError
+from evs_job_watch import Job, JobWatcher, PollPolicy, WatchTimeoutError
 from evs_job_watch.redis import RedisServer, RedisStore
 from evs_job_watch.redis._link import Link
 from evs_job_watch.redis._wire import batch_items
@@ -151,3 +153,60 @@ async def test_a_watch_handed_out_anew_after_its_deadline_passed_is_polled_once_
             client.script(job, make_job(job, "SUCCESS"))
             end = await asyncio.wait_for(second, GUARD)
             assert end.status.value == "SUCCESS"
+
+
+class Gated(ScriptedClient):
+    """Answers only while ``gate`` is set; ``sent`` has the loop time of every request
+    as it goes out (``calls`` has it as it is answered)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.sent: list[float] = []
+
+    async def get_job(self, job_id: str) -> Job:
+        self.sent.append(asyncio.get_running_loop().time())
+        await self.gate.wait()
+        return await super().get_job(job_id)
+
+
+async def test_a_poll_out_as_the_deadline_passes_does_not_put_the_watch_back_twice(
+    redis_server: RedisServer, direct: aioredis.Redis, namespace: str
+) -> None:
+    # a polls job J for a caller without a deadline; a poll of J is out (its answer held
+    # back) when the fleet's deadline of J passes (moved into the past by hand, as by a
+    # lengthening still on its way) and a's claim cycle ends the fleet's watch. a hears
+    # it, adds J anew, takes it and polls it again, before the first poll's answer
+    # comes. Once both answers are in, a polls J once a second, never twice within one.
+    # Fails if the answer of a poll sent before the watch yielded puts its old place back
+    # in the schedule (J would be polled twice a second from then on, as it was with
+    # FleetSide.lapsed's fix alone, which drops only the places waiting in the heap).
+    loop = asyncio.get_running_loop()
+    client = Gated()
+    job = "j-out"
+    client.script(job, make_job(job, "RUNNING"))
+    key = f"{prefix_of(namespace)}w:{job}"
+    store = RedisStore(redis_server.url, namespace=namespace, lease=1.0, replica="a")
+    async with JobWatcher(client, policy=POLICY, store=store) as a:
+        handle = a.watch(job)
+        await until(lambda: len(client.calls) >= 1, "a polls J")
+        client.gate.clear()
+        await until(lambda: len(client.sent) >= 2, "a's next poll of J is out")
+        await direct.hset(key, "dl", "1")  # long past: a's next claim cycle ends it
+
+        async def expired() -> bool:
+            return job in await expiries(direct, namespace)
+
+        await eventually(expired, "the fleet's watch of J expired")
+        await until(lambda: len(client.sent) >= 3, "a polls J as it takes it anew")
+        assert await direct.hget(key, "owner") == b"a"
+        opened = loop.time()
+        client.gate.set()
+        await until(lambda: sum(t > opened for t in client.sent) >= 3, "a polls J")
+        after = [t for t in client.sent if t > opened]
+        gaps = [later - sooner for sooner, later in itertools.pairwise(after)]
+        assert min(gaps) >= INTERVAL - EARLY, f"J polled twice within a second: {gaps}"
+        client.script(job, make_job(job, "SUCCESS"))
+        end = await asyncio.wait_for(handle, GUARD)
+    assert end.status.value == "SUCCESS"
