@@ -145,8 +145,10 @@ class Relay(_Server):
     """A TCP relay from a port on 127.0.0.1 to ``to``.
 
     ``hold()`` keeps back what the server sends (the client reads nothing more, as on a
-    stalled link); ``cut()`` closes every connection, dropping what was held back, as a
-    dropped link does. New connections are relayed again at once.
+    stalled link); ``hold(sends=True)`` keeps back what the client sends too (nothing
+    reaches the server); ``flow()`` passes on what was held back, in order, and flows
+    again, as a link that recovers does; ``cut()`` closes every connection, dropping what
+    was held back, as a dropped link does. New connections are relayed again at once.
     """
 
     def __init__(self, to: tuple[str, int]) -> None:
@@ -154,13 +156,21 @@ class Relay(_Server):
         self.to = to
         self._flowing = asyncio.Event()
         self._flowing.set()
+        self._sending = asyncio.Event()  # what the client sends: held by hold(sends=True)
+        self._sending.set()
         self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
 
     def _closing(self) -> None:
         self.cut()
 
-    def hold(self) -> None:
+    def hold(self, *, sends: bool = False) -> None:
         self._flowing.clear()
+        if sends:
+            self._sending.clear()
+
+    def flow(self) -> None:
+        self._flowing.set()
+        self._sending.set()
 
     def cut(self) -> None:
         for client, server in list(self._links):
@@ -173,6 +183,7 @@ class Relay(_Server):
         held, self._flowing = self._flowing, asyncio.Event()
         self._flowing.set()
         held.set()
+        self._sending.set()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -183,13 +194,31 @@ class Relay(_Server):
             link = (writer, upstream_writer)
             self._links.add(link)
             await asyncio.gather(
-                _pipe(reader, upstream_writer), self._back(upstream_reader, writer, link)
+                self._forth(reader, upstream_writer, link),
+                self._back(upstream_reader, writer, link),
             )
         except (ConnectionError, OSError, asyncio.CancelledError):
             pass
         finally:
             writer.close()
             self._pipes.discard(task)
+
+    async def _forth(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        link: tuple[asyncio.StreamWriter, asyncio.StreamWriter],
+    ) -> None:
+        try:
+            while data := await reader.read(65536):
+                await self._sending.wait()
+                if link not in self._links:
+                    return  # cut while held: the data is lost
+                writer.write(data)
+                await writer.drain()
+        finally:
+            with contextlib.suppress(OSError, RuntimeError):
+                writer.close()
 
     async def _back(
         self,

@@ -125,7 +125,7 @@ class Poller:
         latest = sorted(self._due, reverse=True)[:count]
         handed = []
         for place in latest:
-            if place.watch.polling:
+            if place.live:
                 place.watch.yielded()
                 handed.append((place.watch, max(place.due - now, self.policy.interval)))
         self.drop_yielded()
@@ -133,7 +133,7 @@ class Poller:
 
     def drop_yielded(self) -> None:
         """Forget the due times of watches polled elsewhere now (rare: an O(n) pass)."""
-        self._due = [place for place in self._due if place.watch.polling]
+        self._due = [place for place in self._due if place.live]
         heapq.heapify(self._due)
 
     def schedule(self, watch: Watch, delay: float) -> None:
@@ -199,7 +199,7 @@ class Poller:
         now, due, ready = loop.time(), self._due, self._ready
         while due and due[0].due <= now:
             place = heapq.heappop(due)
-            if place.watch.polling:  # an ended watch just leaves the heap
+            if place.live:  # an ended watch just leaves the heap
                 ready.append(place)
         if due:
             self._wakeup = loop.call_at(due[0].due, self._wake)
@@ -233,7 +233,7 @@ class Poller:
                     # Requests are spaced: take the next slot first, then the watch first
                     # in line at that moment (the most overdue, or one just throttled).
                     await self.turn()
-                while ready and not ready[0].watch.polling:
+                while ready and not ready[0].live:
                     ready.popleft()  # an ended watch just leaves the line
                 if ready:
                     await self._poll(ready.popleft())
@@ -271,17 +271,17 @@ class Poller:
             else:
                 answer = Answer(await self._client.get_job(watch.job_id))
         except EvsJobWatchError as exc:
-            if watch.polling:
+            if place.live:
                 self._failed(place, exc, loop.time(), sent)
             return
         except Exception as exc:  # a bug or a foreign client: end this watch, not the worker
             logger.exception("polling job %s failed unexpectedly", watch.job_id)
-            if watch.polling:
+            if place.live:
                 watch.failed(exc)
             return
         finally:
             self.in_flight -= 1
-        if watch.polling:
+        if place.live:
             self._answered(place, answer, loop.time(), sent)
 
     def _answered(self, place: Place, answer: Answer, now: float, sent: float) -> None:

@@ -60,12 +60,20 @@ class Place:
     nothing behind for the garbage collector's oldest generation to walk.
     """
 
-    __slots__ = ("cadence", "due", "watch")
+    __slots__ = ("cadence", "due", "stint", "watch")
 
     def __init__(self, watch: Watch) -> None:
         self.watch = watch
+        self.stint = watch.stint  # the watch's stint of polling here it is for
         self.cadence: Cadence = START
         self.due = 0.0  # while in the heap: when the next poll is due
+
+    @property
+    def live(self) -> bool:
+        """Whether its watch is polled on it: polled here, and not yielded since the place
+        was made (a poll out as it yielded must not put it back: the watch may have been
+        adopted again meanwhile, with a place of its own)."""
+        return self.watch.polling and self.stint == self.watch.stint
 
     def __lt__(self, other: Place) -> bool:
         return self.due < other.due  # the poller's heap of due times

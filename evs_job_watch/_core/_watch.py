@@ -84,6 +84,7 @@ class Watch:
         "job_id",
         "phase",
         "polling",
+        "stint",
     )
 
     def __init__(
@@ -98,6 +99,9 @@ class Watch:
         self.job_id = job_id
         self.phase = phase
         self.polling = phase is Phase.POLLING  # a plain attribute, read a few times a poll
+        # Its stints of polling here: one more each time it yields (a place in the
+        # poller's schedule from an earlier stint is stale: Place.live).
+        self.stint = 0
         self.answer: Answer | None = None  # the last answer; given back when it repeats
         # What the polls have shown (the next answer is compared with it), and what was
         # delivered (what a snapshot keeps); both start from a resumed snapshot's. The
@@ -188,6 +192,7 @@ class Watch:
         phase under way starts over with the next poll here, if any."""
         if self.polling:
             self._enter(Phase.FOLLOWING)
+            self.stint += 1
             if self._ready is not None:
                 self._ready.reset()
 
