@@ -8,6 +8,7 @@ test with processes killed outright is ``test_redis_chaos.py``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import defaultdict
 
@@ -278,7 +279,7 @@ async def test_a_429_on_one_replica_pauses_the_others(
     # every 12 ms otherwise, leave a gap of at least the pause, begun before it ended.
     gaps = [
         later - earlier
-        for earlier, later in zip(by_b, by_b[1:])
+        for earlier, later in itertools.pairwise(by_b)
         if earlier < throttled_at + pause and later > throttled_at
     ]
     assert max(gaps, default=0.0) >= pause - 0.1
