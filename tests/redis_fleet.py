@@ -14,6 +14,7 @@ import aiohttp
 
 from evs_job_watch import EvsJobClient, JobEvent, JobWatcher, PollPolicy, TokenAuth
 from evs_job_watch.redis import RedisStore
+from evs_job_watch.redis._link import prefix
 from evs_job_watch.simulator import EvsSimulator, RequestRecord
 
 POLICY = PollPolicy(interval=0.05, max_interval=0.2, max_consecutive_errors=1000)
@@ -113,3 +114,22 @@ async def until(condition: Callable[[], bool], what: str, guard: float = GUARD) 
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting until {what}")
         await asyncio.sleep(0.01)
+
+
+def key(namespace: str, name: str) -> str:
+    """The name of one of the fleet's keys in Redis (``due``, ``owner``, ``ended``...)."""
+    return f"{prefix(namespace)}{name}"
+
+
+async def field(client: Any, namespace: str, name: str, job: str) -> bytes | None:
+    """What the fleet keeps of ``job`` in its hash ``name`` (``s``, ``holds``, ``dl``...;
+    ``owner`` has a field for every watch the fleet has, ``ended`` for every ending kept)."""
+    found: bytes | None = await client.hget(key(namespace, name), job)
+    return found
+
+
+def owned(client: Any, namespace: str, replica: str) -> set[str]:
+    """The jobs ``replica`` owns (read with a synchronous client)."""
+    start = f"{len(replica)}:{replica}".encode()
+    members = client.zrangebylex(key(namespace, "own"), b"[" + start, b"[" + start + b"\xff")
+    return {member[len(start) :].decode() for member in members}
