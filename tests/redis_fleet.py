@@ -122,10 +122,24 @@ def key(namespace: str, name: str) -> str:
 
 
 async def field(client: Any, namespace: str, name: str, job: str) -> bytes | None:
-    """What the fleet keeps of ``job`` in its hash ``name`` (``s``, ``holds``, ``dl``...;
-    ``owner`` has a field for every watch the fleet has, ``ended`` for every ending kept)."""
-    found: bytes | None = await client.hget(key(namespace, name), job)
+    """What the fleet keeps of ``job`` under ``name``: ``ended`` (how it ended, while
+    kept), or a field of the fleet's hash ``w`` (``s``, ``u``, ``owner``, ``holds``,
+    ``dl``; ``owner`` is there for every watch the fleet has)."""
+    if name == "ended":
+        found: bytes | None = await client.hget(key(namespace, "ended"), job)
+    else:
+        found = await client.hget(key(namespace, "w"), f"{name}:{job}")
     return found
+
+
+async def set_field(client: Any, namespace: str, name: str, job: str, value: str) -> None:
+    """Set a field of ``job`` in the fleet's hash ``w`` by hand (a restore would)."""
+    await client.hset(key(namespace, "w"), f"{name}:{job}", value)
+
+
+async def watched(client: Any, namespace: str, job: str) -> bool:
+    """Whether the fleet has a watch of ``job``."""
+    return await field(client, namespace, "owner", job) is not None
 
 
 def owned(client: Any, namespace: str, replica: str) -> set[str]:

@@ -23,7 +23,7 @@ from evs_job_watch.redis._wire import batch_items
 from evs_job_watch.simulator import EvsSimulator
 
 from .netkit import Relay
-from .redis_fleet import GUARD, field, key, pollers, replica, until
+from .redis_fleet import GUARD, field, key, pollers, replica, set_field, until, watched
 
 NEVER = [(0, "INIT"), (0.05, "RUNNING"), (600, "SUCCESS")]  # a job that outlives the test
 
@@ -104,9 +104,9 @@ async def test_the_owner_s_claim_cycle_ends_a_watch_past_its_deadline_and_comes_
     assert 0 <= soon <= 200_000
     await asyncio.sleep(0.3)
     await a.run("claim", lease, 500, "0", 0)
-    assert not await direct.hexists(key(namespace, "owner"), "job-1")
+    assert not await watched(direct, namespace, "job-1")
     assert await direct.zscore(key(namespace, "due"), "job-1") is None
-    assert not await direct.hexists(key(namespace, "ended"), "job-1")  # no ending kept
+    assert not await field(direct, namespace, "ended", "job-1")  # no ending kept
     assert await expiries(direct, namespace) == ["job-1"]
 
 
@@ -126,10 +126,10 @@ async def test_a_watch_whose_owner_died_past_its_deadline_is_ended_not_taken_ove
     for _ in range(40):
         await asyncio.sleep(0.05)
         taken += [job for job, _, _ in (await b.run("claim", LEASE, 500, "0", 0))[2]]
-        if taken or not await direct.hexists(key(namespace, "owner"), "job-1"):
+        if taken or not await watched(direct, namespace, "job-1"):
             break
     assert taken == []
-    assert not await direct.hexists(key(namespace, "owner"), "job-1")
+    assert not await watched(direct, namespace, "job-1")
     assert await expiries(direct, namespace) == ["job-1"]
 
 
@@ -156,7 +156,6 @@ async def test_a_watch_whose_holder_died_ends_at_its_deadline_on_every_replica(
     # deadline the fleet's watch ends: b stops polling, Redis keeps no record of it.
     # Fails if the deadline is not kept with the watch (b polls on until the job ends).
     loop = asyncio.get_running_loop()
-    owners = key(namespace, "owner")
     async with (
         EvsSimulator(speed=1, seed=31) as sim,
         Relay(to=("127.0.0.1", redis_server.port)) as relay,
@@ -173,11 +172,11 @@ async def test_a_watch_whose_holder_died_ends_at_its_deadline_on_every_replica(
                     await asyncio.wait_for(b.wait(job, timeout=1.5), GUARD)
                 await until(lambda: "b" in {r for _, r in pollers(sim)[job]}, "b takes it")
                 for _ in range(int(GUARD / 0.02)):
-                    if not await direct.hexists(owners, job):
+                    if not await watched(direct, namespace, job):
                         break
                     await asyncio.sleep(0.02)
                 gone = loop.time()
-                assert not await direct.hexists(owners, job), "the watch outlived its deadline"
+                assert not await watched(direct, namespace, job), "the watch outlived its deadline"
                 assert gone - started >= 3.0  # not before its deadline
                 await asyncio.sleep(0.3)  # b has heard it ended by now
                 polled = len(pollers(sim)[job])
@@ -201,7 +200,7 @@ async def test_a_holder_that_joined_as_the_deadline_passed_keeps_waiting(
         async with replica(sim, redis_server.url, namespace, "a") as a:
             handle = a.watch(job)
             await until(lambda: bool(pollers(sim)[job]), "a polls it")
-            await direct.hset(key(namespace, "dl"), job, "1")  # long past
+            await set_field(direct, namespace, "dl", job, "1")  # long past
             for _ in range(int(GUARD / 0.02)):
                 if job in await expiries(direct, namespace):
                     break
@@ -218,11 +217,10 @@ async def test_a_replica_tells_the_fleet_each_holder_that_waits_longer(
     # waiting 60 s moves it; a third one without a timeout lifts it. A wait_all holds
     # its watches without one (its overall timeout is its own). Fails if a holder that
     # waits longer is not told to the fleet (the watch would end under it).
-    owners = key(namespace, "owner")
 
     async def deadline(job: str) -> bytes | None:
         for _ in range(int(GUARD / 0.02)):
-            if await direct.hexists(owners, job):
+            if await watched(direct, namespace, job):
                 break
             await asyncio.sleep(0.02)
         return await field(direct, namespace, "dl", job)

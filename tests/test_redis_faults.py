@@ -28,11 +28,11 @@ from .redis_fleet import (
     GUARD,
     Seen,
     field,
-    key,
     most_in_window,
     pollers,
     polls,
     replica,
+    set_field,
     until,
 )
 
@@ -334,7 +334,7 @@ async def test_a_record_lost_by_a_restore_from_an_older_snapshot_is_refused_and_
                     if await field(direct, namespace, "s", job) == b"RUNNING":
                         break
                     await asyncio.sleep(0.02)
-                await direct.hset(key(namespace, "s"), job, "INIT")  # the older snapshot's
+                await set_field(direct, namespace, "s", job, "INIT")  # the older snapshot's
                 end = await asyncio.wait_for(handle, GUARD)
                 await until(lambda: f"job {job}: the fleet's record moved on" in caplog.text, "")
                 assert await field(direct, namespace, "ended", job)

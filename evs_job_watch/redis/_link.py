@@ -58,7 +58,7 @@ FAULTS = (exceptions.ConnectionError, exceptions.TimeoutError, OSError, *_CLUSTE
 # Every key the script touches (after the prefix), declared to it in this order as KEYS.
 NAMES = (
     "epoch", "due", "replicas", "share", "log", "events", "seen", "learned",
-    "s", "u", "owner", "holds", "dl", "own", "ended", "kept",
+    "w", "own", "ended", "kept",
 )  # fmt: skip
 # The layout of the keys, in their names: a namespace written by a release of another
 # layout (per-job keys, before) is not read at all (its keys are left as they were).

@@ -10,12 +10,12 @@
 -- Keys (prefix P = "evs_job_watch:{namespace}:v2:"; v2: the layout of this script):
 --   P.."due"        zset job -> when anyone may claim it: its due time when unowned,
 --                   its lease expiry when owned (so a dead owner's watches fall due)
---   P.."s"          hash  job -> its delivered status (a field for every watch)
---   P.."u"          hash  job -> its delivered sub-job statuses (JSON)
---   P.."owner"      hash  job -> replica id or "" (a field for every watch: it exists)
---   P.."holds"      hash  job -> how many replicas' callers hold it
---   P.."dl"         hash  job -> its deadline: the latest of its holders', 'none' once
---                   one had none; no field while no holder told one
+--   P.."w"          hash  the watches, five fields each, named by attribute and job:
+--                   's:'..job (delivered status), 'u:'..job (delivered sub-job
+--                   statuses, JSON), 'owner:'..job (replica id or "": there for every
+--                   watch), 'holds:'..job (replicas whose callers hold it), 'dl:'..job
+--                   (its deadline: the latest of its holders', 'none' once one had
+--                   none; absent while no holder told one)
 --   P.."own"        zset  (all scores 0) mine(rid) .. job for each job a replica owns,
 --                   read by lexical range
 --   P.."replicas"   zset  replica id -> heartbeat expiry
@@ -32,15 +32,14 @@
 
 local P, op, rid, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local FIXED = {'epoch', 'due', 'replicas', 'share', 'log', 'events', 'seen', 'learned',
-               's', 'u', 'owner', 'holds', 'dl', 'own', 'ended', 'kept'}
+               'w', 'own', 'ended', 'kept'}
 for i, name in ipairs(FIXED) do
   if KEYS[i] ~= P .. name then return redis.error_reply('undeclared key ' .. P .. name) end
 end
 -- The only names of keys below: each is one of KEYS.
 local EPOCH, DUE, REPLICAS, SHARE, LOG, EVENTS, SEEN, LEARNED =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local STATUS, SUBS, OWNER, HOLDS, DL, OWN, ENDED, KEPT =
-  KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16]
+local W, OWN, ENDED, KEPT = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 -- Entries kept in each stream, about: a replica away for longer than they cover asks
@@ -74,7 +73,7 @@ local function ending(job)
 end
 
 -- Whether the fleet watches the job (every watch has an owner field, '' if nobody).
-local function watched(job) return redis.call('HEXISTS', OWNER, job) == 1 end
+local function watched(job) return redis.call('HEXISTS', W, 'owner:' .. job) == 1 end
 
 -- Redis lost its data (a restart without persistence): every replica re-adds its own.
 local current = redis.call('GET', EPOCH)
@@ -99,7 +98,7 @@ if op == 'claim' or op == 'batch' then
     for _, r in ipairs(alive) do
       redis.call('ZADD', REPLICAS, 'GT', now + lease, r)
       for _, job in ipairs(owned_by(r)) do
-        if redis.call('HGET', OWNER, job) == r then
+        if redis.call('HGET', W, 'owner:' .. job) == r then
           redis.call('ZADD', DUE, 'GT', now + lease, job)
         end
       end
@@ -113,10 +112,11 @@ end
 -- its heartbeat (room); if it was only late, its next claim cycle says so ("gone"), and
 -- it stops polling everything it polled.
 local function take(job, lease)
-  redis.call('HSET', OWNER, job, rid)
+  redis.call('HSET', W, 'owner:' .. job, rid)
   redis.call('ZADD', OWN, 0, mine(rid) .. job)
   redis.call('ZADD', DUE, now + lease, job)
-  return {job, redis.call('HGET', STATUS, job) or '', redis.call('HGET', SUBS, job) or '{}'}
+  local known = redis.call('HMGET', W, 's:' .. job, 'u:' .. job)
+  return {job, known[1] or '', known[2] or '{}'}
 end
 
 -- A watch's deadline (field dl, us): the latest its holders asked for, while it lives;
@@ -124,23 +124,23 @@ end
 -- of them waits without a deadline; nil: no holder here, nothing to tell).
 local function hold_until(job, x)
   if x == nil or x == cjson.null then return end
-  local dl = redis.call('HGET', DL, job)
+  local dl = redis.call('HGET', W, 'dl:' .. job)
   if x < 0 or dl == 'none' then
-    redis.call('HSET', DL, job, 'none')
+    redis.call('HSET', W, 'dl:' .. job, 'none')
   elseif not dl or tonumber(dl) < now + x then
-    redis.call('HSET', DL, job, num(now + x))
+    redis.call('HSET', W, 'dl:' .. job, num(now + x))
   end
 end
 
 -- When the watch's deadline passes (us), or nil if it has none.
 local function deadline(job)
-  return tonumber(redis.call('HGET', DL, job) or '')
+  return tonumber(redis.call('HGET', W, 'dl:' .. job) or '')
 end
 
 local function drop(job)
-  local owner = redis.call('HGET', OWNER, job)
+  local owner = redis.call('HGET', W, 'owner:' .. job)
   if owner and owner ~= '' then disown(owner, job) end
-  for _, key in ipairs({STATUS, SUBS, OWNER, HOLDS, DL}) do redis.call('HDEL', key, job) end
+  redis.call('HDEL', W, 's:' .. job, 'u:' .. job, 'owner:' .. job, 'holds:' .. job, 'dl:' .. job)
   redis.call('ZREM', DUE, job)
 end
 
@@ -171,9 +171,9 @@ end
 -- reserved request slots ahead (``ahead``, us): slots it gave out under the old share.
 -- A dead replica's share goes with its heartbeat. Kept as "share old until".
 local function share(rate, owned, total, ahead, cap)
-  local key, others = SHARE, 0
+  local others = 0
   local mine = {0, 0, 0}
-  local shares = redis.call('HGETALL', key)
+  local shares = redis.call('HGETALL', SHARE)
   for i = 1, #shares, 2 do
     local r, v = shares[i], {}
     for x in string.gmatch(shares[i + 1], '%S+') do v[#v + 1] = tonumber(x) end
@@ -182,7 +182,7 @@ local function share(rate, owned, total, ahead, cap)
     elseif redis.call('ZSCORE', REPLICAS, r) then
       others = others + ((now < v[3]) and math.max(v[1], v[2]) or v[1])
     else
-      redis.call('HDEL', key, r)
+      redis.call('HDEL', SHARE, r)
     end
   end
   local live = math.max(redis.call('ZCARD', REPLICAS), 1)
@@ -192,7 +192,7 @@ local function share(rate, owned, total, ahead, cap)
   if grant < mine[1] then
     old, untl = math.max(mine[1], (now < untl) and old or 0), now + ahead
   end
-  redis.call('HSET', key, rid, string.format('%.6f %.6f %.0f', grant, old, untl))
+  redis.call('HSET', SHARE, rid, string.format('%.6f %.6f %.0f', grant, old, untl))
   return grant
 end
 
@@ -204,8 +204,9 @@ if op == 'claim' then
   local gone = redis.call('ZSCORE', REPLICAS, rid) and 0 or 1
   local lost, held, expired, first_dl = {}, owned_by(rid), 0, nil
   for _, job in ipairs(held) do
-    local dl = deadline(job)
-    if redis.call('HGET', OWNER, job) ~= rid then
+    local known = redis.call('HMGET', W, 'owner:' .. job, 'dl:' .. job)
+    local dl = tonumber(known[2] or '')
+    if known[1] ~= rid then
       disown(rid, job)
       lost[#lost + 1] = job
     elseif dl and dl <= now then
@@ -290,22 +291,17 @@ for _, it in ipairs(items) do
     if ended then
       out[#out + 1] = {'ended', ended}
     elseif watched(job) then
-      if it.h == 1 then redis.call('HINCRBY', HOLDS, job, 1) end
+      if it.h == 1 then redis.call('HINCRBY', W, 'holds:' .. job, 1) end
       hold_until(job, it.x)
-      if it.o == 1 and redis.call('HGET', OWNER, job) == '' then
-        if it.g == 1 then
-          redis.call('HSET', STATUS, job, it.s)
-          redis.call('HSET', SUBS, job, it.u)
-        end
+      if it.o == 1 and redis.call('HGET', W, 'owner:' .. job) == '' then
+        if it.g == 1 then redis.call('HSET', W, 's:' .. job, it.s, 'u:' .. job, it.u) end
         out[#out + 1] = {'claimed', take(job, lease)}
       else
         out[#out + 1] = {'follow'}
       end
     else
-      redis.call('HSET', STATUS, job, it.s)
-      redis.call('HSET', SUBS, job, it.u)
-      redis.call('HSET', OWNER, job, '')
-      redis.call('HSET', HOLDS, job, it.h)
+      redis.call('HSET', W, 's:' .. job, it.s, 'u:' .. job, it.u, 'owner:' .. job, '',
+                 'holds:' .. job, it.h)
       hold_until(job, it.x)
       if it.g == 1 and it.o ~= 1 then
         redis.call('ZADD', DUE, now + it.w, job)
@@ -334,9 +330,9 @@ for _, it in ipairs(items) do
     else
       local subs, cur = nil, nil
       if it.b == '' then
-        cur = redis.call('HGET', STATUS, job)
+        cur = redis.call('HGET', W, 's:' .. job)
       else
-        subs = cjson.decode(redis.call('HGET', SUBS, job))
+        subs = cjson.decode(redis.call('HGET', W, 'u:' .. job))
         cur = subs[it.b] or ''
       end
       if cur == it.s then
@@ -346,9 +342,9 @@ for _, it in ipairs(items) do
       else
         if subs then
           subs[it.b] = it.s
-          redis.call('HSET', SUBS, job, cjson.encode(subs))
+          redis.call('HSET', W, 'u:' .. job, cjson.encode(subs))
         else
-          redis.call('HSET', STATUS, job, it.s)
+          redis.call('HSET', W, 's:' .. job, it.s)
         end
         redis.call('XADD', EVENTS, 'MAXLEN', '~', EVENTS_LENGTH, '*', 'm', it.m)
         out[#out + 1] = 'ok'
@@ -358,7 +354,7 @@ for _, it in ipairs(items) do
     -- The watch ended on its owner (the job ended, or it gave up): keep how, tell all.
     -- A job's end (it.f) is a fact wherever it was seen; giving up counts only for the
     -- owner, or for a watch nobody owns (re-added after Redis lost its data, or not).
-    local owner = redis.call('HGET', OWNER, job)
+    local owner = redis.call('HGET', W, 'owner:' .. job)
     if it.f ~= 1 and owner and owner ~= '' and owner ~= rid then
       out[#out + 1] = 'conflict'
     else
@@ -372,13 +368,13 @@ for _, it in ipairs(items) do
     -- No caller of this replica holds it any more; with nobody's hold left, it ends.
     if not watched(job) then
       out[#out + 1] = 'gone'
-    elseif redis.call('HINCRBY', HOLDS, job, -1) <= 0 then
+    elseif redis.call('HINCRBY', W, 'holds:' .. job, -1) <= 0 then
       drop(job)
       tell(it.m)
       out[#out + 1] = 'dropped'
     else
-      if redis.call('HGET', OWNER, job) == rid then
-        redis.call('HSET', OWNER, job, '')
+      if redis.call('HGET', W, 'owner:' .. job) == rid then
+        redis.call('HSET', W, 'owner:' .. job, '')
         disown(rid, job)
         redis.call('ZADD', DUE, now + it.d, job)
         work = true
@@ -387,8 +383,8 @@ for _, it in ipairs(items) do
     end
   elseif a == 'back' then
     -- This replica stops polling it (it shed its surplus, or it closes): due in it.d us.
-    if redis.call('HGET', OWNER, job) == rid then
-      redis.call('HSET', OWNER, job, '')
+    if redis.call('HGET', W, 'owner:' .. job) == rid then
+      redis.call('HSET', W, 'owner:' .. job, '')
       disown(rid, job)
       redis.call('ZADD', DUE, now + it.d, job)
       work = true
