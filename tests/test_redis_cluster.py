@@ -212,6 +212,8 @@ def test_every_key_the_script_touches_is_one_of_its_keys() -> None:
     rest = re.sub(binding, "", script)
     for name in bound:  # bound once, never assigned again
         assert not re.search(rf"^\s*(local )?[A-Z_, ]*\b{name}\b[A-Z_, ]*=[^=]", rest, re.M), name
+    assert "redis.pcall" not in script and "redis.call(" in script
+    assert len(re.findall(r"redis\.call\(", script)) == len(re.findall(r"redis\.call\('", script))
     calls = re.findall(r"redis\.call\('(\w+)'(?:,\s*([^,)]+))?", script)
     assert len(calls) > 40  # the parse found the calls
     keyless = {"TIME"}
