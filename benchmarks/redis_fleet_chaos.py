@@ -47,6 +47,7 @@ from evs_job_watch import (
     TokenAuth,
 )
 from evs_job_watch.redis import RedisServer, RedisStore
+from evs_job_watch.redis._link import prefix
 from evs_job_watch.simulator import EvsSimulator
 
 LEASE = 2.0
@@ -198,8 +199,9 @@ async def one_run(
         c.process.send_signal(signal.SIGKILL)
         await c.process.wait()
         direct = redis_sync.Redis.from_url(server.url)
-        owned = direct.smembers(f"evs_job_watch:{{{namespace}}}:own:c")
-        held = {job.decode() if isinstance(job, bytes) else str(job) for job in owned}
+        # c's part of the fleet's "own" (members "1:c" and a job id, by lexical range).
+        owned = direct.zrangebylex(f"{prefix(namespace)}own", b"[1:c", b"[1:c\xff")
+        held = {job[3:].decode() if isinstance(job, bytes) else str(job)[3:] for job in owned}
         if keep_data:
             direct.client_pause(10_000, all=False)  # writes only: SAVE still runs
             direct.save()

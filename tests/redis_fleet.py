@@ -14,6 +14,7 @@ import aiohttp
 
 from evs_job_watch import EvsJobClient, JobEvent, JobWatcher, PollPolicy, TokenAuth
 from evs_job_watch.redis import RedisStore
+from evs_job_watch.redis._link import prefix
 from evs_job_watch.simulator import EvsSimulator, RequestRecord
 
 POLICY = PollPolicy(interval=0.05, max_interval=0.2, max_consecutive_errors=1000)
@@ -113,3 +114,36 @@ async def until(condition: Callable[[], bool], what: str, guard: float = GUARD) 
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting until {what}")
         await asyncio.sleep(0.01)
+
+
+def key(namespace: str, name: str) -> str:
+    """The name of one of the fleet's keys in Redis (``due``, ``owner``, ``ended``...)."""
+    return f"{prefix(namespace)}{name}"
+
+
+async def field(client: Any, namespace: str, name: str, job: str) -> bytes | None:
+    """What the fleet keeps of ``job`` under ``name``: ``ended`` (how it ended, while
+    kept), or a field of the fleet's hash ``w`` (``s``, ``u``, ``owner``, ``holds``,
+    ``dl``; ``owner`` is there for every watch the fleet has)."""
+    if name == "ended":
+        found: bytes | None = await client.hget(key(namespace, "ended"), job)
+    else:
+        found = await client.hget(key(namespace, "w"), f"{name}:{job}")
+    return found
+
+
+async def set_field(client: Any, namespace: str, name: str, job: str, value: str) -> None:
+    """Set a field of ``job`` in the fleet's hash ``w`` by hand (a restore would)."""
+    await client.hset(key(namespace, "w"), f"{name}:{job}", value)
+
+
+async def watched(client: Any, namespace: str, job: str) -> bool:
+    """Whether the fleet has a watch of ``job``."""
+    return await field(client, namespace, "owner", job) is not None
+
+
+def owned(client: Any, namespace: str, replica: str) -> set[str]:
+    """The jobs ``replica`` owns (read with a synchronous client)."""
+    start = f"{len(replica)}:{replica}".encode()
+    members = client.zrangebylex(key(namespace, "own"), b"[" + start, b"[" + start + b"\xff")
+    return {member[len(start) :].decode() for member in members}

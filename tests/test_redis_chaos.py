@@ -38,7 +38,7 @@ from evs_job_watch.redis import RedisServer
 from evs_job_watch.simulator import EvsSimulator, Faults
 
 from .integration.truth import create_mix
-from .redis_fleet import POLICY, most_in_window, overlaps, polls
+from .redis_fleet import POLICY, most_in_window, overlaps, owned, polls
 
 CHILD = Path(__file__).with_name("redis_child.py")
 GUARD = 90.0  # seconds before a stuck run fails the test instead of hanging it
@@ -145,12 +145,7 @@ async def test_three_replicas_one_killed_one_restarted_lose_nothing(
                 c.process.send_signal(signal.SIGKILL)
                 await c.process.wait()
                 await c.reader
-                held = {
-                    job.decode()
-                    for job in redis_sync.Redis.from_url(redis_server.url).smembers(
-                        f"evs_job_watch:{{{namespace}}}:own:c"
-                    )
-                }
+                held = owned(redis_sync.Redis.from_url(redis_server.url), namespace, "c")
                 third = await start(sim, redis_server.url, namespace, "c2", tmp_path)
                 replicas.append(third)
             wave = create_mix(sim, min(WAVE, JOBS - len(jobs)), batch_every=5)

@@ -21,9 +21,9 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
-from evs_job_watch import JobWatcher
+from evs_job_watch import JobWatcher, WatchTimeoutError
 from evs_job_watch.redis import RedisClusterServer, RedisStore
-from evs_job_watch.redis._link import NAMES
+from evs_job_watch.redis._link import NAMES, prefix
 from evs_job_watch.simulator import EvsSimulator
 
 from .canary import CANARY, Exposure
@@ -97,8 +97,12 @@ async def test_a_fleet_on_a_cluster_delivers_each_event_once_and_answers_waits_e
     assert {record.agent for record in polls(sim)} == {"a", "b"}
     assert overlaps(sim, POLICY.interval) == []
 
-    # What the fleet left (endings, streams, epoch) is in the one slot too.
-    assert {"epoch", "log", "events", "end"} <= kinds(await keys_of(cluster, namespace))
+    # What the fleet left (endings, streams, epoch) is in the one slot too; and no key
+    # exists in the namespace but those the script is given (the per-job and per-replica
+    # keys of the layout before, w:, own: and end:, would be found here).
+    left = kinds(await keys_of(cluster, namespace))
+    assert {"epoch", "log", "events", "ended", "kept"} <= left
+    assert left <= set(NAMES), left - set(NAMES)
 
 
 async def keys_of(cluster: RedisClusterServer, namespace: str) -> list[bytes]:
@@ -117,8 +121,8 @@ async def keys_of(cluster: RedisClusterServer, namespace: str) -> list[bytes]:
 
 
 def kinds(keys: list[bytes]) -> set[str]:
-    """The kinds of keys (``w`` of ``evs_job_watch:{ns}:w:job``, ``log``...)."""
-    return {key.decode().split(":")[2] for key in keys}
+    """The names of keys after their prefix (``due`` of ``evs_job_watch:{ns}:v2:due``)."""
+    return {key.decode().rsplit(":", 1)[1] for key in keys}
 
 
 async def test_every_way_of_connecting_works_on_every_master(cluster: RedisClusterServer) -> None:
@@ -145,7 +149,7 @@ async def test_every_way_of_connecting_works_on_every_master(cluster: RedisClust
     await client.aclose()
     for namespace in (found, given, own):
         async with aioredis.Redis(port=serving(cluster, namespace)) as node:
-            assert await node.exists(f"evs_job_watch:{{{namespace}}}:epoch")
+            assert await node.exists(f"{prefix(namespace)}epoch")
 
 
 async def test_a_script_call_without_its_keys_is_refused(cluster: RedisClusterServer) -> None:
@@ -154,14 +158,14 @@ async def test_a_script_call_without_its_keys_is_refused(cluster: RedisClusterSe
     call that forgot its keys fails on these tests instead of passing by chance."""
     script = resources.files("evs_job_watch.redis").joinpath("fleet.lua").read_text()
     namespaces = on_each_master(cluster, "keys")
-    prefix = f"evs_job_watch:{{{namespaces[0]}}}:"
-    args = (prefix, "check", "r1", "no-epoch")
+    start = prefix(namespaces[0])
+    args = (start, "check", "r1", "no-epoch")
     async with RedisCluster.from_url(cluster.url) as client:
         with pytest.raises(redis.ResponseError, match="undeclared key"):
             await client.eval(script, 0, *args)
         with pytest.raises(redis.ResponseError, match="undeclared key"):
-            await client.eval(script, 1, f"{prefix}epoch", *args)
-        declared = [f"{prefix}{name}" for name in NAMES]
+            await client.eval(script, 1, f"{start}epoch", *args)
+        declared = [f"{start}{name}" for name in NAMES]
         answer = await client.eval(script, len(declared), *declared, *args)
         assert answer[0] == b"reset"  # it ran: the epoch given was not the fleet's
     # A master that does not serve the namespace's slot refuses to run it there, even
@@ -172,7 +176,7 @@ async def test_a_script_call_without_its_keys_is_refused(cluster: RedisClusterSe
             await node.eval(script, len(declared), *declared, *args)
         touch = "return redis.call('GET', ARGV[1])"
         with pytest.raises(redis.ResponseError, match="non local key"):
-            await node.eval(touch, 0, f"{prefix}epoch")
+            await node.eval(touch, 0, f"{start}epoch")
 
 
 def test_a_cluster_refuses_no_masters() -> None:
@@ -187,19 +191,98 @@ def test_slots_are_shared_out_whole() -> None:
     assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(ranges))
 
 
-def test_every_fixed_key_of_the_script_is_declared() -> None:
-    """Each key the script names by a fixed name (``P .. 'due'``) is one the store
-    declares, in the script's own check too; the others are per job or per replica
-    (``P .. 'w:' .. job``). A key added to the script and not declared fails here."""
+def test_every_key_the_script_touches_is_one_of_its_keys() -> None:
+    """Read in the script's text: each ``redis.call`` names its key by one of the locals
+    bound to ``KEYS`` (in the order of ``NAMES``, which the script's own check lists),
+    never by a name it makes (``P .. 'w:' .. job``). Covers the branches the fleet tests
+    below may not reach; a key made by the script, or a local not bound to ``KEYS``,
+    fails here."""
     script = resources.files("evs_job_watch.redis").joinpath("fleet.lua").read_text()
-    named = set(re.findall(r"P \.\. '([^']*)'", script))
-    fixed = {name for name in named if not name.endswith(":")}
-    assert fixed == set(NAMES), fixed ^ set(NAMES)
-    assert {name for name in named if name.endswith(":")} == {"w:", "own:", "end:"}
     listed = re.search(r"local FIXED = \{([^}]*)\}", script)
     assert listed is not None
     assert re.findall(r"'([^']*)'", listed.group(1)) == list(NAMES)
     assert "KEYS[i] ~= P .. name" in script
+    bound: dict[str, int] = {}
+    binding = r"local ([A-Z_, ]+) =\s*((?:KEYS\[\d+\],?\s*)+)"
+    for names, values in re.findall(binding, script):
+        locals_ = [name.strip() for name in names.split(",")]
+        indexes = [int(n) for n in re.findall(r"KEYS\[(\d+)\]", values)]
+        bound.update(zip(locals_, indexes, strict=True))
+    assert sorted(bound.values()) == list(range(1, len(NAMES) + 1))
+    rest = re.sub(binding, "", script)
+    for name in bound:  # bound once, never assigned again
+        assert not re.search(rf"^\s*(local )?[A-Z_, ]*\b{name}\b[A-Z_, ]*=[^=]", rest, re.M), name
+    assert "redis.pcall" not in script and "redis.call(" in script
+    assert len(re.findall(r"redis\.call\(", script)) == len(re.findall(r"redis\.call\('", script))
+    calls = re.findall(r"redis\.call\('(\w+)'(?:,\s*([^,)]+))?", script)
+    assert len(calls) > 40  # the parse found the calls
+    keyless = {"TIME"}
+    for command, first in calls:
+        if command in keyless:
+            assert not first, command
+            continue
+        assert first in bound, (command, first)
+
+
+async def test_a_fleet_touches_no_key_but_those_it_declares(cluster: RedisClusterServer) -> None:
+    """Proven by the servers: the replicas log in as a user allowed the namespace's
+    declared keys only, each by its exact name (``ACL SETUSER ... ~key``); every key a
+    script touches is checked against them (as a proxy that checks a script's keys
+    against its KEYS would), and a refused one is in ``ACL LOG``. The fleet here watches
+    jobs that end, fail, time out (the fleet's deadline passes), are released and are
+    handed back, with an event stream open and durations learned."""
+    namespace = on_each_master(cluster, "acl")[1]
+    declared = [f"{prefix(namespace)}{name}" for name in NAMES]
+    user, password = "fleet-only", "acl-4f2b"
+    for server in cluster.servers:
+        async with aioredis.Redis(port=server.port) as node:
+            await node.acl_log_reset()
+            rules = ["on", f">{password}", "resetkeys", "+@all", *(f"~{k}" for k in declared)]
+            await node.execute_command("ACL", "SETUSER", user, *rules)
+    url = f"redis://{user}:{password}@127.0.0.1:{cluster.servers[0].port}"
+    seen = Seen()
+    try:
+        async with EvsSimulator(speed=40, seed=15, failure_rate=0.3) as sim:
+            jobs = [sim.create_job("createVolume", count=1 + n % 2) for n in range(8)]
+            never = sim.add_job(timeline=[(0, "INIT"), (0.05, "RUNNING"), (600, "SUCCESS")])
+            released = sim.add_job(timeline=[(0, "INIT"), (0.05, "RUNNING"), (600, "SUCCESS")])
+            async with replica(sim, url, namespace, "a", seen) as a:
+                async with replica(sim, url, namespace, "b", seen) as b:
+                    events = b.events()
+                    heard = asyncio.ensure_future(events.__anext__())
+                    for n, job in enumerate(jobs):
+                        (a if n % 2 else b).watch(job)
+                    holds = [a.watch(released), b.watch(released)]
+                    results = await asyncio.wait_for(
+                        asyncio.gather(
+                            a.wait_all(jobs, return_exceptions=True),
+                            b.wait_all(jobs, return_exceptions=True),
+                        ),
+                        GUARD,
+                    )
+                    outcomes = [sim.outcome(job) for job in jobs]
+                    await asyncio.wait_for(heard, GUARD)
+                    events.close()
+                    with pytest.raises(WatchTimeoutError):
+                        await asyncio.wait_for(a.wait(never, timeout=0.3), GUARD)
+                    for handle in holds:  # released on both: the fleet's watch ends
+                        handle.cancel()
+                # b closed: it handed back what it polled, said goodbye. A late wait
+                # is answered from the ending the fleet kept.
+                late = await asyncio.wait_for(a.wait_all(jobs[:1], return_exceptions=True), GUARD)
+                assert getattr(late[0], "job", late[0]).status.value == outcomes[0]
+    finally:
+        refused = []
+        for server in cluster.servers:
+            async with aioredis.Redis(port=server.port) as node:
+                refused += [(e["reason"], e["object"]) for e in await node.acl_log()]
+                await node.acl_deluser(user)
+        assert refused == [], refused
+    for on_replica in results:
+        statuses = [getattr(result, "job", result).status.value for result in on_replica]
+        assert statuses == outcomes
+    assert seen.deliveries()
+    assert kinds(await keys_of(cluster, namespace)) <= set(NAMES)
 
 
 async def test_a_cluster_with_a_password(exposure: Exposure) -> None:

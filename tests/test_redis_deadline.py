@@ -23,7 +23,7 @@ from evs_job_watch.redis._wire import batch_items
 from evs_job_watch.simulator import EvsSimulator
 
 from .netkit import Relay
-from .redis_fleet import GUARD, pollers, replica, until
+from .redis_fleet import GUARD, field, key, pollers, replica, set_field, until, watched
 
 NEVER = [(0, "INIT"), (0.05, "RUNNING"), (600, "SUCCESS")]  # a job that outlives the test
 
@@ -35,10 +35,6 @@ async def direct(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
-
-
-def prefix_of(namespace: str) -> str:
-    return f"evs_job_watch:{{{namespace}}}:"
 
 
 async def links(client: aioredis.Redis, namespace: str, *names: str) -> list[Link]:
@@ -57,7 +53,7 @@ def add(job: str, x: int | None, *, owner: bool = False) -> str:
 
 async def expiries(client: aioredis.Redis, namespace: str) -> list[str]:
     """The jobs whose fleet's watch expired, as the fleet's log told every replica."""
-    entries = await client.xrange(f"{prefix_of(namespace)}log")
+    entries = await client.xrange(key(namespace, "log"))
     messages = [orjson.loads(fields[b"m"]) for _, fields in entries]
     return [m["j"] for m in messages if m.get("k") == "exp"]
 
@@ -72,25 +68,24 @@ async def test_the_deadline_kept_is_the_latest_of_the_holders_or_none(
     # Fails if an add or a lengthening ("dl") does not move the deadline to the latest
     # one, if a later add shortens it, or if a holder without a deadline does not lift it.
     a, b, c = await links(direct, namespace, "a", "b", "c")
-    key = f"{prefix_of(namespace)}w:job-1"
     await a.run("batch", LEASE, KEEP, add("job-1", 5_000_000))
-    first = int(await direct.hget(key, "dl"))
+    first = int(await field(direct, namespace, "dl", "job-1"))
     await b.run("batch", LEASE, KEEP, add("job-1", 60_000_000))
-    later = int(await direct.hget(key, "dl"))
+    later = int(await field(direct, namespace, "dl", "job-1"))
     assert later >= first + 50_000_000
     await c.run("batch", LEASE, KEEP, add("job-1", 1_000_000))  # sooner: no change
-    assert int(await direct.hget(key, "dl")) == later
+    assert int(await field(direct, namespace, "dl", "job-1")) == later
     lengthen = batch_items([{"a": "dl", "j": "job-1", "x": 120_000_000}])
     await a.run("batch", LEASE, KEEP, lengthen)
-    assert int(await direct.hget(key, "dl")) >= later + 55_000_000
+    assert int(await field(direct, namespace, "dl", "job-1")) >= later + 55_000_000
     await a.run("batch", LEASE, KEEP, batch_items([{"a": "dl", "j": "job-1", "x": -1}]))
-    assert await direct.hget(key, "dl") == b"none"
+    assert await field(direct, namespace, "dl", "job-1") == b"none"
     await b.run("batch", LEASE, KEEP, add("job-2", -1))
     await b.run("batch", LEASE, KEEP, add("job-2", 1_000))
-    assert await direct.hget(f"{prefix_of(namespace)}w:job-2", "dl") == b"none"
+    assert await field(direct, namespace, "dl", "job-2") == b"none"
     # A replica that re-adds a watch nobody holds there tells no deadline.
     await c.run("batch", LEASE, KEEP, add("job-3", None))
-    assert await direct.hget(f"{prefix_of(namespace)}w:job-3", "dl") is None
+    assert await field(direct, namespace, "dl", "job-3") is None
 
 
 async def test_the_owner_s_claim_cycle_ends_a_watch_past_its_deadline_and_comes_on_time(
@@ -109,9 +104,9 @@ async def test_the_owner_s_claim_cycle_ends_a_watch_past_its_deadline_and_comes_
     assert 0 <= soon <= 200_000
     await asyncio.sleep(0.3)
     await a.run("claim", lease, 500, "0", 0)
-    assert not await direct.exists(f"{prefix_of(namespace)}w:job-1")
-    assert await direct.zscore(f"{prefix_of(namespace)}due", "job-1") is None
-    assert not await direct.exists(f"{prefix_of(namespace)}end:job-1")  # no ending kept
+    assert not await watched(direct, namespace, "job-1")
+    assert await direct.zscore(key(namespace, "due"), "job-1") is None
+    assert not await field(direct, namespace, "ended", "job-1")  # no ending kept
     assert await expiries(direct, namespace) == ["job-1"]
 
 
@@ -131,10 +126,10 @@ async def test_a_watch_whose_owner_died_past_its_deadline_is_ended_not_taken_ove
     for _ in range(40):
         await asyncio.sleep(0.05)
         taken += [job for job, _, _ in (await b.run("claim", LEASE, 500, "0", 0))[2]]
-        if taken or not await direct.exists(f"{prefix_of(namespace)}w:job-1"):
+        if taken or not await watched(direct, namespace, "job-1"):
             break
     assert taken == []
-    assert not await direct.exists(f"{prefix_of(namespace)}w:job-1")
+    assert not await watched(direct, namespace, "job-1")
     assert await expiries(direct, namespace) == ["job-1"]
 
 
@@ -147,9 +142,8 @@ async def test_a_hold_that_comes_after_the_deadline_starts_a_new_watch(
     await a.run("batch", LEASE, KEEP, add("job-1", 100_000))
     await asyncio.sleep(0.2)
     await b.run("batch", LEASE, KEEP, add("job-1", -1))
-    key = f"{prefix_of(namespace)}w:job-1"
-    assert await direct.hget(key, "holds") == b"1"
-    assert await direct.hget(key, "dl") == b"none"
+    assert await field(direct, namespace, "holds", "job-1") == b"1"
+    assert await field(direct, namespace, "dl", "job-1") == b"none"
     assert await expiries(direct, namespace) == ["job-1"]
 
 
@@ -162,7 +156,6 @@ async def test_a_watch_whose_holder_died_ends_at_its_deadline_on_every_replica(
     # deadline the fleet's watch ends: b stops polling, Redis keeps no record of it.
     # Fails if the deadline is not kept with the watch (b polls on until the job ends).
     loop = asyncio.get_running_loop()
-    key = f"{prefix_of(namespace)}w:"
     async with (
         EvsSimulator(speed=1, seed=31) as sim,
         Relay(to=("127.0.0.1", redis_server.port)) as relay,
@@ -179,11 +172,11 @@ async def test_a_watch_whose_holder_died_ends_at_its_deadline_on_every_replica(
                     await asyncio.wait_for(b.wait(job, timeout=1.5), GUARD)
                 await until(lambda: "b" in {r for _, r in pollers(sim)[job]}, "b takes it")
                 for _ in range(int(GUARD / 0.02)):
-                    if not await direct.exists(key + job):
+                    if not await watched(direct, namespace, job):
                         break
                     await asyncio.sleep(0.02)
                 gone = loop.time()
-                assert not await direct.exists(key + job), "the watch outlived its deadline"
+                assert not await watched(direct, namespace, job), "the watch outlived its deadline"
                 assert gone - started >= 3.0  # not before its deadline
                 await asyncio.sleep(0.3)  # b has heard it ended by now
                 polled = len(pollers(sim)[job])
@@ -206,9 +199,8 @@ async def test_a_holder_that_joined_as_the_deadline_passed_keeps_waiting(
         job = sim.add_job(timeline=[(0, "INIT"), (0.1, "RUNNING"), (2.0, "SUCCESS")])
         async with replica(sim, redis_server.url, namespace, "a") as a:
             handle = a.watch(job)
-            key = f"{prefix_of(namespace)}w:{job}"
             await until(lambda: bool(pollers(sim)[job]), "a polls it")
-            await direct.hset(key, "dl", "1")  # long past
+            await set_field(direct, namespace, "dl", job, "1")  # long past
             for _ in range(int(GUARD / 0.02)):
                 if job in await expiries(direct, namespace):
                     break
@@ -225,18 +217,17 @@ async def test_a_replica_tells_the_fleet_each_holder_that_waits_longer(
     # waiting 60 s moves it; a third one without a timeout lifts it. A wait_all holds
     # its watches without one (its overall timeout is its own). Fails if a holder that
     # waits longer is not told to the fleet (the watch would end under it).
-    key = f"{prefix_of(namespace)}w:"
 
     async def deadline(job: str) -> bytes | None:
         for _ in range(int(GUARD / 0.02)):
-            if await direct.exists(key + job):
+            if await watched(direct, namespace, job):
                 break
             await asyncio.sleep(0.02)
-        return await direct.hget(key + job, "dl")
+        return await field(direct, namespace, "dl", job)
 
     async def moves(job: str, before: bytes | None) -> bytes | None:
         for _ in range(int(GUARD / 0.02)):
-            now = await direct.hget(key + job, "dl")
+            now = await field(direct, namespace, "dl", job)
             if now != before:
                 return now
             await asyncio.sleep(0.02)

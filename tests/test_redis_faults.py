@@ -24,7 +24,17 @@ from evs_job_watch.redis._wire import batch_items
 from evs_job_watch.simulator import EvsSimulator
 
 from .netkit import Relay
-from .redis_fleet import GUARD, Seen, most_in_window, pollers, polls, replica, until
+from .redis_fleet import (
+    GUARD,
+    Seen,
+    field,
+    most_in_window,
+    pollers,
+    polls,
+    replica,
+    set_field,
+    until,
+)
 
 # The reproduction, made quick: two replicas wait for every job; Redis dies while
 # jobs end, and comes back empty. Each event must still be delivered once in the fleet.
@@ -79,11 +89,10 @@ async def test_an_ending_seen_while_redis_was_down_is_recorded_when_it_is_back_e
                 await asyncio.wait_for(handle, GUARD)
                 await asyncio.to_thread(server.start)  # the same port, empty
                 client = aioredis.Redis.from_url(server.url)
-                key = f"evs_job_watch:{{{namespace}}}:end:{job}"
                 try:
                     recorded = None
                     for _ in range(500):  # the store sends it within its retry backoff
-                        recorded = await client.get(key)
+                        recorded = await field(client, namespace, "ended", job)
                         if recorded is not None:
                             break
                         await asyncio.sleep(0.02)
@@ -143,7 +152,6 @@ async def test_an_ending_recorded_while_a_waiter_s_link_was_down_still_answers_i
     ):
         job = sim.add_job(timeline=[(0, "INIT"), (0.8, "SUCCESS")])
         direct = aioredis.Redis.from_url(redis_server.url)
-        prefix = f"evs_job_watch:{{{namespace}}}:"
         try:
             async with replica(sim, redis_server.url, namespace, "a") as a:
                 a.watch(job)
@@ -151,13 +159,13 @@ async def test_an_ending_recorded_while_a_waiter_s_link_was_down_still_answers_i
                 async with replica(sim, f"redis://127.0.0.1:{relay.port}", namespace, "b") as b:
                     waiting = asyncio.ensure_future(b.wait(job))
                     for _ in range(500):  # until b's hold is counted: b follows it
-                        if await direct.hget(f"{prefix}w:{job}", "holds") == b"2":
+                        if await field(direct, namespace, "holds", job) == b"2":
                             break
                         await asyncio.sleep(0.01)
                     relay.hold()
                     await asyncio.wait_for(a.wait(job), GUARD)
                     for _ in range(500):
-                        if await direct.exists(f"{prefix}end:{job}"):
+                        if await field(direct, namespace, "ended", job):
                             break
                         await asyncio.sleep(0.01)
                     await asyncio.sleep(0.1)  # the news is on its way to b, and held
@@ -317,21 +325,19 @@ async def test_a_record_lost_by_a_restore_from_an_older_snapshot_is_refused_and_
     # overwritten silently, or if the ending is refused with it.
     caplog.set_level(logging.INFO, logger="evs_job_watch")
     direct = aioredis.Redis.from_url(redis_server.url)
-    key = f"evs_job_watch:{{{namespace}}}:w:"
     try:
         async with EvsSimulator(speed=1, seed=29) as sim:
             job = sim.add_job(timeline=[(0, "INIT"), (0.2, "RUNNING"), (1.0, "SUCCESS")])
             async with replica(sim, redis_server.url, namespace, "a") as a:
                 handle = a.watch(job)
                 for _ in range(int(GUARD / 0.02)):
-                    if await direct.hget(key + job, "s") == b"RUNNING":
+                    if await field(direct, namespace, "s", job) == b"RUNNING":
                         break
                     await asyncio.sleep(0.02)
-                await direct.hset(key + job, "s", "INIT")  # the older snapshot's
+                await set_field(direct, namespace, "s", job, "INIT")  # the older snapshot's
                 end = await asyncio.wait_for(handle, GUARD)
-                ended = f"evs_job_watch:{{{namespace}}}:end:{job}"
                 await until(lambda: f"job {job}: the fleet's record moved on" in caplog.text, "")
-                assert await direct.exists(ended)
+                assert await field(direct, namespace, "ended", job)
     finally:
         await direct.aclose()
     assert end.status.value == "SUCCESS"

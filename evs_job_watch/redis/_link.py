@@ -7,9 +7,11 @@ that finds Redis emptied (a restart without persistence: the epoch changed) repo
 as ``Reset`` so the store can add its watches again.
 
 Every key of a namespace is named by ``prefix``: its ``{namespace}`` hash tag puts them
-all in one slot of a Redis Cluster, and the script's fixed keys (``NAMES``) are declared
-to it in ``KEYS``, so that a cluster (or its proxy) sends each call to that slot. A
-client made from a URL finds out at ``hello`` whether the server is a cluster node.
+all in one slot of a Redis Cluster. The script touches a fixed set of keys (``NAMES``;
+each job is a field or a member of them), every one declared to it in ``KEYS`` on every
+call, so that a cluster (or a proxy checking the keys a script touches) sends each call
+to that slot and lets it run. A client made from a URL finds out at ``hello`` whether
+the server is a cluster node.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from redis.asyncio.cluster import RedisCluster
 
 __all__ = [
     "FAULTS",
+    "LAYOUT",
     "MAX_DELAY",
     "NAMES",
     "Client",
@@ -52,8 +55,15 @@ _CLUSTER_FAULTS = (
     exceptions.SlotNotCoveredError,
 )
 FAULTS = (exceptions.ConnectionError, exceptions.TimeoutError, OSError, *_CLUSTER_FAULTS)
-# The script's fixed keys (after the prefix), declared to it in this order as KEYS.
-NAMES = ("epoch", "due", "replicas", "share", "log", "events", "seen", "learned")
+# Every key the script touches (after the prefix), declared to it in this order as KEYS.
+NAMES = (
+    "epoch", "due", "replicas", "share", "log", "events", "seen", "learned",
+    "w", "own", "ended", "kept",
+)  # fmt: skip
+# The layout of the keys, in their names: a namespace written by a release of another
+# layout (per-job keys, before) is not read at all (its keys are left as they were).
+LAYOUT = "v2"
+
 _SCRIPT = resources.files(__package__).joinpath("fleet.lua").read_text(encoding="utf-8")
 _FIRST_DELAY = 0.05  # seconds: the first retry after a fault
 MAX_DELAY = 2.0  # seconds: the longest wait between two tries
@@ -71,7 +81,7 @@ def fault(exc: BaseException) -> bool:
 
 def prefix(namespace: str) -> str:
     """What every key of ``namespace`` starts with: its hash tag keeps them in one slot."""
-    return f"evs_job_watch:{{{namespace}}}:"
+    return f"evs_job_watch:{{{namespace}}}:{LAYOUT}:"
 
 
 def connect(url: str, cluster: bool) -> Client:
