@@ -25,7 +25,7 @@ from evs_job_watch.redis._link import Link
 from evs_job_watch.redis._wire import batch_items
 
 from .netkit import Relay
-from .redis_fleet import GUARD, until
+from .redis_fleet import GUARD, field, key, set_field, until
 from .scripted import ScriptedClient, make_job
 
 # One poll a second, exactly (no jitter, nothing learned): one place in the schedule
@@ -38,10 +38,6 @@ KEEP = 60_000  # ms
 EARLY = 1e-3  # seconds a loop timer may fire before its time, at most
 
 
-def prefix_of(namespace: str) -> str:
-    return f"evs_job_watch:{{{namespace}}}:"
-
-
 @pytest.fixture
 async def direct(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(redis_server.url)
@@ -52,7 +48,7 @@ async def direct(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
 
 
 async def expiries(client: aioredis.Redis, namespace: str) -> list[str]:
-    entries = await client.xrange(f"{prefix_of(namespace)}log")
+    entries = await client.xrange(key(namespace, "log"))
     messages = [orjson.loads(fields[b"m"]) for _, fields in entries]
     return [m["j"] for m in messages if m.get("k") == "exp"]
 
@@ -94,7 +90,6 @@ async def test_a_watch_handed_out_anew_after_its_deadline_passed_is_polled_once_
     client = ScriptedClient()
     job = "j-lapse"
     client.script(job, make_job(job, "RUNNING"))
-    key = f"{prefix_of(namespace)}w:{job}"
     b = Link(direct, namespace, "b")
     await b.hello()
     async with Relay(to=("127.0.0.1", redis_server.port)) as relay:
@@ -106,11 +101,11 @@ async def test_a_watch_handed_out_anew_after_its_deadline_passed_is_polled_once_
             await until(lambda: bool(client.polls(job)), "a polls J")
 
             async def told() -> bool:
-                return await direct.hget(key, "dl") is not None
+                return await field(direct, namespace, "dl", job) is not None
 
             await eventually(told, "the fleet knows J's deadline")
-            deadline = int(await direct.hget(key, "dl"))
-            assert await direct.hget(key, "owner") == b"a"
+            deadline = int(await field(direct, namespace, "dl", job))
+            assert await field(direct, namespace, "owner", job) == b"a"
 
             relay.hold(sends=True)
             second = a.watch(job)  # no deadline: its "dl" to the fleet waits in the relay
@@ -132,17 +127,18 @@ async def test_a_watch_handed_out_anew_after_its_deadline_passed_is_polled_once_
             relay.flow()
 
             async def readding() -> bool:
-                return await direct.hget(key, "holds") == b"2"
+                return await field(direct, namespace, "holds", job) == b"2"
 
             await eventually(readding, "a heard the expiry and added J anew")
-            assert await direct.hget(key, "dl") == b"none"  # a's caller waits without one
+            # a's caller waits without one:
+            assert await field(direct, namespace, "dl", job) == b"none"
             readded = loop.time()
             await b.run("batch", B_LEASE, KEEP, batch_items([{"a": "back", "j": job, "d": 0}]))
             handed = loop.time()
             assert [t for t in client.polls(job) if readded <= t <= handed] == []
 
             await until(lambda: sum(t > handed for t in client.polls(job)) >= 3, "a polls J")
-            assert await direct.hget(key, "owner") == b"a"
+            assert await field(direct, namespace, "owner", job) == b"a"
             for polls in (
                 [t for t in client.polls(job) if t < readded],
                 [t for t in client.polls(job) if t > handed],
@@ -186,21 +182,21 @@ async def test_a_poll_out_as_the_deadline_passes_does_not_put_the_watch_back_twi
     client = Gated()
     job = "j-out"
     client.script(job, make_job(job, "RUNNING"))
-    key = f"{prefix_of(namespace)}w:{job}"
     store = RedisStore(redis_server.url, namespace=namespace, lease=1.0, replica="a")
     async with JobWatcher(client, policy=POLICY, store=store) as a:
         handle = a.watch(job)
         await until(lambda: len(client.calls) >= 1, "a polls J")
         client.gate.clear()
         await until(lambda: len(client.sent) >= 2, "a's next poll of J is out")
-        await direct.hset(key, "dl", "1")  # long past: a's next claim cycle ends it
+        # Long past: a's next claim cycle ends it.
+        await set_field(direct, namespace, "dl", job, "1")
 
         async def expired() -> bool:
             return job in await expiries(direct, namespace)
 
         await eventually(expired, "the fleet's watch of J expired")
         await until(lambda: len(client.sent) >= 3, "a polls J as it takes it anew")
-        assert await direct.hget(key, "owner") == b"a"
+        assert await field(direct, namespace, "owner", job) == b"a"
         opened = loop.time()
         client.gate.set()
         await until(lambda: sum(t > opened for t in client.sent) >= 3, "a polls J")
