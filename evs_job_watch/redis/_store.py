@@ -47,7 +47,7 @@ _CLAIM_MOST = 500  # watches claimed in one cycle at most (a burst spreads over 
 _SAFE_SHARE = 0.8  # of a lease: how long this replica counts on a renewal it made
 _SOONEST = 0.02  # seconds: claim cycles come no closer than this
 _BATCH_WINDOW = 0.05  # seconds an update waits for others to travel with it
-_LONGEST_WINDOW = 0.25  # seconds: the longest, under a tight rate limit
+_LONGEST_WINDOW = 0.4  # seconds: the longest, under a tight rate limit
 
 
 class RedisStore:
@@ -292,12 +292,12 @@ class RedisStore:
             return
 
     def _window(self) -> float:
-        """How long an update waits for others: two requests' time at this replica's
+        """How long an update waits for others: four requests' time at this replica's
         share of a rate limit (within bounds), so that sparse polls share a call."""
         share = self._pace.share() if self._pace is not None and self._pace.rate else 0.0
         if share <= 0:
             return _BATCH_WINDOW
-        return min(max(2.0 / share, _BATCH_WINDOW), _LONGEST_WINDOW)
+        return min(max(4.0 / share, _BATCH_WINDOW), _LONGEST_WINDOW)
 
     def _settle_batch(self, items: list[dict[str, object]], results: list[Any]) -> None:
         fleet = self.fleet
