@@ -106,6 +106,7 @@ class RedisStore:
         self._closing = False
         self._beating = False  # a claim cycle of this epoch went through: a heartbeat is kept
         self._learning = SharedLearning()
+        self._encode = _wire.Encoder()  # each delivered job encoded once for the fleet
         self.leased_until = 0.0  # loop time; nothing is polled before the first renewal
 
     def __repr__(self) -> str:
@@ -216,7 +217,7 @@ class RedisStore:
                 "b": "" if event.parent is None else event.job_id,
                 "p": "" if event.previous is None else event.previous.value,
                 "s": event.status.value,
-                "m": _wire.event_message(self.replica, event).decode(),
+                "m": _wire.event_message(self.replica, event, self._encode).decode(),
             }
         )
 
@@ -233,7 +234,7 @@ class RedisStore:
             note = orjson.dumps({"k": "rel", "r": self.replica, "j": watch.job_id}).decode()
             self._queue({"a": "rel", "j": watch.job_id, "d": gap, "m": note})
             return
-        self._queue(_wire.end_item(self.replica, watch.job_id, outcome))
+        self._queue(_wire.end_item(self.replica, watch.job_id, outcome, self._encode))
 
     async def close(self, owned: Sequence[tuple[Watch, float]]) -> None:
         """Hand this replica's watches back to the fleet, send what is queued, disconnect."""
