@@ -15,17 +15,36 @@ from collections import Counter
 from typing import Any
 
 import aiohttp
+import pytest
 import redis.asyncio as aioredis
 
 from evs_job_watch import EvsJobClient, JobWatcher, PollPolicy, TokenAuth
 from evs_job_watch.redis import RedisServer, RedisStore
 from evs_job_watch.redis._listen import READ_GAP
+from evs_job_watch.redis._pace import BATCH_WINDOW, LONGEST_WINDOW, FleetPace
 from evs_job_watch.simulator import EvsSimulator
 
 from .redis_fleet import GUARD
 
 RATE = 40.0
 JOBS = 120  # three seconds of polls at the rate
+
+
+class _Notes:
+    replica = "r1"
+
+    def note(self, message: dict[str, Any]) -> None:
+        raise AssertionError("nothing to tell")
+
+
+def test_the_batch_window_is_four_requests_at_the_share_within_bounds() -> None:
+    assert FleetPace(_Notes(), None).window() == BATCH_WINDOW  # no limit: the short one
+    pace = FleetPace(_Notes(), 40.0)
+    assert pace.window() == BATCH_WINDOW  # no share yet
+    for share, window in ((40.0, 0.1), (13.5, 4 / 13.5), (200.0, BATCH_WINDOW), (2.0, 0.4)):
+        pace.granted(share)
+        assert pace.window() == pytest.approx(window), share
+    assert LONGEST_WINDOW == 0.4
 
 
 class Counting(aioredis.Redis):
