@@ -133,8 +133,11 @@ async def test_a_listener_that_loses_its_cancellation_is_cancelled_again(
     the listener takes for a fault and reads again: it must be cancelled again."""
     redis = aioredis.Redis.from_url(redis_server.url)
     real, lost = redis.xread, []
+    loop = asyncio.get_running_loop()
+    reading: list[float] = []  # when the read under way began (none between reads)
 
     async def xread(*args: Any, **kwargs: Any) -> Any:
+        reading.append(loop.time())
         try:
             return await real(*args, **kwargs)
         except asyncio.CancelledError:
@@ -142,6 +145,8 @@ async def test_a_listener_that_loses_its_cancellation_is_cancelled_again(
                 raise
             lost.append(1)
             raise exceptions.TimeoutError("Timeout reading from socket") from None
+        finally:
+            reading.clear()
 
     redis.xread = xread  # type: ignore[method-assign]
     before = asyncio.all_tasks()
@@ -151,8 +156,8 @@ async def test_a_listener_that_loses_its_cancellation_is_cancelled_again(
         async with watcher:
             for n in range(3):
                 watcher.watch(f"job-{n}")
-            await until(lambda: "Listener._listen" in running(before), "the listener")
-            await asyncio.sleep(0.1)  # the listener waits in a blocking read
+            # The listener waits in a blocking read (not between reads, after news).
+            await until(lambda: bool(reading) and loop.time() - reading[0] > 0.1, "a read")
             await asyncio.wait_for(watcher.aclose(), GUARD)
         assert lost == [1]
         assert running(before) == set()

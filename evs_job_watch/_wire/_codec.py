@@ -151,6 +151,12 @@ def format_time(moment: datetime | None) -> str:
     """The API's time format, ``YYYY-MM-DDTHH:MM:SS.SSSZ`` (microseconds when needed)."""
     if moment is None:
         return ""
+    return _format_moment(moment)
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_moment(moment: datetime) -> str:
+    # Cached: a job's times repeat in every event and ending a shared store encodes.
     spec = "milliseconds" if moment.microsecond % 1000 == 0 else "microseconds"
     utc = moment.astimezone(timezone.utc).replace(tzinfo=None)
     return utc.isoformat(timespec=spec) + "Z"
@@ -317,6 +323,9 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)[:500]
 
 
+_ENCODED_KEYS = (*_TEXT_KEYS, "size")
+
+
 def _unstructure(job: Job) -> dict[str, Any]:
     entities = job.entities
     body: dict[str, Any] = {
@@ -324,9 +333,7 @@ def _unstructure(job: Job) -> dict[str, Any]:
         "entities": {
             **entities.extra,
             **{
-                key: getattr(entities, key)
-                for key in (*_TEXT_KEYS, "size")
-                if getattr(entities, key) is not None
+                key: value for key in _ENCODED_KEYS if (value := getattr(entities, key)) is not None
             },
         },
         "job_id": job.job_id,

@@ -14,7 +14,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol
 
-__all__ = ["FleetPace", "Notes"]
+__all__ = ["BATCH_WINDOW", "LONGEST_WINDOW", "FleetPace", "Notes"]
+
+BATCH_WINDOW = 0.05  # seconds an update waits for others to travel with it
+LONGEST_WINDOW = 0.4  # seconds: the longest, under a tight rate limit
 
 
 class Notes(Protocol):
@@ -38,6 +41,14 @@ class FleetPace:
 
     def share(self) -> float:
         return self._share
+
+    def window(self) -> float:
+        """How long an update to the fleet waits for others to share its call: four
+        requests' time at this replica's share of the limit (within bounds), so that the
+        records of polls a tight limit spreads out still travel together."""
+        if not self.rate or self._share <= 0:
+            return BATCH_WINDOW
+        return min(max(4.0 / self._share, BATCH_WINDOW), LONGEST_WINDOW)
 
     def reserved(self, until: float) -> None:
         self.until = until

@@ -37,7 +37,7 @@ from ._ledger import Ledger
 from ._link import MAX_DELAY as _MAX_DELAY
 from ._link import Client, Link, Refused, Reset
 from ._listen import Listener
-from ._pace import FleetPace
+from ._pace import BATCH_WINDOW, FleetPace
 
 __all__ = ["RedisStore"]
 
@@ -46,8 +46,6 @@ logger = logging.getLogger("evs_job_watch")
 _CLAIM_MOST = 500  # watches claimed in one cycle at most (a burst spreads over cycles)
 _SAFE_SHARE = 0.8  # of a lease: how long this replica counts on a renewal it made
 _SOONEST = 0.02  # seconds: claim cycles come no closer than this
-_BATCH_WINDOW = 0.05  # seconds an update waits for others to travel with it
-_LONGEST_WINDOW = 0.25  # seconds: the longest, under a tight rate limit
 
 
 class RedisStore:
@@ -106,6 +104,7 @@ class RedisStore:
         self._closing = False
         self._beating = False  # a claim cycle of this epoch went through: a heartbeat is kept
         self._learning = SharedLearning()
+        self._encode = _wire.Encoder()  # each delivered job encoded once for the fleet
         self.leased_until = 0.0  # loop time; nothing is polled before the first renewal
 
     def __repr__(self) -> str:
@@ -216,7 +215,7 @@ class RedisStore:
                 "b": "" if event.parent is None else event.job_id,
                 "p": "" if event.previous is None else event.previous.value,
                 "s": event.status.value,
-                "m": _wire.event_message(self.replica, event).decode(),
+                "m": _wire.event_message(self.replica, event, self._encode).decode(),
             }
         )
 
@@ -233,7 +232,7 @@ class RedisStore:
             note = orjson.dumps({"k": "rel", "r": self.replica, "j": watch.job_id}).decode()
             self._queue({"a": "rel", "j": watch.job_id, "d": gap, "m": note})
             return
-        self._queue(_wire.end_item(self.replica, watch.job_id, outcome))
+        self._queue(_wire.end_item(self.replica, watch.job_id, outcome, self._encode))
 
     async def close(self, owned: Sequence[tuple[Watch, float]]) -> None:
         """Hand this replica's watches back to the fleet, send what is queued, disconnect."""
@@ -292,12 +291,8 @@ class RedisStore:
             return
 
     def _window(self) -> float:
-        """How long an update waits for others: two requests' time at this replica's
-        share of a rate limit (within bounds), so that sparse polls share a call."""
-        share = self._pace.share() if self._pace is not None and self._pace.rate else 0.0
-        if share <= 0:
-            return _BATCH_WINDOW
-        return min(max(2.0 / share, _BATCH_WINDOW), _LONGEST_WINDOW)
+        """How long an update waits for others to share its call (``FleetPace.window``)."""
+        return BATCH_WINDOW if self._pace is None else self._pace.window()
 
     def _settle_batch(self, items: list[dict[str, object]], results: list[Any]) -> None:
         fleet = self.fleet

@@ -31,6 +31,7 @@ from .._wire._codec import encode_job, job_from_data
 
 __all__ = [
     "EVENT",
+    "Encoder",
     "batch_items",
     "end_item",
     "event_message",
@@ -63,18 +64,40 @@ def event_prefix(replica: str) -> bytes:
     return b"".join((EVENT, b',"r":', orjson.dumps(replica), b","))
 
 
-def event_message(replica: str, event: JobEvent) -> bytes:
+class Encoder:
+    """``encode_job`` that remembers the last jobs it encoded: the events of one poll of
+    a batch share their parent, and a watch's ending is the job of its last event, so
+    each is encoded once."""
+
+    _MOST = 16  # jobs remembered (those of a poll or two)
+
+    def __init__(self) -> None:
+        self._last: dict[int, tuple[Job, bytes]] = {}
+
+    def __call__(self, job: Job) -> bytes:
+        known = self._last.get(id(job))  # the job is kept with it: its id is not reused
+        if known is not None:
+            return known[1]
+        data = encode_job(job)
+        if len(self._last) >= self._MOST:
+            self._last.clear()
+        self._last[id(job)] = (job, data)
+        return data
+
+
+def event_message(replica: str, event: JobEvent, encode: Encoder | None = None) -> bytes:
     """The note that ``replica`` delivered ``event``, for the other replicas' streams."""
     # Spliced from the encoded jobs: a batch's parent is not decoded and encoded again.
+    encoded = encode_job if encode is None else encode
     previous = None if event.previous is None else event.previous.value
-    parent = b"null" if event.parent is None else encode_job(event.parent)
+    parent = b"null" if event.parent is None else encoded(event.parent)
     return b"".join(
         (
             event_prefix(replica),
             b'"p":',
             orjson.dumps(previous),
             b',"j":',
-            encode_job(event.job),
+            encoded(event.job),
             b',"a":',
             parent,
             b"}",
@@ -111,15 +134,20 @@ def outcome_data(outcome: Job | BaseException) -> dict[str, Any]:
     return {"error": error}
 
 
-def end_item(replica: str, job_id: str, outcome: Job | BaseException) -> dict[str, object]:
+def end_item(
+    replica: str, job_id: str, outcome: Job | BaseException, encode: Encoder | None = None
+) -> dict[str, object]:
     """The batch item by which ``replica`` records how the watch of ``job_id`` ended."""
-    data = outcome_data(outcome)
-    ending = {"k": "end", "r": replica, "j": job_id, "o": data}
+    if isinstance(outcome, Job):  # spliced: the job as encoded for its last event
+        data = b"".join((b'{"job":', (encode_job if encode is None else encode)(outcome), b"}"))
+    else:
+        data = orjson.dumps(outcome_data(outcome))
+    head = orjson.dumps({"k": "end", "r": replica, "j": job_id})[:-1]
     return {
         "a": "end",
         "j": job_id,
-        "t": orjson.dumps(data).decode(),
-        "m": orjson.dumps(ending).decode(),
+        "t": data.decode(),
+        "m": b"".join((head, b',"o":', data, b"}")).decode(),
         "f": int(isinstance(outcome, Job)),  # the job ended: a fact, whoever owns it
     }
 
