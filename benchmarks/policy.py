@@ -35,8 +35,9 @@ LATENCIES = (  # dense where a fixed interval is about to be dominated
     *(6.0, 8.0, 9.0, 9.5, 10.0, 12.0, 14.0, 15.0, 17.0, 20.0, 25.0),
 )
 DEFAULT = PollPolicy()
-# The fixed interval each value of `latency` is meant to dominate (README's table).
-KNOB = {1.0: 0.9, 2.0: 1.7, 3.0: 2.5, 5.0: DEFAULT.latency, 10.0: 9.5, 15.0: 15.0, 20.0: 20.0}
+# The fixed interval each value of `latency` is meant to dominate (README's table): found
+# by `knob.py` on a finer grid; for 10, 15 and 20 s, the value that misses by least.
+KNOB = {1.0: 0.89, 2.0: 1.7, 3.0: 2.5, 5.0: 4.1, 10.0: 9.5, 15.0: 15.0, 20.0: 21.0}
 FIRST_SEED = 1001  # other seeds than the ones the defaults were tuned on
 SEED_COUNT = 8
 MOONSHOT = ("lognormal", "warm", 4.0, 3.0)  # at most 4 requests per job at a p95 <= 3 s

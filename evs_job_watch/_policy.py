@@ -93,9 +93,10 @@ class PollPolicy:
             job may end at any moment, so most ends are seen within that, and skips
             ahead while an end is unlikely (delays stay within ``interval / 2`` and
             ``max_interval``). Lower sees ends sooner and polls more: on the
-            benchmark's mixes, 1.7, 2.5 and 4.2 (the default) make no more requests
-            than a fixed interval of 2, 3 and 5 s and see ends sooner; 0.9 and 9.5
-            nearly do against 1 and 10 s (the README has the figures). None turns
+            benchmark's mixes, 0.89, 1.7, 2.5 and 4.1 make no more requests than a
+            fixed interval of 1, 2, 3 and 5 s and see ends sooner (the default nearly
+            does against 5 s); 9.5, 15 and 21 come closest against 10, 15 and 20 s,
+            short by a few percent (the README has the figures). None turns
             learning off, leaving the growing interval alone.
     """
 
