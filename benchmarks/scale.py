@@ -102,6 +102,17 @@ class Pauses:
             self.longest_full = max(self.longest_full, took)
 
 
+def _scheduled() -> tuple[float, float]:
+    """Seconds this thread has run on a core, and waited for one while ready to run (the
+    kernel's run queue: `/proc/self/schedstat`); nan where the kernel does not say."""
+    try:
+        with open("/proc/self/schedstat") as stats:
+            ran, waited = stats.read().split()[:2]
+    except (OSError, ValueError):
+        return float("nan"), float("nan")
+    return int(ran) / 1e9, int(waited) / 1e9
+
+
 class Timeline:
     """When each job's next poll is due and when its polls start, kept in arrays made
     before the first RSS read. A due time is set by `decided` (the watcher: the end of
@@ -301,9 +312,10 @@ async def child(mode: str, sim: Simulator, ids: list[str], interval: float, wind
         pauses = Pauses()
         timeline.recording = pauses.recording = True
         first, start = polls(), cpu_clock()
-        began = asyncio.get_running_loop().time()
+        began, queued = asyncio.get_running_loop().time(), _scheduled()
         await asyncio.sleep(window)
         wall, cpu = since(start)
+        ran, waited = (end - begin for end, begin in zip(_scheduled(), queued, strict=True))
         timeline.recording = pauses.recording = False
         counted = polls() - first
         if watching:
@@ -326,6 +338,12 @@ async def child(mode: str, sim: Simulator, ids: list[str], interval: float, wind
             "gc_full_passes": pauses.full,
             "gc_longest_full_ms": pauses.longest_full * 1e3,
             "late_tenths_ms": timeline.tenths(began, window),
+            # Of the window, the seconds the loop's thread ran, and waited for a core while
+            # it had work (the machine's other work): a backlog with a long wait is the
+            # machine's, not the loop's.
+            "window_s": wall,
+            "ran_s": ran,
+            "waited_for_core_s": waited,
             "delays_decided": timeline.decisions(),
         }
 
@@ -442,6 +460,7 @@ def measure(quick: bool, rate: float, only: list[int] | None = None) -> list[Fig
                 extra={
                     **extra,
                     "max_ms": mine["late_max"],
+                    "window_s": mine["window_s"],
                     "ref_max_ms": hand["late_max"],
                     "rounds_p99_ms": [run["late_p99"] for run in mine["rounds"]],
                     "ref_rounds_p99_ms": [run["late_p99"] for run in hand["rounds"]],
@@ -472,6 +491,7 @@ def measure(quick: bool, rate: float, only: list[int] | None = None) -> list[Fig
                         "delays_decided": frozen["delays_decided"],
                         "cpu_per_poll": frozen["cpu_per_poll"],
                         "polls_per_s": frozen["polls_per_s"],
+                        "window_s": frozen["window_s"],
                         **_gc(frozen),
                     },
                 ),
@@ -498,7 +518,15 @@ def measure(quick: bool, rate: float, only: list[int] | None = None) -> list[Fig
 
 def _gc(run: dict) -> dict:
     """The garbage collector's figures of one run, for a figure's extra."""
-    keys = ("gc_passes", "gc_longest_ms", "gc_full_passes", "gc_longest_full_ms", "cpu_share")
+    keys = (
+        "gc_passes",
+        "gc_longest_ms",
+        "gc_full_passes",
+        "gc_longest_full_ms",
+        "cpu_share",
+        "ran_s",
+        "waited_for_core_s",
+    )
     return {key: run[key] for key in keys if key in run}
 
 
