@@ -13,10 +13,12 @@ the start may leave a queue behind), then measures CPU per poll and lateness for
 window. The delay asked for is N / the polls/s asked for. The watcher runs the default
 policy (learned schedule on, the default `latency` and jitter) with the asked delay as
 its floor: `interval` = `max_interval` = twice the delay, whose half is the shortest
-delay the learned schedule takes; on these jobs it learns delays under the floor, so each
-poll's delay is the asked one, each answer still learned from and decided on at full
-cost. Lateness is the time from when the scheduler decided a poll was due (the end of the
-previous answer plus the delay `after_answer` returned for it, recorded by wrapping that
+delay the learned schedule takes; each answer is learned from and decided on at full
+cost. On the fast server's jobs it learns delays under the floor while they are young
+(each poll's delay is then the asked one) and longer ones, up to the cap of twice it,
+once it has seen them run for many minutes: the delays decided are reported. Lateness
+is the time from when the scheduler decided a poll was due (the end of the previous
+answer plus the delay `after_answer` returned for it, recorded by wrapping that
 decision) to the moment the request starts (recorded by a thin source wrapped around the
 client); so a delay the scheduler chose longer than asked is not counted as lateness.
 The hand-written loop's due time is the end of its previous request plus its sleep.
