@@ -326,6 +326,9 @@ async def child(mode: str, sim: Simulator, ids: list[str], interval: float, wind
             for task in keep:
                 task.cancel()
             await asyncio.gather(*keep, return_exceptions=True)
+        if watching and counted and not timeline.delays:
+            # The poller no longer decides through `_poller.after_answer`: no due time known.
+            raise RuntimeError("scale: no delay decided was recorded; see _recording_decisions")
         late = timeline.lateness
         return {
             "rss_per_job": rss_per_job,
