@@ -7,27 +7,32 @@ watches: the `watch()` calls, each of which schedules its job's first poll.
 
 Each measurement runs in a fresh child process (`python -m benchmarks.scale MODE ...`)
 so RSS starts clean: it warms 100 connections, reads RSS, starts the N watches spread
-evenly over one interval (so the load is steady, not a burst), reads RSS again once
-every job was seen once, lets one more interval pass (a first poll costs more than the
-next ones: the start may leave a queue behind), then measures CPU per poll and lateness
-for a window. The
-interval is N / the polls/s asked for, with `jitter=0` and no growth, so a poll's due
-time is known: the end of the job's previous poll plus the interval. The watcher runs
-with its learned schedule on (the default `latency` mechanism, at `latency` = twice the
-interval: every learned delay is then at least the interval and capped at it, so each
-answer is learned from and decided on at full cost, and the due time stays known).
-Lateness is the time from that due time to the moment the next request starts, recorded
-by a thin source wrapped around the client (the library does not expose due times); the
-hand-written loop records the same two moments. The garbage collector's passes in the
-window are timed (`gc.callbacks`): how many of the oldest generation, their longest
-pause. The mode `watcher-frozen` is the watcher with `gc.freeze()` called once every
-job was seen (what a service with a large steady set of watches can do); the others
-never call it. 1,000 and 10,000 jobs are served by the simulator; 100,000 by the minimal
-fast reference server (`fastserver.py`, pre-built RUNNING bodies), whose cost per request
-is a fraction of the simulator's, so that at 2,000 requests/s the server does not take
-the client's core on this 2-core machine. The full mode runs watcher and loop twice
-each at 1,000 and 10,000 jobs, alternating, and keeps each one's round with the lower
-p99 (the one the machine's other work disturbed least); 100,000 jobs once each.
+evenly over one delay (so the load is steady, not a burst), reads RSS again once every
+job was seen once, lets one more delay pass (a first poll costs more than the next ones:
+the start may leave a queue behind), then measures CPU per poll and lateness for a
+window. The delay asked for is N / the polls/s asked for. The watcher runs the default
+policy (learned schedule on, the default `latency` and jitter) with the asked delay as
+its floor: `interval` = `max_interval` = twice the delay, whose half is the shortest
+delay the learned schedule takes; each answer is learned from and decided on at full
+cost. On the fast server's jobs it learns delays under the floor while they are young
+(each poll's delay is then the asked one) and longer ones, up to the cap of twice it,
+once it has seen them run for many minutes: the delays decided are reported. Lateness
+is the time from when the scheduler decided a poll was due (the end of the previous
+answer plus the delay `after_answer` returned for it, recorded by wrapping that
+decision) to the moment the request starts (recorded by a thin source wrapped around the
+client); so a delay the scheduler chose longer than asked is not counted as lateness.
+The hand-written loop's due time is the end of its previous request plus its sleep.
+Lateness is also reported per tenth of the window (p50/p99 of the polls that started in
+it): a backlog grows from tenth to tenth, a stall shows in one. The garbage collector's
+passes in the window are timed (`gc.callbacks`): how many of the oldest generation,
+their longest pause. The mode `watcher-frozen` is the watcher with `gc.freeze()` called
+once every job was seen (what a service with a large steady set of watches can do); the
+others never call it. 1,000 and 10,000 jobs are served by the simulator; 100,000 by the
+minimal fast reference server (`fastserver.py`, pre-built RUNNING bodies), whose cost per
+request is a fraction of the simulator's, so that at 2,000 requests/s the server does
+not take the client's core on this 2-core machine. The full mode runs watcher and loop
+twice each at 1,000 and 10,000 jobs, alternating, and keeps each one's round with the
+lower p99 (the one the machine's other work disturbed least); 100,000 jobs once each.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ import aiohttp
 import orjson
 
 from evs_job_watch import EvsJobClient, Job, JobWatcher, PollPolicy, TokenAuth
+from evs_job_watch._core import _poller
+from evs_job_watch._core._schedule import Cadence
 from evs_job_watch._wire._codec import Answer
 
 from . import fastserver
@@ -65,12 +72,11 @@ BIG_RATE = 2000.0  # polls/s asked of the 100,000-job run
 WINDOW_CAP = 60.0  # seconds: the longest measuring window
 
 
-def learning(interval: float) -> PollPolicy:
-    """Polls every `interval` exactly, with the learned schedule on (its delays, at
-    `latency` = 2 x interval, are never under the interval, and capped at it)."""
-    return PollPolicy(
-        interval=interval, max_interval=interval, multiplier=1, jitter=0, latency=2 * interval
-    )
+def learning(delay: float) -> PollPolicy:
+    """The default policy (learned schedule, default latency and jitter) with `delay` as
+    the shortest delay it takes (`PollPolicy.floor`, half the interval), and twice it the
+    longest."""
+    return PollPolicy(interval=2 * delay, max_interval=2 * delay)
 
 
 class Pauses:
@@ -98,31 +104,97 @@ class Pauses:
             self.longest_full = max(self.longest_full, took)
 
 
-class Timeline:
-    """When each job's polls start and end, kept in arrays made before the first RSS read."""
+def _scheduled() -> tuple[float, float]:
+    """Seconds this thread has run on a core, and waited for one while ready to run (the
+    kernel's run queue: `/proc/self/schedstat`); nan where the kernel does not say."""
+    try:
+        with open("/proc/self/schedstat") as stats:
+            ran, waited = stats.read().split()[:2]
+    except (OSError, ValueError):
+        return float("nan"), float("nan")
+    return int(ran) / 1e9, int(waited) / 1e9
 
-    def __init__(self, ids: list[str], interval: float) -> None:
+
+class Timeline:
+    """When each job's next poll is due and when its polls start, kept in arrays made
+    before the first RSS read. A due time is set by `decided` (the watcher: the end of
+    the answer plus the delay the scheduler chose) or by `ended` with a fixed delay (the
+    hand-written loop); a poll with no due time known (the first) is not measured."""
+
+    def __init__(self, ids: list[str], delay: float | None) -> None:
         self.index = {job_id: position for position, job_id in enumerate(ids)}
-        self.last_end = array("d", bytes(8 * len(ids)))
-        self.interval = interval
+        self.due = array("d", bytes(8 * len(ids)))
+        self.answered = bytearray(len(ids))
+        self.delay = delay  # the loop's fixed sleep; None: the scheduler decides
         self.seen = 0
         self.all_seen = asyncio.Event()
         self.recording = False
-        self.lateness: list[float] = []
+        self.lateness = array("d")
+        self.when = array("d")  # the start of each poll measured
+        self.delays = array("d")  # the delays decided while recording
+        self._last: tuple[int, float] | None = None  # the answer awaiting its decision
 
     def started(self, job_id: str, now: float) -> None:
-        if self.recording:
-            ended = self.last_end[self.index[job_id]]
-            if ended:
-                self.lateness.append(now - ended - self.interval)
+        position = self.index[job_id]
+        due = self.due[position]
+        self.due[position] = 0.0
+        if self.recording and due:
+            self.lateness.append(now - due)
+            self.when.append(now)
 
     def ended(self, job_id: str, now: float) -> None:
         position = self.index[job_id]
-        if not self.last_end[position]:
+        if not self.answered[position]:
+            self.answered[position] = 1
             self.seen += 1
-            if self.seen == len(self.last_end):
+            if self.seen == len(self.due):
                 self.all_seen.set()
-        self.last_end[position] = now
+        if self.delay is not None:
+            self.due[position] = now + self.delay
+        else:
+            self._last = (position, now)
+
+    def decided(self, delay: float) -> None:
+        """The scheduler's delay after the answer that just ended (it decides in the same
+        step of the loop as the answer returns, before any other poll's answer)."""
+        if self._last is not None:
+            position, ended = self._last
+            self.due[position] = ended + delay
+            self._last = None
+            if self.recording:
+                self.delays.append(delay)
+
+    def decisions(self) -> dict[str, float]:
+        """The delays the scheduler decided while recording: how many, their mean and
+        longest (s)."""
+        count = len(self.delays)
+        return {
+            "count": count,
+            "mean_s": sum(self.delays) / count if count else float("nan"),
+            "max_s": max(self.delays) if count else float("nan"),
+        }
+
+    def tenths(self, start: float, window: float) -> list[tuple[float, float]]:
+        """p50 and p99 lateness (ms) of the polls started in each tenth of the window."""
+        parts: list[list[float]] = [[] for _ in range(10)]
+        for late, when in zip(self.lateness, self.when, strict=True):
+            parts[min(max(int((when - start) / window * 10), 0), 9)].append(late)
+        return [(percentile(part, 0.5) * 1e3, percentile(part, 0.99) * 1e3) for part in parts]
+
+
+def _recording_decisions(timeline: Timeline) -> None:
+    """Have every delay the poller decides after an answer told to `timeline`, by
+    wrapping the decision the poller calls (`_schedule.after_answer`, as the poller
+    imported it): the library exposes no due times, and this is the one place where the
+    delay it acts on is known."""
+    decide = _poller.after_answer
+
+    def after_answer(*args: Any) -> tuple[Cadence, float]:
+        cadence, delay = decide(*args)
+        timeline.decided(delay)
+        return cadence, delay
+
+    _poller.after_answer = after_answer  # type: ignore[assignment]
 
 
 class Recording:
@@ -164,7 +236,8 @@ async def child(mode: str, sim: Simulator, ids: list[str], interval: float, wind
             sim.endpoint, sim.project_id, auth=TokenAuth(sim.token), session=session
         )
         await asyncio.gather(*(client.get_job(job_id) for job_id in ids[:CONCURRENCY]))
-        timeline = Timeline(ids, interval)
+        watching = mode.startswith("watcher")
+        timeline = Timeline(ids, None if watching else interval)
         keep: list[Any] = []
         gc.collect()
         before = rss_bytes()
@@ -204,8 +277,8 @@ async def child(mode: str, sim: Simulator, ids: list[str], interval: float, wind
                 "rss_per_unpolled_watch": rss,
                 "ref_start_s": ref_took,
             }
-        watching = mode.startswith("watcher")
         if watching:
+            _recording_decisions(timeline)
             watcher = JobWatcher(
                 Recording(client, timeline), policy=learning(interval), max_concurrency=CONCURRENCY
             )
@@ -241,8 +314,10 @@ async def child(mode: str, sim: Simulator, ids: list[str], interval: float, wind
         pauses = Pauses()
         timeline.recording = pauses.recording = True
         first, start = polls(), cpu_clock()
+        began, queued = asyncio.get_running_loop().time(), _scheduled()
         await asyncio.sleep(window)
         wall, cpu = since(start)
+        ran, waited = (end - begin for end, begin in zip(_scheduled(), queued, strict=True))
         timeline.recording = pauses.recording = False
         counted = polls() - first
         if watching:
@@ -251,6 +326,9 @@ async def child(mode: str, sim: Simulator, ids: list[str], interval: float, wind
             for task in keep:
                 task.cancel()
             await asyncio.gather(*keep, return_exceptions=True)
+        if watching and counted and not timeline.delays:
+            # The poller no longer decides through `_poller.after_answer`: no due time known.
+            raise RuntimeError("scale: no delay decided was recorded; see _recording_decisions")
         late = timeline.lateness
         return {
             "rss_per_job": rss_per_job,
@@ -264,6 +342,14 @@ async def child(mode: str, sim: Simulator, ids: list[str], interval: float, wind
             "gc_longest_ms": pauses.longest * 1e3,
             "gc_full_passes": pauses.full,
             "gc_longest_full_ms": pauses.longest_full * 1e3,
+            "late_tenths_ms": timeline.tenths(began, window),
+            # Of the window, the seconds the loop's thread ran, and waited for a core while
+            # it had work (the machine's other work): a backlog with a long wait is the
+            # machine's, not the loop's.
+            "window_s": wall,
+            "ran_s": ran,
+            "waited_for_core_s": waited,
+            "delays_decided": timeline.decisions(),
         }
 
 
@@ -379,9 +465,13 @@ def measure(quick: bool, rate: float, only: list[int] | None = None) -> list[Fig
                 extra={
                     **extra,
                     "max_ms": mine["late_max"],
+                    "window_s": mine["window_s"],
                     "ref_max_ms": hand["late_max"],
                     "rounds_p99_ms": [run["late_p99"] for run in mine["rounds"]],
                     "ref_rounds_p99_ms": [run["late_p99"] for run in hand["rounds"]],
+                    "tenths_p50_p99_ms": mine["late_tenths_ms"],
+                    "ref_tenths_p50_p99_ms": hand["late_tenths_ms"],
+                    "delays_decided": mine["delays_decided"],
                     **_gc(mine),
                     "ref_gc": _gc(hand),
                 },
@@ -402,8 +492,11 @@ def measure(quick: bool, rate: float, only: list[int] | None = None) -> list[Fig
                         **extra,
                         "max_ms": frozen["late_max"],
                         "p50_ms": frozen["late_p50"],
+                        "tenths_p50_p99_ms": frozen["late_tenths_ms"],
+                        "delays_decided": frozen["delays_decided"],
                         "cpu_per_poll": frozen["cpu_per_poll"],
                         "polls_per_s": frozen["polls_per_s"],
+                        "window_s": frozen["window_s"],
                         **_gc(frozen),
                     },
                 ),
@@ -430,7 +523,15 @@ def measure(quick: bool, rate: float, only: list[int] | None = None) -> list[Fig
 
 def _gc(run: dict) -> dict:
     """The garbage collector's figures of one run, for a figure's extra."""
-    keys = ("gc_passes", "gc_longest_ms", "gc_full_passes", "gc_longest_full_ms", "cpu_share")
+    keys = (
+        "gc_passes",
+        "gc_longest_ms",
+        "gc_full_passes",
+        "gc_longest_full_ms",
+        "cpu_share",
+        "ran_s",
+        "waited_for_core_s",
+    )
     return {key: run[key] for key in keys if key in run}
 
 

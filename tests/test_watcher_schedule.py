@@ -131,6 +131,34 @@ async def test_requests_in_flight_never_exceed_max_concurrency() -> None:
     assert client.max_in_flight == 7
 
 
+async def test_a_saturated_watcher_polls_in_due_order_and_starves_none() -> None:
+    # 40 jobs due every second, one request at a time taking 0.1 s: four times more due
+    # polls than can be sent. Each is sent in the order of its due time (the end of the
+    # job's previous answer plus the 1 s decided after it; 0 for the first), so every
+    # job takes its turn: none waits while one due later goes first.
+    client = ScriptedClient(latency=0.1)
+    ids = [f"j{n:02d}" for n in range(40)]
+    for job_id in ids:
+        client.script(job_id, make_job(job_id, "RUNNING"))
+    policy = PollPolicy(interval=1, max_interval=1, jitter=0, latency=None)
+    async with JobWatcher(client, policy=policy, max_concurrency=1) as watcher:
+        handles = [watcher.watch(job_id) for job_id in ids]
+        await asyncio.sleep(60)
+        for handle in handles:
+            handle.cancel()
+    ended: dict[str, float] = {}
+    dues = []
+    for job_id, at in client.calls:
+        dues.append(ended.get(job_id, -1.0) + 1.0)  # a first poll: due at 0
+        ended[job_id] = at + 0.1
+    assert dues == sorted(dues)
+    assert len(client.calls) >= 590  # saturated: one request after the other
+    counts = {job_id: len(client.polls(job_id)) for job_id in ids}
+    assert max(counts.values()) - min(counts.values()) <= 1
+    # In turn: each job once every 40 requests, 4 s apart.
+    assert {round(gap, 6) for job_id in ids for gap in gaps(client.polls(job_id))} == {4.0}
+
+
 async def test_a_sleeping_job_holds_no_slot() -> None:
     client = ScriptedClient()
     for n in range(20):
