@@ -223,7 +223,7 @@ class EvsJobClient:
         # own cost is what a bare loop pays; see benchmarks/README.md, issue 24).
         if self._closed:
             raise RuntimeError("the client is closed (its `async with` was left, or aclose)")
-        url = self._urls.get(job_id)
+        url = self._urls.get(job_id) if type(job_id) is str else None  # else check_id says
         if url is None:
             url = self._job_url(job_id)
         auth, ready = self._auth, self._ready_headers
