@@ -330,3 +330,24 @@ async def test_temporary_keys_are_renewed_after_a_refusal_and_the_request_retrie
             assert (await client.get_job(job_id)).job_id == job_id
         assert len(handed_out) == 2 and handed_out[0] != handed_out[1]
         assert [r.status for r in sim.requests if r.job_id == job_id] == [200, 401, 200]
+
+
+@pytest.mark.virtual_clock
+async def test_ready_headers_follow_the_renewal_schedule() -> None:
+    # What a request sends without awaiting: nothing before the first fetch, the current
+    # keys' signature while they are fresh, and nothing once they are due for renewal
+    # (then the request awaits headers(), which renews them).
+    provider = KeyProvider(lifetime=HOUR)
+    auth = AkSkAuth.from_provider(provider)
+    assert auth.current_headers("GET", URL_ANY) is None
+    await auth.headers("GET", URL_ANY)
+    assert access_of(auth.current_headers("GET", URL_ANY)) == "ak-1"
+    await asyncio.sleep(HOUR - 300 - 2)
+    assert access_of(auth.current_headers("GET", URL_ANY)) == "ak-1"
+    await asyncio.sleep(4)
+    assert auth.current_headers("GET", URL_ANY) is None
+    assert provider.calls == 1
+    assert access_of(await auth.headers("GET", URL_ANY)) == "ak-2"
+    assert access_of(auth.current_headers("GET", URL_ANY)) == "ak-2"
+    fixed = AkSkAuth("ak", "sk")
+    assert access_of(fixed.current_headers("GET", URL_ANY)) == "ak"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, TracebackType
 
 import aiohttp
@@ -37,6 +38,7 @@ __all__ = ["EvsJobClient"]
 
 logger = logging.getLogger("evs_job_watch")  # see docs/logging.md; never a header or body
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+_KEPT_URLS = 4096  # job URLs kept at most: each poll of a job kept builds none
 
 
 def _for_job(error: EvsJobWatchError, job_id: str | None) -> EvsJobWatchError:
@@ -92,7 +94,13 @@ class EvsJobClient:
         self._owns_session = session is None
         self._closed = False
         self._max_connections = max_connections
-        self._prefix = f"{self._endpoint}/v1/{self._project_id}/jobs/"
+        self._base = URL(self._endpoint, encoded=True)
+        self._path = f"{self._base.raw_path.rstrip('/')}/v1/{self._project_id}/jobs/"
+        self._urls: dict[str, URL] = {}  # job id: its URL, built once (_job_url)
+        # A credential's headers when ready without awaiting (see Auth), else None.
+        self._ready_headers: Callable[[str, URL], Mapping[str, str] | None] | None = getattr(
+            auth, "current_headers", None
+        )
 
     @classmethod
     async def from_environment(
@@ -211,18 +219,62 @@ class EvsJobClient:
 
         A running job answers the same bytes poll after poll, so most polls end here.
         """
+        # One coroutine per poll: the request, its read and the answer inline (a poll's
+        # own cost is what a bare loop pays; see benchmarks/README.md, issue 24).
         if self._closed:
             raise RuntimeError("the client is closed (its `async with` was left, or aclose)")
-        url = URL(self._prefix + check_id(job_id), encoded=True)
-        if self._auth is None:
-            return await self._get(url, _NO_HEADERS, job_id, last)
-        headers = await self._credentials(url, job_id)
+        url = self._urls.get(job_id) if type(job_id) is str else None  # else check_id says
+        if url is None:
+            url = self._job_url(job_id)
+        auth, ready = self._auth, self._ready_headers
+        headers = _NO_HEADERS if auth is None else ready("GET", url) if ready else None
+        if headers is None:  # credentials to fetch or renew first
+            headers = await self._credentials(url, job_id)
+        remote, session = self._remote, self._session
+        if session is None:
+            session = self._get_session()
+        failure: EvsJobWatchError | None = None
         try:
-            return await self._get(url, headers, job_id, last)
+            try:
+                response = await session.get(url, headers=headers, **remote.options)
+                try:
+                    remote.answered = True
+                    status, reply_headers = response.status, response.headers
+                    length = response.content_length
+                    if (
+                        length is not None
+                        and length <= MAX_BODY_BYTES
+                        and "Content-Encoding" not in reply_headers
+                    ):
+                        body: bytes | None = await response.read()  # the usual case
+                    else:
+                        body = await read_capped(response)
+                finally:
+                    response.release()
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                failure = remote.failure(exc, url, job_id)
+            if failure is not None:  # raised outside the handler: see Remote.ask
+                logger.debug("GET job failed: %s", failure, extra={"job_id": job_id})
+                raise failure
+            if status == 200 and body is not None:
+                digest = hash(body)  # as answer_from: an unchanged body is not decoded
+                if last is not None and last.digest == digest:
+                    return last
+                return Answer(_job_in(body, job_id), digest)
+            raise refusal(status, reply_headers, body, job_id)
         except AuthenticationError:
-            if not await self._refresh(headers, job_id):
+            if auth is None or not await self._refresh(headers, job_id):
                 raise
         return await self._get(url, await self._credentials(url, job_id), job_id, last)
+
+    def _job_url(self, job_id: str) -> URL:
+        """The URL of ``job_id`` (checked), kept for the next poll of the same job."""
+        url = self._base.with_path(self._path + check_id(job_id), encoded=True)
+        urls = self._urls
+        if len(urls) >= _KEPT_URLS:
+            urls.clear()  # a bounded memo: watching more jobs costs a build per poll
+        urls[job_id] = url
+        return url
 
     async def _credentials(self, url: URL, job_id: str | None) -> Mapping[str, str]:
         assert self._auth is not None

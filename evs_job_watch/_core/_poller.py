@@ -224,8 +224,11 @@ class Poller:
         self._workers -= 1
 
     async def _work(self) -> None:
+        # A poll is this loop's body and the source's one coroutine (no coroutine of its
+        # own per poll: a layer that only forwards costs as much as the poll's own work).
         loop = asyncio.get_running_loop()
         ready = self._ready
+        source, client, store = self._source, self._client, self._store
         while True:
             self._waking -= 1
             while ready:
@@ -235,8 +238,36 @@ class Poller:
                     await self.turn()
                 while ready and not ready[0].live:
                     ready.popleft()  # an ended watch just leaves the line
-                if ready:
-                    await self._poll(ready.popleft())
+                if not ready:
+                    break
+                place = ready.popleft()
+                watch = place.watch
+                sent = loop.time()
+                if sent >= store.leased_until:
+                    # A shared store that could not renew its leases: another replica may
+                    # take this watch any moment, so it is not polled until it reconnects.
+                    self._put(place, _LEASE_RETRY)
+                    continue
+                self.in_flight += 1
+                self.polls += 1
+                try:
+                    if source is not None:
+                        answer = await source.poll_job(watch.job_id, watch.answer)
+                    else:
+                        answer = Answer(await client.get_job(watch.job_id))
+                except EvsJobWatchError as exc:
+                    if place.live:
+                        self._failed(place, exc, loop.time(), sent)
+                    continue
+                except Exception as exc:  # a bug or a foreign client: end this watch only
+                    logger.exception("polling job %s failed unexpectedly", watch.job_id)
+                    if place.live:
+                        watch.failed(exc)
+                    continue
+                finally:
+                    self.in_flight -= 1
+                if place.live:
+                    self._answered(place, answer, loop.time(), sent)
             parked = loop.create_future()
             self._parked.append(parked)
             await parked  # until _dispatch has work for it, or close cancels it
@@ -253,36 +284,6 @@ class Poller:
             while wait > 0:
                 await asyncio.sleep(wait)
                 wait = self._pacer.held(loop.time())
-
-    async def _poll(self, place: Place) -> None:
-        loop = asyncio.get_running_loop()
-        watch = place.watch
-        sent = loop.time()
-        if sent >= self._store.leased_until:
-            # A shared store that could not renew its leases: another replica may take
-            # this watch any moment, so it is not polled until the store reconnects.
-            self._put(place, _LEASE_RETRY)
-            return
-        self.in_flight += 1
-        self.polls += 1
-        try:
-            if self._source is not None:
-                answer = await self._source.poll_job(watch.job_id, watch.answer)
-            else:
-                answer = Answer(await self._client.get_job(watch.job_id))
-        except EvsJobWatchError as exc:
-            if place.live:
-                self._failed(place, exc, loop.time(), sent)
-            return
-        except Exception as exc:  # a bug or a foreign client: end this watch, not the worker
-            logger.exception("polling job %s failed unexpectedly", watch.job_id)
-            if place.live:
-                watch.failed(exc)
-            return
-        finally:
-            self.in_flight -= 1
-        if place.live:
-            self._answered(place, answer, loop.time(), sent)
 
     def _answered(self, place: Place, answer: Answer, now: float, sent: float) -> None:
         job, watch = answer.job, place.watch

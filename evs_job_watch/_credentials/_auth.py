@@ -34,7 +34,9 @@ class Auth(Protocol):
     """What ``EvsJobClient(auth=...)`` needs of a credential.
 
     ``TokenAuth``, ``AkSkAuth`` and ``PasswordAuth`` implement it; so may a class of
-    yours, for another way of signing requests.
+    yours, for another way of signing requests. Such a class may also have a synchronous
+    ``current_headers(method, url)`` returning the headers when they are ready without
+    awaiting anything, else None; the client then awaits ``headers`` only for None.
     """
 
     async def headers(self, method: str, url: URL) -> Mapping[str, str]:
@@ -70,6 +72,11 @@ class TokenAuth:
     def __repr__(self) -> str:
         source = "provider" if self._renewal is not None else "token"
         return f"TokenAuth(<{source}, redacted>)"
+
+    def current_headers(self, method: str, url: URL) -> Mapping[str, str] | None:
+        """``X-Auth-Token`` when it is ready (a fixed token, or a provider's token already
+        fetched); None when ``headers`` must first fetch it. Awaits nothing."""
+        return self._fixed if self._renewal is None else self._renewal.fresh()
 
     async def headers(self, method: str, url: URL) -> Mapping[str, str]:
         """``X-Auth-Token``; with a provider, its token (fetched on first use)."""
@@ -138,19 +145,18 @@ class AkSkAuth:
         source = "provider, " if self._renewal is not None else ""
         return f"AkSkAuth(<{source}redacted>)"
 
+    def current_headers(self, method: str, url: URL) -> Mapping[str, str] | None:
+        """The signature of this request, dated now, when the keys are ready (fixed, or
+        a provider's not yet due for renewal); None when ``headers`` must first fetch
+        them. Awaits nothing."""
+        keys = self._fixed if self._renewal is None else self._renewal.fresh()
+        return None if keys is None else _signed(method, url, keys)
+
     async def headers(self, method: str, url: URL) -> Mapping[str, str]:
         """The signature of this request, dated now."""
         keys = self._fixed if self._renewal is None else await self._renewal.get()
         assert keys is not None
-        sdk_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        return sign_request(
-            method,
-            url,
-            keys.access_key,
-            keys.secret_key.encode(),
-            sdk_date,
-            security_token=keys.security_token,
-        )
+        return _signed(method, url, keys)
 
     async def refresh(self, used: Mapping[str, str]) -> bool:
         """After ``used`` was refused: fresh keys from the provider (once for all)."""
@@ -178,6 +184,19 @@ class _ProvidedAkSkAuth(AkSkAuth):
             margin=_AK_SK_MARGIN,
             fraction=1 / 12,
         )
+
+
+def _signed(method: str, url: URL, keys: Credentials) -> Mapping[str, str]:
+    """The signature of one request with ``keys``, dated now."""
+    sdk_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return sign_request(
+        method,
+        url,
+        keys.access_key,
+        keys.secret_key.encode(),
+        sdk_date,
+        security_token=keys.security_token,
+    )
 
 
 def _signed_by(headers: Mapping[str, str], keys: Credentials) -> bool:

@@ -107,6 +107,11 @@ class PasswordAuth:
         """The connection settings of the token requests."""
         return self._remote.http
 
+    def current_headers(self, method: str, url: URL) -> Mapping[str, str] | None:
+        """``X-Auth-Token`` when the current token is not yet due for renewal; None when
+        ``headers`` must first fetch or renew it. Awaits nothing."""
+        return self._renewal.fresh()
+
     async def headers(self, method: str, url: URL) -> Mapping[str, str]:
         """``X-Auth-Token`` with the current token, fetched first or renewed when due."""
         return await self._renewal.get()

@@ -66,6 +66,14 @@ class Renewal(Generic[T]):
         """The value last fetched, if any (it may be due for renewal)."""
         return self._value
 
+    def fresh(self) -> T | None:
+        """The value, if one was fetched and it is not yet due for renewal; else None
+        (then ``get`` fetches or renews it). Called from a running loop."""
+        value = self._value
+        if value is not None and asyncio.get_running_loop().time() < self._renew_at:
+            return value
+        return None
+
     async def get(self) -> T:
         """The value, fetched first or renewed when it is due."""
         value = self._value

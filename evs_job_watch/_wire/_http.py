@@ -349,15 +349,24 @@ class Remote:
         """Await ``request`` (which sets ``answered`` once a response comes); a connection
         failure or timeout becomes our error, raised outside the handler, so that no
         ``__context__`` carries aiohttp's exception: some of those keep the request's
-        headers, and so a token. The one place the library does this."""
+        headers, and so a token. The job query does the same inline (``failure``), so
+        that a poll is one coroutine."""
         failure: EvsJobWatchError
         try:
             return await request
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            failure = connection_failure(
-                exc, url, answered=self.answered, proxy=self._proxy, job_id=job_id
-            )
+            failure = self.failure(exc, url, job_id)
         raise failure
+
+    def failure(
+        self, exc: aiohttp.ClientError | asyncio.TimeoutError, url: URL, job_id: str | None = None
+    ) -> EvsJobWatchError:
+        """The error for a request to this server that got no answer (see ``ask``; a
+        caller that awaits its request itself, in one coroutine, raises it as ``ask``
+        does: outside the handler)."""
+        return connection_failure(
+            exc, url, answered=self.answered, proxy=self._proxy, job_id=job_id
+        )
 
 
 async def read_capped(response: aiohttp.ClientResponse, cap: int = MAX_BODY_BYTES) -> bytes | None:

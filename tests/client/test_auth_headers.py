@@ -171,3 +171,52 @@ async def test_client_repr_shows_endpoint_and_project_but_no_credentials() -> No
     assert PROJECT in repr(client)
     assert CANARY not in repr(client)
     await client.aclose()
+
+
+# -- ready headers, without awaiting --------------------------------------------------------
+
+
+class _ReadyOrNot:
+    """An auth of one's own: ``current_headers`` ready or not, and the awaits counted."""
+
+    def __init__(self, ready: bool) -> None:
+        self.ready = ready
+        self.awaited = 0
+
+    def current_headers(self, method: str, url: URL) -> dict[str, str] | None:
+        return {"X-Auth-Token": "ready"} if self.ready else None
+
+    async def headers(self, method: str, url: URL) -> dict[str, str]:
+        self.awaited += 1
+        return {"X-Auth-Token": "awaited"}
+
+    async def refresh(self, used: Any) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("ready", [True, False])
+async def test_ready_headers_are_sent_and_only_headers_not_ready_are_awaited(
+    mocked: aioresponses, ready: bool
+) -> None:
+    mocked.get(JOB_URL, payload=job_json(JOB), repeat=True)
+    auth = _ReadyOrNot(ready)
+    async with EvsJobClient(ENDPOINT, PROJECT, auth=auth) as client:
+        for _ in range(3):
+            await client.get_job(JOB)
+    assert [h["X-Auth-Token"] for h in sent_headers(mocked)] == [
+        "ready" if ready else "awaited"
+    ] * 3
+    assert auth.awaited == (0 if ready else 3)
+
+
+async def test_a_provided_token_is_fetched_once_then_sent_ready(mocked: aioresponses) -> None:
+    mocked.get(JOB_URL, payload=job_json(JOB), repeat=True)
+    provider = CountingProvider()
+    auth = TokenAuth(provider)
+    assert auth.current_headers("GET", URL(JOB_URL)) is None  # not fetched yet: awaited
+    async with EvsJobClient(ENDPOINT, PROJECT, auth=auth) as client:
+        await client.get_job(JOB)
+        assert dict(auth.current_headers("GET", URL(JOB_URL)) or {}) == {"X-Auth-Token": "tok-1"}
+        await client.get_job(JOB)
+    assert provider.calls == 1
+    assert [h["X-Auth-Token"] for h in sent_headers(mocked)] == ["tok-1", "tok-1"]

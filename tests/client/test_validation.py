@@ -32,6 +32,7 @@ BAD_IDS: list[Any] = [
     None,
     5,
     b"abc",
+    ["abc"],  # unhashable: refused as the others, not a TypeError of the URL memo
 ]
 
 
