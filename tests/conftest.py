@@ -3,9 +3,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 
 import pytest
+import redis.asyncio as aioredis
 
 from evs_job_watch.redis import RedisServer
 
@@ -54,6 +55,16 @@ def redis_server() -> Iterator[RedisServer]:
     """One private redis-server for the session, on a free loopback port (no disk)."""
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture
+async def direct(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    """A client of the session's server of the test's own, to read or set the fleet's keys."""
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import aiohttp
 
 from evs_job_watch import EvsJobClient, JobEvent, JobWatcher, PollPolicy, TokenAuth
 from evs_job_watch.redis import RedisStore
-from evs_job_watch.redis._link import prefix
+from evs_job_watch.redis._link import Link, prefix
 from evs_job_watch.simulator import EvsSimulator, RequestRecord
 
 POLICY = PollPolicy(interval=0.05, max_interval=0.2, max_consecutive_errors=1000)
@@ -147,3 +147,12 @@ def owned(client: Any, namespace: str, replica: str) -> set[str]:
     start = f"{len(replica)}:{replica}".encode()
     members = client.zrangebylex(key(namespace, "own"), b"[" + start, b"[" + start + b"\xff")
     return {member[len(start) :].decode() for member in members}
+
+
+async def links(client: Any, namespace: str, *names: str) -> list[Link]:
+    """Links of replicas ``names`` of the fleet in ``namespace``, each said hello to: their
+    script calls driven by the test."""
+    made = [Link(client, namespace, name) for name in names]
+    for link in made:
+        await link.hello()
+    return made

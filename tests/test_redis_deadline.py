@@ -9,7 +9,6 @@ follows, with a replica made dead by a link that stalls for good (``netkit.Relay
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -18,30 +17,13 @@ import redis.asyncio as aioredis
 
 from evs_job_watch import WatchTimeoutError
 from evs_job_watch.redis import RedisServer
-from evs_job_watch.redis._link import Link
 from evs_job_watch.redis._wire import batch_items
 from evs_job_watch.simulator import EvsSimulator
 
 from .netkit import Relay
-from .redis_fleet import GUARD, field, key, pollers, replica, set_field, until, watched
+from .redis_fleet import GUARD, field, key, links, pollers, replica, set_field, until, watched
 
 NEVER = [(0, "INIT"), (0.05, "RUNNING"), (600, "SUCCESS")]  # a job that outlives the test
-
-
-@pytest.fixture
-async def direct(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_server.url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-async def links(client: aioredis.Redis, namespace: str, *names: str) -> list[Link]:
-    made = [Link(client, namespace, name) for name in names]
-    for link in made:
-        await link.hello()
-    return made
 
 
 def add(job: str, x: int | None, *, owner: bool = False) -> str:

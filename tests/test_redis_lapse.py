@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import orjson
 import pytest
@@ -36,15 +36,6 @@ LEASE = 10.0  # seconds: a's leases outlive the stall of its link (a polls on th
 B_LEASE = 60_000_000  # us: b keeps the watch it takes until it hands it back
 KEEP = 60_000  # ms
 EARLY = 1e-3  # seconds a loop timer may fire before its time, at most
-
-
-@pytest.fixture
-async def direct(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_server.url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def expiries(client: aioredis.Redis, namespace: str) -> list[str]:

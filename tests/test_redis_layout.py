@@ -9,36 +9,18 @@ and a namespace written by the layout before (per-job keys) never read.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 import redis.asyncio as aioredis
 
 from evs_job_watch.redis import RedisServer
-from evs_job_watch.redis._link import NAMES, Link
+from evs_job_watch.redis._link import NAMES
 from evs_job_watch.redis._wire import batch_items
 from evs_job_watch.simulator import EvsSimulator
 
-from .redis_fleet import field, key, pollers, replica, until
+from .redis_fleet import field, key, links, pollers, replica, until
 
 LEASE = 600_000  # us
 RUNNING = [(0, "INIT"), (0.05, "RUNNING"), (600, "SUCCESS")]
-
-
-@pytest.fixture
-async def direct(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_server.url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-async def links(client: aioredis.Redis, namespace: str, *names: str) -> list[Link]:
-    made = [Link(client, namespace, name) for name in names]
-    for link in made:
-        await link.hello()
-    return made
 
 
 def add(job: str, owner: bool = True) -> dict[str, object]:
