@@ -38,8 +38,10 @@ POLLS = 600
 # Library calls per unchanged poll of a running job (timer wake-ups left out). Before
 # issue 24's cuts (Poller._poll -> poll_job -> _credentials -> TokenAuth.headers, _get ->
 # Remote.ask -> _exchange, check_id, answer_from; commit e05b0d9): 69.3-69.5. After:
-# 57.1-57.2, of which about 35 are the learned schedule's decision.
-MOST_CALLS = 58
+# 57.1-57.2 on CPython 3.11 (59.5 on 3.10 with the lowest versions allowed), of which
+# about 35 are the learned schedule's decision. The bound leaves that spread and still
+# fails the former 69 (the layers themselves are pinned by the two counts before it).
+MOST_CALLS = 62
 PACKAGE = str(Path(evs_job_watch.__file__).parent)
 
 
