@@ -96,7 +96,7 @@ def _scratch(session: nox.Session, name: str) -> Path:
 
 
 def _pytest(session: nox.Session, *args: str) -> None:
-    """The suite without coverage, a worker per core, a cache of its own per session."""
+    """The suite without coverage, two workers per core, a cache of its own per session."""
     cache = f"cache_dir={session.env_dir / '.pytest_cache'}"
     session.run("pytest", "-n", "auto", "-o", cache, *args, *session.posargs)
 

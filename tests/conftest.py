@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 
 import pytest
@@ -18,6 +19,13 @@ from .threaded import clear_credentials
 # Loaded here rather than through its pytest11 entry point (disabled in pyproject.toml),
 # so that coverage is already measuring when the package is first imported.
 pytest_plugins = ["evs_job_watch.simulator.pytest_plugin"]
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: two workers per core. Most tests wait (on timers, servers on loopback,
+    child processes) rather than compute, so a core runs two of them: on two cores the
+    suite took 112 s with four workers against 165 s with two."""
+    return 2 * (os.cpu_count() or 1)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -4,6 +4,7 @@ that pins every tool, a coverage gate for the whole suite only, and a complete s
 from __future__ import annotations
 
 import configparser
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -142,3 +143,11 @@ def test_the_redis_server_binary_comes_with_the_test_extra() -> None:
         [found, "--version"], capture_output=True, text=True, check=True, timeout=30
     )
     assert "v=" in version.stdout
+
+
+def test_the_suite_runs_two_workers_per_core(pytestconfig: pytest.Config) -> None:
+    # The README's command and every nox session say -n auto; the conftest makes it two
+    # per core (the CI time in README.md is measured so).
+    from . import conftest
+
+    assert conftest.pytest_xdist_auto_num_workers(pytestconfig) == 2 * (os.cpu_count() or 1)
