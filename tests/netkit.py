@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import socket
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -194,8 +195,8 @@ class Relay(_Server):
             link = (writer, upstream_writer)
             self._links.add(link)
             await asyncio.gather(
-                self._forth(reader, upstream_writer, link),
-                self._back(upstream_reader, writer, link),
+                self._relay(reader, upstream_writer, link, lambda: self._sending),
+                self._relay(upstream_reader, writer, link, lambda: self._flowing),
             )
         except (ConnectionError, OSError, asyncio.CancelledError):
             pass
@@ -203,33 +204,18 @@ class Relay(_Server):
             writer.close()
             self._pipes.discard(task)
 
-    async def _forth(
+    async def _relay(
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         link: tuple[asyncio.StreamWriter, asyncio.StreamWriter],
+        gate: Callable[[], asyncio.Event],
     ) -> None:
+        """One direction of ``link``: each chunk waits for ``gate()`` (what the client
+        sends: ``_sending``; what the server answers: ``_flowing``)."""
         try:
             while data := await reader.read(65536):
-                await self._sending.wait()
-                if link not in self._links:
-                    return  # cut while held: the data is lost
-                writer.write(data)
-                await writer.drain()
-        finally:
-            with contextlib.suppress(OSError, RuntimeError):
-                writer.close()
-
-    async def _back(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        link: tuple[asyncio.StreamWriter, asyncio.StreamWriter],
-    ) -> None:
-        flowing = self._flowing
-        try:
-            while data := await reader.read(65536):
-                await flowing.wait()
+                await gate().wait()
                 if link not in self._links:
                     return  # cut while held: the data is lost
                 writer.write(data)
