@@ -20,7 +20,7 @@ from .._errors import (
 )
 from .._models import Job, Volume
 from .._validate import check_id, positive_int
-from .._wire._codec import Answer, answer_from, decode_job, error_fields
+from .._wire._codec import Answer, decode_job, error_fields
 from .._wire._http import (
     MAX_BODY_BYTES,
     HttpOptions,
@@ -233,39 +233,42 @@ class EvsJobClient:
         remote, session = self._remote, self._session
         if session is None:
             session = self._get_session()
-        failure: EvsJobWatchError | None = None
-        try:
+        retried = False  # once, after the credential was refreshed
+        while True:
+            failure: EvsJobWatchError | None = None
             try:
-                response = await session.get(url, headers=headers, **remote.options)
                 try:
-                    remote.answered = True
-                    status, reply_headers = response.status, response.headers
-                    length = response.content_length
-                    if (
-                        length is not None
-                        and length <= MAX_BODY_BYTES
-                        and "Content-Encoding" not in reply_headers
-                    ):
-                        body: bytes | None = await response.read()  # the usual case
-                    else:
-                        body = await read_capped(response)
-                finally:
-                    response.release()
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                failure = remote.failure(exc, url, job_id)
-            if failure is not None:  # raised outside the handler: see Remote.ask
-                logger.debug("GET job failed: %s", failure, extra={"job_id": job_id})
-                raise failure
-            if status == 200 and body is not None:
-                digest = hash(body)  # as answer_from: an unchanged body is not decoded
-                if last is not None and last.digest == digest:
-                    return last
-                return Answer(_job_in(body, job_id), digest)
-            raise refusal(status, reply_headers, body, job_id)
-        except AuthenticationError:
-            if auth is None or not await self._refresh(headers, job_id):
-                raise
-        return await self._get(url, await self._credentials(url, job_id), job_id, last)
+                    response = await session.get(url, headers=headers, **remote.options)
+                    try:
+                        remote.answered = True
+                        status, reply_headers = response.status, response.headers
+                        length = response.content_length
+                        if (
+                            length is not None
+                            and length <= MAX_BODY_BYTES
+                            and "Content-Encoding" not in reply_headers
+                        ):
+                            body: bytes | None = await response.read()  # the usual case
+                        else:
+                            body = await read_capped(response)
+                    finally:
+                        response.release()
+                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                    failure = remote.failure(exc, url, job_id)
+                if failure is not None:  # raised outside the handler: see Remote.ask
+                    logger.debug("GET job failed: %s", failure, extra={"job_id": job_id})
+                    raise failure
+                if status == 200 and body is not None:
+                    digest = hash(body)  # as answer_from: an unchanged body is not decoded
+                    if last is not None and last.digest == digest:
+                        return last
+                    return Answer(_job_in(body, job_id), digest)
+                raise refusal(status, reply_headers, body, job_id)
+            except AuthenticationError:
+                if retried or auth is None or not await self._refresh(headers, job_id):
+                    raise
+            retried = True
+            headers = await self._credentials(url, job_id)
 
     def _job_url(self, job_id: str) -> URL:
         """The URL of ``job_id`` (checked), kept for the next poll of the same job."""
@@ -293,20 +296,6 @@ class EvsJobClient:
         except EvsJobWatchError as exc:
             failed = _for_job(exc, job_id)
         raise failed
-
-    async def _get(
-        self, url: URL, headers: Mapping[str, str], job_id: str, last: Answer | None
-    ) -> Answer:
-        try:
-            status, reply_headers, body = await self._remote.ask(
-                self._exchange(url, headers), url, job_id=job_id
-            )
-        except EvsJobWatchError as failure:
-            logger.debug("GET job failed: %s", failure, extra={"job_id": job_id})
-            raise
-        if status == 200 and body is not None:
-            return answer_from(body, job_id, last, _job_in)
-        raise refusal(status, reply_headers, body, job_id)
 
     async def list_volumes(self, volume_ids: Iterable[str]) -> list[Volume]:
         """The disks of ``volume_ids`` the API knows, by the EVS disk listing (60 ids a
