@@ -138,6 +138,32 @@ def test_jobs_without_times_teach_nothing_and_memory_is_bounded() -> None:
     assert "y" * 201 not in model.history()
 
 
+def test_running_jobs_are_a_sample_that_more_jobs_leave_as_it_is() -> None:
+    # 600 running jobs of one kind, polled in turn: the first 512 are the sample, the
+    # other 88 are not counted, so polling them changes no count and rebuilds no curve.
+    model, sampled = DurationModel(), DurationModel()
+    jobs = [running(f"r{n}", 60.0) for n in range(600)]
+    for job in jobs:
+        model.seen(job, EPOCH)
+    for job in jobs[:512]:
+        sampled.seen(job, EPOCH)
+    generation = model._generation
+    for step in range(3 * 600):  # within 2 s: each job stays in its age bin
+        model.seen(jobs[step % 600], EPOCH + step * 0.001)
+    assert model._generation == generation
+    for age in (0.0, 30.0, 61.0, 300.0):
+        probe = running("probe", age)
+        assert model.delay(probe, EPOCH, LATENCY) == sampled.delay(probe, EPOCH, LATENCY)
+    # A job in the sample not seen for ten minutes gives its place to the next one.
+    running_ids = model._kinds["createVolume"].running
+    for n in range(1, 512):
+        model.seen(jobs[n], EPOCH + 1000.0)
+    model.seen(jobs[600 - 1], EPOCH + 1000.0)  # r0 was last seen at EPOCH + 1.2 s
+    assert "r0" not in running_ids and "r599" in running_ids and len(running_ids) == 512
+    model.seen(jobs[598], EPOCH + 1000.0)  # every other one was seen just now: no place
+    assert "r598" not in running_ids
+
+
 # -- deciding ------------------------------------------------------------------------
 
 

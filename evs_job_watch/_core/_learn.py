@@ -41,7 +41,12 @@ from ._survival import BINS, Curve, bin_of, prior_hazards
 __all__ = ["DurationModel"]
 
 _KEEP = 200  # durations remembered per kind of job (the most recent ones)
-_RUNNING = 512  # running jobs remembered per kind (the most recently seen ones)
+# Running jobs remembered per kind: a sample. Once it is full, a job not in it is not
+# counted unless the one seen longest ago was last seen _STALE seconds before (its watch
+# is gone): so thousands of running jobs of a kind, polled in turn, leave the sample and
+# its curves as they are instead of replacing one job by another at every poll.
+_RUNNING = 512
+_STALE = 600.0
 _KINDS = 64  # kinds of job remembered at most (an API inventing types cannot grow us)
 # The prior, from the API's facts: durations of tens of seconds (a log-normal with a
 # median of 20 s, wide: one job in six takes under 5 s, one in six over 90 s).
@@ -66,7 +71,7 @@ _ENDED = 4  # an ended job this many (and the first _REFRESH of a kind a whole r
 class _Kind:
     """What was seen of one kind of job: ended durations, and the running jobs' ages."""
 
-    __slots__ = ("alive", "built", "curve", "done", "ended", "events", "running")
+    __slots__ = ("alive", "curve", "done", "ended", "events", "running")
 
     def __init__(self) -> None:
         self.ended: deque[float] = deque()
@@ -74,10 +79,10 @@ class _Kind:
         self.alive = [0.0] * BINS  # running jobs per bin of the age they were last seen at
         # OrderedDicts: dropping the oldest entry is O(1) (a dict's first entry after many
         # deletions is found by a scan).
-        self.running: OrderedDict[str, int] = OrderedDict()  # job id -> that bin
+        # job id -> (that bin, wall time it was last seen), the one seen longest ago first
+        self.running: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self.done: OrderedDict[str, None] = OrderedDict()  # ids counted as ended, oldest first
         self.curve: tuple[int, Curve] | None = None  # (generation, curve)
-        self.built: tuple[object, ...] = ()  # what the curve was built from (_reuse)
 
 
 class DurationModel:
@@ -87,18 +92,18 @@ class DurationModel:
         "_changes",
         "_generation",
         "_kinds",
+        "_knobs",
         "_pool",
         "_pool_alive",
-        "_pool_built",
         "_pool_events",
     )
 
     def __init__(self) -> None:
         self._kinds: dict[str, _Kind] = {}
+        self._knobs: dict[float, _Knob] = {}
         self._pool_events = [0.0] * BINS
         self._pool_alive = [0.0] * BINS
         self._pool: tuple[int, Curve] | None = None
-        self._pool_built: tuple[object, ...] = ()
         self._generation = 0  # curves of an older generation are rebuilt when next used
         self._changes = 0
 
@@ -112,6 +117,22 @@ class DurationModel:
             for sub in job.sub_jobs:
                 self._one(f"{kind}/{_kind(sub)}", sub, now)
 
+    def answered(self, job: Job, now: float, latency: float) -> float | None:
+        """``seen``, then ``delay`` for a job still running: the whole of an answer (a job
+        of no batch, as most are, is read once for both)."""
+        begin_time = job.begin_time
+        if job.sub_jobs or begin_time is None or job.status.is_terminal:
+            self.seen(job, now)
+            return None if job.status.is_terminal else self.delay(job, now, latency)
+        name = _kind(job)
+        age = max(now - _seconds(begin_time), 0.0)
+        j = bin_of(age)
+        kind = self._kind(name)
+        if kind is not None:
+            self._alive(kind, job.job_id, min(j, BINS - 1), now)
+        knob = self._knobs.get(latency) or self._knob(latency)
+        return _one_job(self._curve(name), age, j, knob)
+
     def _one(self, name: str, job: Job, now: float) -> None:
         if job.begin_time is None:
             return
@@ -120,7 +141,7 @@ class DurationModel:
             return
         begin = _seconds(job.begin_time)
         if not job.status.is_terminal:
-            self._alive(kind, job.job_id, max(now - begin, 0.0))
+            self._alive(kind, job.job_id, min(bin_of(max(now - begin, 0.0)), BINS - 1), now)
             return
         self._forget(kind, job.job_id)
         # A batch shows its ended sub-jobs in every answer: each counts once.
@@ -130,26 +151,32 @@ class DurationModel:
                 kind.done.popitem(last=False)
             self._add(kind, (job.end_time.timestamp() - begin,))
 
-    def _alive(self, kind: _Kind, job_id: str, age: float) -> None:
-        j = min(bin_of(age), BINS - 1)
-        was = kind.running.get(job_id)
-        if was == j:  # seen again in the same bin: the counts and the curves stand
-            kind.running.move_to_end(job_id)
+    def _alive(self, kind: _Kind, job_id: str, j: int, now: float) -> None:
+        """Count a job seen running at wall time ``now``, at an age in bin ``j``."""
+        running = kind.running
+        was = running.get(job_id)
+        if was is None:
+            if len(running) >= _RUNNING:
+                job, (oldest, last) = next(iter(running.items()))
+                if now - last < _STALE:  # the sample is full of jobs still watched
+                    return
+                del running[job]
+                self._count(kind.alive, self._pool_alive, oldest, -1.0)
+        elif was[0] == j:  # seen again in the same bin: the counts and the curves stand
+            running[job_id] = (j, now)
+            running.move_to_end(job_id)
             return
-        if was is not None:
-            del kind.running[job_id]
-        if was is not None:
-            self._count(kind.alive, self._pool_alive, was, -1.0)
-        elif len(kind.running) >= _RUNNING:  # forget the job seen longest ago
-            self._count(kind.alive, self._pool_alive, kind.running.popitem(last=False)[1], -1.0)
-        kind.running[job_id] = j
+        else:
+            del running[job_id]
+            self._count(kind.alive, self._pool_alive, was[0], -1.0)
+        running[job_id] = (j, now)
         self._count(kind.alive, self._pool_alive, j, 1.0)
         self._changed(1)
 
     def _forget(self, kind: _Kind, job_id: str) -> None:
         was = kind.running.pop(job_id, None)
         if was is not None:
-            self._count(kind.alive, self._pool_alive, was, -1.0)
+            self._count(kind.alive, self._pool_alive, was[0], -1.0)
 
     def add(self, name: str, durations: Iterable[float]) -> None:
         """Learn durations of ended jobs of a kind (a restart brings back its history)."""
@@ -199,45 +226,36 @@ class DurationModel:
         if job.begin_time is None:
             return None
         age = max(now - _seconds(job.begin_time), 0.0)
-        kind = _kind(job)
+        knob = self._knobs.get(latency) or self._knob(latency)
+        if not job.sub_jobs:  # most jobs: decided on one curve, each look-up done once
+            return _one_job(self._curve(_kind(job)), age, bin_of(age), knob)
         running = [sub for sub in job.sub_jobs if not sub.status.is_terminal]
-        if job.sub_jobs and not running:
+        if not running:
             # Every sub-job ended: the batch itself is about to. Look again soon, then
             # back off with the time since the last sub-job ended.
             ends = [sub.end_time.timestamp() for sub in job.sub_jobs if sub.end_time]
             return min(max(now - max(ends), 0.0) if ends else latency, latency)
+        kind = _kind(job)
         subs = [
             (self._curve(f"{kind}/{_kind(sub)}"), max(now - sub.begin_time.timestamp(), 0.0))
             for sub in running
             if sub.begin_time is not None
         ]
         if subs:
-            return latency + _last_of(subs, math.pow(min(latency / DEFAULT_LATENCY, 1.0), _SHRINK))
-        scale = latency / DEFAULT_LATENCY
-        small = math.pow(min(scale, 1.0), _SHRINK)
-        curve = self._curve(kind)
-        skip = _skip(curve, age, _DENSE / latency, small)
-        # Where the skip lands, a job likely to end within half the latency is looked at
-        # again after half of it: most ends happen there, and each is then seen sooner.
-        # (Later for a large latency: polls cost more there than seeing ends sooner.)
-        soon = latency * min(0.5 * math.pow(max(scale, 1.0), _LATER), 1.0)
-        if curve.ending_within(age + skip, soon) >= _SOON:
-            return skip + soon
-        # And never past the point by which the job has most likely ended.
-        return min(skip + latency, max(curve.quiet(age, _DONE), soon))
+            return latency + _last_of(subs, knob.small)
+        return _one_job(self._curve(kind), age, bin_of(age), knob)
+
+    def _knob(self, latency: float) -> _Knob:
+        if len(self._knobs) >= 8:  # a handful of latencies at most: never grows unbounded
+            self._knobs.clear()
+        knob = self._knobs[latency] = _Knob(latency)
+        return knob
 
     def _curve(self, name: str) -> Curve:
         generation = self._generation
         if self._pool is None or self._pool[0] != generation:
-            # A new generation whose counts are those of the last build (jobs forgotten
-            # and seen in the same bins) keeps the curve: the same inputs, the same curve.
-            inputs: tuple[object, ...] = (self._pool_events, self._pool_alive)
-            if self._pool is None or not _same(inputs, self._pool_built):
-                curve = Curve(self._pool_events, self._pool_alive, _PRIOR, _PRIOR_WEIGHT)
-                self._pool_built = _copy(inputs)
-                self._pool = (generation, curve)
-            else:
-                self._pool = (generation, self._pool[1])
+            curve = Curve(self._pool_events, self._pool_alive, _PRIOR, _PRIOR_WEIGHT)
+            self._pool = (generation, curve)
         pool = self._pool[1]
         kind = self._kinds.get(name)
         if kind is None:
@@ -247,26 +265,8 @@ class DurationModel:
             # scale, and a kind well known needs none of the others' durations.
             seen = len(kind.ended) + len(kind.running)
             weight = _POOL_WEIGHT * _SURE / (_SURE + seen)
-            built = (kind.events, kind.alive, pool, weight)
-            if kind.curve is None or not _same(built, kind.built):
-                kind.curve = (generation, Curve(kind.events, kind.alive, pool.hazards, weight))
-                kind.built = _copy(built)
-            else:
-                kind.curve = (generation, kind.curve[1])
+            kind.curve = (generation, Curve(kind.events, kind.alive, pool.hazards, weight))
         return kind.curve[1]
-
-
-def _copy(inputs: tuple[object, ...]) -> tuple[object, ...]:
-    """What a curve is built from, its count lists copied (they change in place)."""
-    return tuple(list(x) if isinstance(x, list) else x for x in inputs)
-
-
-def _same(inputs: tuple[object, ...], built: tuple[object, ...]) -> bool:
-    """Whether a curve built from ``built`` is the one ``inputs`` would build (a parent
-    curve compares by identity: the same object has the same hazards)."""
-    return len(inputs) == len(built) and all(
-        x is y or (type(x) is not Curve and x == y) for x, y in zip(inputs, built, strict=True)
-    )
 
 
 _last_time: tuple[datetime | None, float] = (None, 0.0)  # a begin_time and its seconds
@@ -297,32 +297,60 @@ def _kind(job: Job) -> str:
     return known[1] if known is not None and known[0] is job_type else job_type.value
 
 
-def _chance(curve: Curve, age: float) -> float:
-    """The skip's chance for a job of ``age``: small where few jobs were seen at that age,
-    as a small chance cannot be told from few samples."""
-    seen = curve.at_risk(age)
+class _Knob:
+    """What the schedule makes of one ``latency``, worked out once."""
+
+    __slots__ = ("latency", "rate", "small", "soon")
+
+    def __init__(self, latency: float) -> None:
+        scale = latency / DEFAULT_LATENCY
+        self.latency = latency
+        self.rate = _DENSE / latency  # the chance of ending per second of dense polls
+        # Under the default latency, the skip's chance and the tail's skip shrink.
+        self.small = math.pow(min(scale, 1.0), _SHRINK)
+        # Where the skip lands, a job likely to end within half the latency is looked at
+        # again after half of it: most ends happen there, and each is then seen sooner.
+        # (Later for a large latency: polls cost more there than seeing ends sooner.)
+        self.soon = latency * min(0.5 * math.pow(max(scale, 1.0), _LATER), 1.0)
+
+
+def _one_job(curve: Curve, age: float, j: int, knob: _Knob) -> float:
+    """The delay for one job of ``age`` (in bin ``j``; no running sub-jobs) on its kind's
+    ``curve``."""
+    alive = curve.log_alive(age, j)
+    seen = curve.risk[j] if j < BINS else 0.0  # at_risk(age)
+    # The skip: while the chance of ending per second stays under the dense rate, and at
+    # most a small chance of ending (less where few jobs were seen at that age); past
+    # the history, a share of the age.
+    quiet = min(
+        curve.quiet_from(age, j, alive, _chance(seen) * knob.small),
+        curve.calm_from(age, j, knob.rate),
+    )
+    skip = max(quiet, _tail(age, seen) * knob.small)
+    soon = knob.soon
+    if curve.ending_within(age + skip, soon) >= _SOON:
+        return skip + soon
+    # And never past the point by which the job has most likely ended.
+    return min(skip + knob.latency, max(curve.quiet_from(age, j, alive, _DONE), soon))
+
+
+def _chance(seen: float) -> float:
+    """The skip's chance for a job of an age at which ``seen`` jobs were at risk: small
+    where few were, as a small chance cannot be told from few samples."""
     return _SKIP * seen / (seen + _SURE)
 
 
-def _skip(curve: Curve, age: float, rate: float, small: float) -> float:
-    """How far past ``latency`` the next poll of one job may go: while the chance of
-    ending per second stays under ``rate``, and at most a small chance of ending (both
-    the chance and the tail's skip times ``small``, for a latency under the default)."""
-    quiet = min(curve.quiet(age, _chance(curve, age) * small), curve.calm(age, rate))
-    return max(quiet, _tail(curve, age) * small)
-
-
-def _tail(curve: Curve, age: float) -> float:
+def _tail(age: float, seen: float) -> float:
     """The skip past the history, where nothing is known but the age: with a scale-free
     tail the chance of ending within x is x / (age + x), so the skip grows in proportion
-    to the age (weighed by how little was seen at that age)."""
-    return _SKIP * age / (1 - _SKIP) / (1 + curve.at_risk(age))
+    to the age (weighed by how little was seen at that age, ``seen`` jobs at risk)."""
+    return _SKIP * age / (1 - _SKIP) / (1 + seen)
 
 
 def _last_of(subs: list[tuple[Curve, float]], small: float) -> float:
     """How far past ``latency`` the next poll of a batch may go: it ends with its last
     running sub-job, so the chance that it ends is the product of theirs."""
-    chance = min(_chance(curve, age) for curve, age in subs) * small
+    chance = min(_chance(curve.at_risk(age)) for curve, age in subs) * small
     each = chance ** (1 / len(subs))  # all of them below it: the product is below chance
     quiet = [curve.quiet(age, each) for curve, age in subs]
     low, high = min(quiet), max(quiet)
@@ -332,4 +360,4 @@ def _last_of(subs: list[tuple[Curve, float]], small: float) -> float:
             low = middle
         else:
             high = middle
-    return max(low, min(_tail(curve, age) for curve, age in subs) * small)
+    return max(low, min(_tail(age, curve.at_risk(age)) for curve, age in subs) * small)

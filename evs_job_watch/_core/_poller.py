@@ -316,9 +316,8 @@ class Poller:
         latency = self.policy.latency
         if latency is None:
             return None
-        now = time.time()  # the API's begin_time and end_time are wall times
-        self._durations.seen(job, now)
-        return None if job.is_terminal else self._durations.delay(job, now, latency)
+        # The API's begin_time and end_time are wall times.
+        return self._durations.answered(job, time.time(), latency)
 
     def history(self) -> dict[str, list[float]]:
         """The durations learned per kind of job, for a snapshot."""

@@ -21,26 +21,17 @@ __all__ = ["BINS", "Curve", "bin_of", "prior_hazards"]
 _FIRST = 0.5  # seconds: the upper edge of the first bin
 _RATIO = 1.12  # each bin is 12% wider than the one before
 BINS = 96  # edges up to 0.5 * 1.12**95 s, about 6.6 hours
-_LOG_RATIO = math.log(_RATIO)
 # EDGES[j] is the lower edge of bin j; EDGES[BINS] the end of the grid.
 EDGES = (0.0, *(_FIRST * _RATIO**k for k in range(BINS)))
 _TAIL = 1.0  # power of the tail past the grid: P(alive at t | alive at a) = (a / t) ** _TAIL
 
 
-_last_bin = (-1.0, 0)  # (age, its bin): one decision asks for the bin of one age often
+_UPPER = EDGES[1:]  # each bin's upper edge
 
 
 def bin_of(age: float) -> int:
     """The bin holding ``age`` seconds; BINS past the end of the grid."""
-    global _last_bin  # a one-entry memo, replaced whole (thread-safe)
-    last = _last_bin
-    if last[0] == age:
-        return last[1]
-    if age < _FIRST:
-        return 0
-    j = min(int(math.log(age / _FIRST) / _LOG_RATIO) + 1, BINS)
-    _last_bin = (age, j)
-    return j
+    return bisect.bisect_right(_UPPER, age)
 
 
 def prior_hazards(median: float, spread: float) -> list[float]:
@@ -112,9 +103,11 @@ class Curve:
         # none): ``calm`` in one look-up instead of a walk along the grid every poll.
         self._calm: dict[float, list[int]] = {}
 
-    def log_alive(self, age: float) -> float:
-        """log P(a job lasts at least ``age`` seconds), interpolated within the bin."""
-        j = bin_of(age)
+    def log_alive(self, age: float, j: int | None = None) -> float:
+        """log P(a job lasts at least ``age`` seconds), interpolated within the bin (``j``:
+        the bin of ``age``, if the caller has it)."""
+        if j is None:
+            j = bin_of(age)
         logs = self.log_survival
         if j >= BINS:
             return logs[BINS] - _TAIL * math.log(age / EDGES[BINS])
@@ -133,10 +126,14 @@ class Curve:
     def calm(self, age: float, rate: float) -> float:
         """How long from ``age`` until the chance of ending per second reaches ``rate``
         (0 if it is there already; past the grid, the tail's rate is ``_TAIL / t``)."""
+        return self.calm_from(age, bin_of(age), rate)
+
+    def calm_from(self, age: float, j: int, rate: float) -> float:
+        """``calm(age, rate)`` for ``age`` in bin ``j``."""
         first = self._calm.get(rate)
         if first is None:
             first = self._calm[rate] = self._first_at(rate)
-        j = first[bin_of(age)]
+        j = first[j]
         if j < BINS:
             return max(EDGES[j] - age, 0.0)
         return max(_TAIL / rate - max(age, EDGES[BINS]), 0.0) + max(EDGES[BINS] - age, 0.0)
@@ -156,14 +153,19 @@ class Curve:
     def quiet(self, age: float, chance: float) -> float:
         """The longest ``x`` such that a job alive at ``age`` ends within ``x`` seconds
         with at most ``chance``."""
+        return self.quiet_from(age, bin_of(age), self.log_alive(age), chance)
+
+    def quiet_from(self, age: float, j: int, log_alive: float, chance: float) -> float:
+        """``quiet(age, chance)`` for ``age`` in bin ``j``, where ``log_alive(age)`` is
+        ``log_alive``."""
         if chance <= 0:
             return 0.0
-        target = self.log_alive(age) + math.log1p(-min(chance, 0.999))
+        target = log_alive + math.log1p(-min(chance, 0.999))
         logs = self.log_survival
         if target < logs[BINS]:  # past the grid: invert the power-law tail
             return EDGES[BINS] * math.exp((logs[BINS] - target) / _TAIL) - age
         # The first edge at or below the target closes the bin where the curve crosses it.
-        j = bisect.bisect_left(self._descending, -target, lo=bin_of(age) + 1)
+        j = bisect.bisect_left(self._descending, -target, lo=j + 1)
         low, high = logs[j - 1], logs[j]
         share = 1.0 if high == low else (low - target) / (low - high)
         return max(EDGES[j - 1] + (EDGES[j] - EDGES[j - 1]) * share - age, 0.0)
