@@ -8,6 +8,9 @@ import asyncio
 import importlib
 import math
 import pkgutil
+import time
+
+import pytest
 
 import benchmarks
 from benchmarks import decode
@@ -69,3 +72,16 @@ def test_the_fast_reference_server_answers_the_client_running_and_ended_jobs() -
     running, ended = asyncio.run(ask())
     assert running == [JobStatus.RUNNING] * 4
     assert all(status.is_terminal for status in ended)
+
+
+def test_the_instruction_counts_drives_run_and_leave_the_clock_as_it_was(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from benchmarks import instructions
+    from evs_job_watch._core import _poller
+
+    for drive, polls in (("learn", 500), ("bare", 30), ("watcher", 30), ("fixed", 30)):
+        instructions._drive(drive, polls)  # what valgrind runs, here without it
+        made = int(capsys.readouterr().out.split()[-1])
+        assert polls <= made < polls + 1000, drive
+    assert _poller.time is time
