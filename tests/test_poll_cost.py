@@ -27,6 +27,7 @@ from aiohttp import web
 
 import evs_job_watch
 from evs_job_watch import EvsJobClient, JobWatcher, PollPolicy, TokenAuth
+from evs_job_watch._api import _client
 
 pytestmark = pytest.mark.asyncio
 
@@ -148,3 +149,19 @@ async def test_an_unchanged_poll_costs_few_library_calls() -> None:
     # headers. Before: 4.0 (its credentials, its session, the id check, its _get).
     assert calls.from_client / polls <= 1.05, calls.by_name
     assert calls.steady() / polls <= MOST_CALLS, (calls.steady() / polls, calls.by_name)
+
+
+async def test_the_job_urls_kept_are_bounded_and_a_job_past_the_bound_is_still_asked_right(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each URL kept costs about 0.5 KiB with what aiohttp caches on it (README): a
+    # service that watches jobs for months must not keep one per job it ever saw.
+    monkeypatch.setattr(_client, "_KEPT_URLS", 3)
+    async with (
+        _server() as endpoint,
+        EvsJobClient(endpoint, PROJECT, auth=TokenAuth("t")) as client,
+    ):
+        for _ in range(2):
+            for job_id in JOBS:  # four jobs, one more than kept
+                assert (await client.poll_job(job_id)).job.job_id == job_id
+                assert 1 <= len(client._urls) <= 3
