@@ -157,11 +157,11 @@ class DurationModel:
         was = running.get(job_id)
         if was is None:
             if len(running) >= _RUNNING:
-                job, (oldest, last) = next(iter(running.items()))
+                gone, (its_bin, last) = next(iter(running.items()))
                 if now - last < _STALE:  # the sample is full of jobs still watched
                     return
-                del running[job]
-                self._count(kind.alive, self._pool_alive, oldest, -1.0)
+                del running[gone]
+                self._count(kind.alive, self._pool_alive, its_bin, -1.0)
         elif was[0] == j:  # seen again in the same bin: the counts and the curves stand
             running[job_id] = (j, now)
             running.move_to_end(job_id)
