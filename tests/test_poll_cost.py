@@ -156,6 +156,7 @@ async def test_the_job_urls_kept_are_bounded_and_a_job_past_the_bound_is_still_a
 ) -> None:
     # Each URL kept costs about 0.5 KiB with what aiohttp caches on it (README): a
     # service that watches jobs for months must not keep one per job it ever saw.
+    assert _client._KEPT_URLS == 4096  # the README's "up to 4,096 jobs"
     monkeypatch.setattr(_client, "_KEPT_URLS", 3)
     async with (
         _server() as endpoint,
