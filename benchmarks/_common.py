@@ -11,8 +11,8 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Coroutine, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
@@ -20,7 +20,8 @@ import aiohttp
 import attrs
 import orjson
 
-from evs_job_watch import PollPolicy
+from evs_job_watch import PollPolicy, _policy
+from evs_job_watch._core import _learn, _schedule
 
 __all__ = [
     "Figure",
@@ -37,6 +38,7 @@ __all__ = [
     "scaled",
     "simulator",
     "since",
+    "sped_up",
 ]
 
 T = TypeVar("T")
@@ -87,6 +89,24 @@ def scaled(policy: PollPolicy, speed: float) -> PollPolicy:
         not_found_grace=policy.not_found_grace / speed,
         latency=None if policy.latency is None else policy.latency / speed,
     )
+
+
+@contextmanager
+def sped_up(speed: float) -> Iterator[None]:
+    """While it lasts, the learned schedule reads a policy `scaled` by `speed` as the same
+    policy on a clock `speed` times fast. The schedule weighs `latency` against the
+    default's 4.2 s (`DEFAULT_LATENCY`, read by `_learn`, `_policy` and `_schedule`): a
+    latency divided by `speed` would read as a smaller latency (skips shrunk by the
+    knob), not the default sped up. So that anchor is divided by `speed` too."""
+    modules = (_learn, _policy, _schedule)
+    saved = [module.DEFAULT_LATENCY for module in modules]
+    for module, value in zip(modules, saved, strict=True):
+        module.DEFAULT_LATENCY = value / speed  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for module, value in zip(modules, saved, strict=True):
+            module.DEFAULT_LATENCY = value  # type: ignore[attr-defined]
 
 
 def run(coro: Coroutine[Any, Any, T], loop: str = "asyncio") -> T:

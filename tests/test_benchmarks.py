@@ -85,3 +85,17 @@ def test_the_instruction_counts_drives_run_and_leave_the_clock_as_it_was(
         made = int(capsys.readouterr().out.split()[-1])
         assert polls <= made < polls + 1000, drive
     assert _poller.time is time
+
+
+def test_a_sped_up_clock_reads_the_scaled_default_as_the_default_and_then_restores_it() -> None:
+    from benchmarks._common import scaled, sped_up
+    from evs_job_watch import PollPolicy
+    from evs_job_watch._core import _learn
+
+    policy = scaled(PollPolicy(), 10.0)  # latency 0.42 s on a clock ten times fast
+    assert _learn._Knob(policy.latency).small < 0.01  # read as a small latency: no skips
+    with sped_up(10.0):
+        assert _learn._Knob(policy.latency).small == 1.0  # the default's schedule
+        assert policy.floor == PollPolicy().floor / 10
+    assert _learn._Knob(policy.latency).small < 0.01
+    assert policy.floor < PollPolicy().floor / 10
